@@ -1,0 +1,2 @@
+"""stillwatch."""
+__version__ = "0.1.0"
