@@ -1,0 +1,72 @@
+"""DuckDB engine: embedded, the default."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from stillwatch.engine.base import BatchFn, Engine
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from stillwatch.config import Settings
+
+
+class DuckDBEngine(Engine):
+    """Ibis on an in-memory DuckDB connection reading the store's Parquet files."""
+
+    name = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._con: Any = None
+
+    @property
+    def con(self) -> Any:
+        if self._con is None:
+            import ibis
+
+            kwargs: dict[str, Any] = {"memory_limit": self.settings.duckdb_memory_limit}
+            if self.settings.duckdb_threads:
+                kwargs["threads"] = self.settings.duckdb_threads
+            self._con = ibis.duckdb.connect(**kwargs)
+            self._con.raw_sql("SET TimeZone = 'UTC'")
+        return self._con
+
+    def _read_parquet(self, path: Path, partitioned: bool) -> ir.Table:
+        pattern = str(path / "**" / "*.parquet") if partitioned else str(path / "*.parquet")
+        return self.con.read_parquet(pattern, hive_partitioning=partitioned, union_by_name=True)
+
+    def _write_parquet(self, expr: ir.Table, path: Path, partition_by: list[str]) -> None:
+        hook = getattr(self.con, "_run_pre_execute_hooks", None)
+        if hook is not None:  # registers memtables referenced by the expression
+            hook(expr)
+        sql = str(self.con.compile(expr))
+        target = str(path).replace("'", "''")
+        if partition_by:
+            cols = ", ".join('"' + c.replace('"', '""') + '"' for c in partition_by)
+            self.con.raw_sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY ({cols}))")
+        else:
+            path.mkdir(parents=True)
+            self.con.raw_sql(f"COPY ({sql}) TO '{target}/part-0.parquet' (FORMAT parquet)")
+
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+        reader = self.con.to_pyarrow_batches(expr)
+
+        def gen() -> Any:
+            for batch in reader:
+                if batch.num_rows:
+                    yield fn(batch)
+
+        out = pa.Table.from_batches(list(gen()), schema=schema)
+        name = f"_mapped_{uuid.uuid4().hex[:10]}"
+        return self.con.create_table(name, out, temp=True)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.disconnect()
+            self._con = None
