@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from stillwatch.exceptions import ConfigError
 
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./stillwatch-data")
     engine: Literal["duckdb", "spark"] = "duckdb"
-    restricted_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED_REGIONS))
+    restricted_regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED_REGIONS))
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=0, ge=0, description="0 = DuckDB's default")
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -150,6 +150,8 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
         env_set = {k: getattr(env_view, k) for k in env_view.model_fields_set}
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, "STILLWATCH_* environment variables")) from exc
+    except SettingsError as exc:
+        raise ConfigError(f"cannot read STILLWATCH_* environment variables: {exc}") from exc
     merged = {**file_values, **env_set, **explicit}
     try:
         return Settings.model_validate(merged) if merged else Settings()

@@ -64,6 +64,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("kind", _STR),
         ("reason", _STR),
         ("raw", pa.binary()),
+        ("raw_encoding", _STR),
         ("raw_truncated", pa.bool_()),
         ("quarantined_at", _TS),
     ]

@@ -1,0 +1,56 @@
+"""``stillwatch ingest``: load log files into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stillwatch.ingest.pipeline import IngestSummary, ingest
+
+console = Console()
+
+
+def print_summary(summary: IngestSummary) -> None:
+    """Print the per-file table and the totals (loaded, quarantined by reason, duplicates)."""
+    table = Table(title="ingest", show_lines=False)
+    for col in ("file", "format", "table", "status", "loaded", "quarantined", "duplicates"):
+        table.add_column(col, overflow="fold")
+    for f in summary.files:
+        table.add_row(f.path, f.format, f.table, f.status if not f.error else f"failed: {f.error}",
+                      str(f.loaded), str(f.quarantined), str(f.duplicates))
+    console.print(table)
+    for note in summary.recovered:
+        console.print(f"[yellow]recovered:[/] {note}", markup=True, highlight=False)
+    console.print(f"loaded {summary.loaded:,} rows, quarantined {summary.quarantined:,}, "
+                  f"skipped {summary.duplicates:,} duplicates", highlight=False)
+    for reason, n in summary.reasons().most_common():
+        console.print(f"  quarantined {n:,} × {reason}", highlight=False)
+
+
+def ingest_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
+    table: Annotated[str | None, typer.Option(help="Force the table: exchanges, accounts, enforcement, reports.")]
+    = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force the format: jsonl, csv, parquet, otel, litellm.")]
+    = None,
+) -> None:
+    """Ingest provider logs (JSONL/.gz, CSV, Parquet, OTel GenAI spans, LiteLLM logs) and records."""
+    settings = ctx.obj.settings
+    with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.completed:,} items"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+        summary = ingest(settings, paths, table=table, fmt=fmt, progress=lambda n: bar.advance(task, n))
+    print_summary(summary)
+    if any(f.status == "failed" for f in summary.files):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ingest command."""
+    app.command("ingest")(ingest_cmd)

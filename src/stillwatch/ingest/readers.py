@@ -1,0 +1,217 @@
+"""Readers for provider-logs-v1 files: JSON Lines (plain or gzip), CSV with a header, Parquet.
+
+A reader yields :class:`RawItem` objects: the 1-based line (or row) number, the raw bytes, and
+either the parsed object or the reason it could not be read. Readers never raise for a bad line;
+they raise :class:`InputFormatError` only when the whole file cannot be opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from stillwatch.exceptions import InputFormatError
+
+RAW_KEEP_BYTES = 64 * 1024  # raw text kept in quarantine for an oversized line
+
+
+@dataclass(slots=True)
+class RawItem:
+    """One input line or row.
+
+    Attributes:
+        line: 1-based line or row number in the file.
+        raw: The raw bytes as read (cut to RAW_KEEP_BYTES for oversized lines).
+        obj: Parsed object, or None when unreadable.
+        error: Why the item could not be read (``code:detail``), or None.
+        raw_truncated: Whether ``raw`` was cut.
+    """
+
+    line: int
+    raw: bytes
+    obj: Any = None
+    error: str | None = None
+    raw_truncated: bool = False
+
+
+def open_maybe_gzip(path: Path) -> IO[bytes]:
+    """Open a file for binary reading, transparently decompressing gzip."""
+    try:
+        fh: IO[bytes] = path.open("rb")
+    except OSError as exc:
+        raise InputFormatError(f"cannot open {path}: {exc.strerror}", hint="check the path and permissions") from exc
+    head = fh.read(2)
+    fh.seek(0)
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh
+
+
+def iter_lines(fh: IO[bytes], max_line_bytes: int) -> Iterator[RawItem]:
+    """Yield lines with their numbers; oversized lines and a truncated gzip stream become errors."""
+    number = 0
+    while True:
+        try:
+            line = fh.readline(max_line_bytes + 1)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+            yield RawItem(number + 1, b"", error=f"truncated_or_corrupt_compression:{exc}")
+            return
+        if not line:
+            return
+        number += 1
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            kept = line[:RAW_KEEP_BYTES]
+            try:  # skip the rest of the oversized line
+                while True:
+                    more = fh.readline(max_line_bytes)
+                    if not more or more.endswith(b"\n"):
+                        break
+            except (EOFError, zlib.error, OSError):
+                pass
+            yield RawItem(number, kept, error=f"line_too_long:more than {max_line_bytes} bytes", raw_truncated=True)
+            continue
+        yield RawItem(number, line.rstrip(b"\r\n"))
+
+
+def parse_json_line(item: RawItem) -> RawItem:
+    """Parse the JSON in a line item (in place); blank lines are skipped by the caller."""
+    if item.error is not None:
+        return item
+    try:
+        item.obj = orjson.loads(item.raw)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        code = "invalid_utf8" if "utf-8" in msg.lower() or "utf8" in msg.lower() else "invalid_json"
+        if "recursion" in msg.lower():
+            code = "json_too_deep"
+        item.error = f"{code}:{msg[:200]}"
+    return item
+
+
+def read_jsonl(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
+    """Read a JSON Lines file (plain or gzip)."""
+    with open_maybe_gzip(path) as fh:
+        for item in iter_lines(fh, max_line_bytes):
+            if item.error is None and not item.raw.strip():
+                continue
+            yield parse_json_line(item)
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """Turn dotted keys (``http.method``) into nested objects; JSON-looking cells are parsed."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        node = out
+        parts = str(key).split(".")
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[part] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+_CSV_NUMERIC = {
+    "response.status": int,
+    "response.latency_ms": float,
+    "response.usage.input_tokens": int,
+    "response.usage.output_tokens": int,
+}
+CSV_REQUIRED_EXCHANGE = ("ts", "request_id", "account_id", "api_key_id", "client_ip", "http.method",
+                         "http.path", "request", "response.status")
+
+
+def read_csv(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
+    """Read a CSV export with a header row; dotted column names map to nested fields."""
+    csv.field_size_limit(max_line_bytes)
+    with open_maybe_gzip(path) as raw_fh:
+        text = io.TextIOWrapper(raw_fh, encoding="utf-8", errors="strict", newline="")
+        try:
+            reader = csv.reader(text)
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            yield RawItem(1, b"", error=f"unreadable_csv_header:{exc}")
+            return
+        if not header:
+            return
+        header = [h.strip() for h in header]
+        looks_like_exchanges = "request_id" in header or "request" in header
+        missing = [c for c in CSV_REQUIRED_EXCHANGE if c not in header] if looks_like_exchanges else []
+        if missing:
+            yield RawItem(1, ",".join(header).encode(), error=f"missing_columns:{','.join(missing)}")
+            return
+        number = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as exc:
+                number += 1
+                yield RawItem(number, b"", error=f"unreadable_csv_row:{exc}")
+                return
+            number += 1
+            raw = ",".join(cells).encode("utf-8", "surrogatepass")
+            if len(cells) != len(header):
+                yield RawItem(number, raw, error=f"wrong_cell_count:{len(cells)} cells, header has {len(header)}")
+                continue
+            flat: dict[str, Any] = {}
+            bad = None
+            for key, cell in zip(header, cells, strict=True):
+                conv = _CSV_NUMERIC.get(key)
+                if conv is not None and cell != "":
+                    try:
+                        flat[key] = conv(cell)
+                    except ValueError:
+                        bad = f"bad_number:{key}={cell[:20]!r}"
+                        flat[key] = cell
+                else:
+                    flat[key] = cell
+            item = RawItem(number, raw, obj=unflatten(flat))
+            if bad and key in CSV_REQUIRED_EXCHANGE:
+                item.error = bad
+            yield item
+
+
+def read_parquet(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
+    """Read a Parquet file with provider-logs-v1 columns (nested structs or dotted names)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:
+        raise InputFormatError(f"{path} is not a readable Parquet file: {exc}") from exc
+    number = 0
+    for batch in pf.iter_batches(batch_size=10_000):
+        for rec in batch.to_pylist():
+            number += 1
+            obj = unflatten(rec) if any("." in k for k in rec) else {k: v for k, v in rec.items() if v is not None}
+            for key, value in list(obj.items()):
+                if hasattr(value, "isoformat"):
+                    obj[key] = value.isoformat()
+            for key in ("request", "http", "response"):
+                if isinstance(obj.get(key), str):
+                    try:
+                        obj[key] = orjson.loads(obj[key])
+                    except orjson.JSONDecodeError:
+                        pass
+            raw = orjson.dumps(obj, default=str)
+            yield RawItem(number, raw[:RAW_KEEP_BYTES] if len(raw) > max_line_bytes else raw, obj=obj,
+                          raw_truncated=len(raw) > max_line_bytes)

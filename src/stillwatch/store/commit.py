@@ -1,0 +1,192 @@
+"""Crash-safe commit of one ingested file.
+
+Protocol (every step is idempotent, so a run killed at any point is completed by the next):
+
+1. The reader writes ``rows.parquet`` and ``quarantine.parquet`` into ``_staging/<ingest_id>/``.
+2. ``prepare``: DuckDB drops keys already stored (or repeated in the file), routes conflicting
+   duplicates (same key, different content) to quarantine, and writes the final Parquet files into
+   ``_staging/<ingest_id>/out/``; then ``READY`` (a JSON manifest with the counts) is written.
+3. ``publish``: files in ``out/`` are renamed into ``tables/`` (a rename whose source is gone was done).
+4. The catalog inserts the keys and the file record in one transaction: the commit point.
+5. The staging folder is removed.
+
+A staging folder without ``READY`` is discarded and redone; one with ``READY`` is finished.
+Readers run :func:`recover` when they open the store, so they never see a half-published file set
+for long.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from stillwatch.ingest.canonical import utc_now
+from stillwatch.store.catalog import Catalog
+from stillwatch.store.layout import StoreLayout
+
+
+def _crash_point(name: str) -> None:
+    """Test hook: ``STILLWATCH_CRASH_AT=<name>`` kills the process with SIGKILL at that point."""
+    if os.environ.get("STILLWATCH_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Manifest:
+    """What a prepared staging folder will publish."""
+
+    ingest_id: str
+    fingerprint: str
+    path: str
+    fmt: str
+    table: str
+    rows_loaded: int
+    rows_quarantined: int
+    duplicates: int
+
+
+def _q(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class StagedIngest:
+    """One file's staging folder.
+
+    Args:
+        layout: The store layout.
+        ingest_id: Stable id derived from the file fingerprint.
+    """
+
+    def __init__(self, layout: StoreLayout, ingest_id: str) -> None:
+        self.layout = layout
+        self.ingest_id = ingest_id
+        self.dir = layout.staging / ingest_id
+        self.rows = self.dir / "rows.parquet"
+        self.quarantine = self.dir / "quarantine.parquet"
+        self.out = self.dir / "out"
+        self.ready = self.dir / "READY"
+
+    def reset(self) -> None:
+        """Start from an empty staging folder."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+
+    def _new_rows_sql(self, table: str) -> str:
+        return (
+            f"SELECT * FROM read_parquet({_q(self.rows)}) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM seen_keys k WHERE k.tbl = '{table}' AND k.key = s.key) "
+            "QUALIFY row_number() OVER (PARTITION BY s.key ORDER BY s.source_line) = 1"
+        )
+
+    def prepare(self, catalog: Catalog, *, fingerprint: str, path: str, fmt: str, table: str,
+                quarantined: int) -> Manifest:
+        """Deduplicate, write final files into ``out/`` and mark the folder READY."""
+        con = catalog.con
+        self.out.mkdir(exist_ok=True)
+        has_rows = self.rows.exists()
+        new_sql = self._new_rows_sql(table)
+        loaded = duplicates = conflicts = 0
+        if has_rows:
+            staged = int(con.execute(f"SELECT count(*) FROM read_parquet({_q(self.rows)})").fetchone()[0])
+            # Conflicting duplicates: a key already stored or earlier in the file with other content.
+            conflict_sql = (
+                f"SELECT s.* FROM read_parquet({_q(self.rows)}) s WHERE "
+                f"EXISTS (SELECT 1 FROM seen_keys k WHERE k.tbl = '{table}' AND k.key = s.key AND k.crc <> s.crc) "
+                f"OR EXISTS (SELECT 1 FROM read_parquet({_q(self.rows)}) e WHERE e.key = s.key "
+                "AND e.source_line < s.source_line AND e.crc <> s.crc)"
+            )
+            conflicts = int(con.execute(f"SELECT count(*) FROM ({conflict_sql})").fetchone()[0])
+            loaded = int(con.execute(f"SELECT count(*) FROM ({new_sql})").fetchone()[0])
+            duplicates = staged - loaded - conflicts
+            drop = "key, crc"
+            select_new = f"SELECT * EXCLUDE ({drop}) FROM ({new_sql})"
+            if loaded:
+                pattern = f"part-{self.ingest_id}-{{i}}"
+                if table == "exchanges":
+                    con.execute(
+                        f"COPY ({select_new}) TO {_q(self.out / 'exchanges')} "
+                        f"(FORMAT parquet, PARTITION_BY (day), FILENAME_PATTERN '{pattern}', COMPRESSION zstd)"
+                    )
+                else:
+                    (self.out / table).mkdir(parents=True, exist_ok=True)
+                    con.execute(
+                        f"COPY ({select_new}) TO {_q(self.out / table / f'part-{self.ingest_id}.parquet')} "
+                        "(FORMAT parquet, COMPRESSION zstd)"
+                    )
+            if conflicts:
+                now = utc_now().isoformat()
+                raw_col, raw_enc = ("raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
+                con.execute(
+                    f"COPY (SELECT '{self.ingest_id}' AS ingest_id, source_file, source_line, "
+                    "'conflicting_duplicate' AS kind, "
+                    f"'conflicting_duplicate:key ' || key || ' already stored with different content' AS reason, "
+                    f"{raw_col} AS raw, '{raw_enc}' AS raw_encoding, false AS raw_truncated, "
+                    f"TIMESTAMPTZ '{now}' AS quarantined_at FROM ({conflict_sql})) "
+                    f"TO {_q(self.dir / 'conflicts.parquet')} (FORMAT parquet)"
+                )
+        qdir = self.out / "quarantine"
+        qparts = [p for p in (self.quarantine, self.dir / "conflicts.parquet") if p.exists()]
+        if qparts:
+            qdir.mkdir(parents=True, exist_ok=True)
+            files = ", ".join(_q(p) for p in qparts)
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet([{files}], union_by_name = true)) "
+                f"TO {_q(qdir / f'part-{self.ingest_id}.parquet')} (FORMAT parquet)"
+            )
+        manifest = Manifest(self.ingest_id, fingerprint, path, fmt, table, loaded, quarantined + conflicts,
+                            duplicates)
+        _crash_point("before_ready")
+        tmp = self.ready.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(manifest)))
+        os.replace(tmp, self.ready)
+        return manifest
+
+    def publish(self, catalog: Catalog) -> Manifest:
+        """Move prepared files into the tables and commit the catalog; idempotent."""
+        manifest = Manifest(**json.loads(self.ready.read_text()))
+        moved = 0
+        for src in sorted(self.out.rglob("*.parquet")):
+            dst = self.layout.tables / src.relative_to(self.out)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            moved += 1
+            if moved == 1:
+                _crash_point("mid_publish")
+        _crash_point("before_catalog")
+        new_keys_sql = (
+            f"SELECT key, crc FROM ({self._new_rows_sql(manifest.table)})" if self.rows.exists()
+            else "SELECT NULL::VARCHAR AS key, NULL::UBIGINT AS crc WHERE false"
+        )
+        catalog.record_commit(
+            fingerprint=manifest.fingerprint, ingest_id=manifest.ingest_id, path=manifest.path,
+            fmt=manifest.fmt, table=manifest.table, new_keys_sql=new_keys_sql,
+            rows_loaded=manifest.rows_loaded, rows_quarantined=manifest.rows_quarantined,
+            duplicates=manifest.duplicates, committed_at=utc_now(),
+        )
+        _crash_point("before_cleanup")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return manifest
+
+
+def recover(layout: StoreLayout, catalog: Catalog) -> list[str]:
+    """Finish or discard every staging folder left by an interrupted run.
+
+    Returns:
+        Human-readable notes of what was done.
+    """
+    notes: list[str] = []
+    if not layout.staging.is_dir():
+        return notes
+    for folder in sorted(p for p in layout.staging.iterdir() if p.is_dir()):
+        staged = StagedIngest(layout, folder.name)
+        if staged.ready.exists():
+            manifest = staged.publish(catalog)
+            notes.append(f"completed interrupted ingest of {manifest.path}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            notes.append(f"discarded unfinished staging {folder.name}")
+    return notes
