@@ -139,6 +139,42 @@ class Engine(ABC):
         shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def write_partitions(self, name: str, data: ir.Table | pa.Table, *, partition_by: list[str]) -> Path:
+        """Replace only the partitions present in ``data``; other partitions are kept.
+
+        Writes aside first, then swaps each partition directory (used for incremental,
+        day-partitioned outputs). Creates the table when it does not exist.
+
+        Args:
+            name: Store table name.
+            data: An Ibis expression or an Arrow table.
+            partition_by: Hive partition columns (at least one).
+
+        Returns:
+            The table directory.
+        """
+        if not partition_by:
+            raise StoreError("write_partitions needs partition columns", hint="use write_table instead")
+        final = self.table_path(name)
+        if not final.exists():
+            return self.write_table(name, data, partition_by=partition_by)
+        staged = f"{name}__staged_{uuid.uuid4().hex[:8]}"
+        staged_path = self.write_table(staged, data, partition_by=partition_by)
+        try:
+            depth = len(partition_by)
+            for part in sorted(p for p in staged_path.glob("/".join(["*"] * depth)) if p.is_dir()):
+                rel = part.relative_to(staged_path)
+                target = final / rel
+                old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    target.rename(old)
+                part.rename(target)
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staged_path, ignore_errors=True)
+        return final
+
     def map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
         """Apply a Python function to Arrow batches of ``expr`` (DuckDB: Arrow stream; Spark:
         ``mapInArrow``). The same ``fn`` gives the same rows on both engines.

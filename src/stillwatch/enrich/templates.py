@@ -1,0 +1,113 @@
+"""Prompt templates: Drain-style masking and MinHash signatures with LSH band keys.
+
+Two complementary keys per distinct text:
+
+* ``template_id`` — a hash of the text after masking variable slots (numbers, quoted spans,
+  URLs, e-mails, hex ids, code blocks), the deterministic equivalent of a Drain template. Unlike
+  drain3's online clustering it does not depend on arrival order, so DuckDB and Spark (and
+  re-runs over different day ranges) give the same id.
+* a 64-permutation MinHash signature (datasketch, fixed seed) over character 4-gram shingles of
+  the normalised text, with 16 LSH bands of 4 rows. Near-duplicates (Jaccard ≳ 0.5) share at
+  least one band key with high probability; ``lsh_band0`` is the first band key, a cheap
+  grouping key, and the full signature is kept for detectors that need more.
+
+The same functions build the shipped benchmark and jailbreak indexes
+(``scripts/build_benchmark_index.py``), so signatures are comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import numpy as np
+
+NUM_PERM = 64
+BANDS = 16
+ROWS = NUM_PERM // BANDS
+SEED = 1
+SHINGLE = 4
+MAX_SHINGLE_CHARS = 4000
+
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, flags), repl)
+    for p, flags, repl in (
+        (r"```.*?```", re.DOTALL, "<CODE>"),
+        (r"https?://\S+", 0, "<URL>"),
+        (r"[\w.+-]+@[\w-]+\.[\w.-]+", 0, "<EMAIL>"),
+        (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", 0, "<UUID>"),
+        (r"\b[0-9a-fA-F]{16,}\b", 0, "<HEX>"),
+        (r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|「[^」\n]{1,400}」|『[^』\n]{1,400}』|'[^'\n]{3,400}'", 0, "<Q>"),
+        (r"[-+]?\d+(?:[.,:/]\d+)*%?", 0, "<NUM>"),
+    )
+)
+_WS = re.compile(r"\s+")
+
+
+def text_hash(text: str | None) -> str | None:
+    """16-hex key of a text (blake2b-64 of its UTF-8 bytes); ``None`` for None or empty."""
+    if not text:
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def mask(text: str, limit: int = 4000) -> str:
+    """The Drain-style masked template of a text (variable slots replaced by tokens)."""
+    out = text[: limit * 4]
+    for rx, repl in _MASKS:
+        out = rx.sub(repl, out)
+    return _WS.sub(" ", out).strip()[:limit]
+
+
+def template_id(text: str | None) -> str | None:
+    """Hash of the masked template; ``None`` for empty text."""
+    if not text or not text.strip():
+        return None
+    return hashlib.blake2b(mask(text).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def normalise(text: str) -> str:
+    """Text as shingled: NFKC, lower case, whitespace collapsed, first MAX_SHINGLE_CHARS chars."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text[: MAX_SHINGLE_CHARS * 2]).lower()).strip()[
+        :MAX_SHINGLE_CHARS
+    ]
+
+
+def shingles(text: str) -> set[bytes]:
+    """Character 4-gram shingles of the normalised text (the whole text when shorter)."""
+    norm = normalise(text)
+    if len(norm) <= SHINGLE:
+        return {norm.encode("utf-8", "surrogatepass")} if norm else set()
+    return {norm[i : i + SHINGLE].encode("utf-8", "surrogatepass") for i in range(len(norm) - SHINGLE + 1)}
+
+
+def signature(text: str | None) -> np.ndarray | None:
+    """64-permutation MinHash signature (uint32) of the text, or ``None`` when empty."""
+    if not text:
+        return None
+    sh = shingles(text)
+    if not sh:
+        return None
+    from datasketch import MinHash
+
+    mh = MinHash(num_perm=NUM_PERM, seed=SEED)
+    mh.update_batch(list(sh))
+    return np.asarray(mh.hashvalues, dtype=np.uint64).astype(np.uint32)
+
+
+def band_keys(sig: np.ndarray) -> list[bytes]:
+    """The 16 LSH band keys of a signature (band index folded into the key)."""
+    return [bytes([b]) + sig[b * ROWS : (b + 1) * ROWS].tobytes() for b in range(BANDS)]
+
+
+def band0_key(sig: np.ndarray | None) -> str | None:
+    """Hex of the first band key: a cheap near-duplicate grouping key."""
+    if sig is None:
+        return None
+    return hashlib.blake2b(band_keys(sig)[0], digest_size=8).hexdigest()
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of two signatures."""
+    return float(np.mean(a == b))

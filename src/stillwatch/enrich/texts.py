@@ -1,0 +1,115 @@
+"""Per-distinct-text batch functions: extract texts from exchanges, enrich each once.
+
+The ``texts`` table is keyed by ``text_hash`` (blake2b-64 of the UTF-8 text) and only grows:
+a text already enriched is never analysed again, so repeated templates cost nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from stillwatch.engine import BatchFn
+from stillwatch.enrich import text as textmod
+from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
+from stillwatch.enrich.templates import band0_key, signature, template_id, text_hash
+
+#: Bump when any per-text feature changes meaning (stored in every texts row).
+TEXT_FEATURES_VERSION = "1"
+
+TEXT_OCCURRENCE_SCHEMA = pa.schema([pa.field("text_hash", pa.string()), pa.field("text", pa.string())])
+
+_CAP_FIELDS = [pa.field(f"cap_{c}", pa.bool_()) for c in textmod.CAPABILITIES]
+TEXTS_SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field("text_hash", pa.string()),
+        pa.field("n_chars", pa.int64()),
+        pa.field("is_empty", pa.bool_()),
+        pa.field("is_binary", pa.bool_()),
+        pa.field("script", pa.string()),
+        pa.field("han_share", pa.float64()),
+        pa.field("latin_share", pa.float64()),
+        pa.field("lang", pa.string()),
+        pa.field("lang_prob", pa.float64()),
+        pa.field("cot_cues", pa.string()),
+        pa.field("has_cot_cue", pa.bool_()),
+        *_CAP_FIELDS,
+        pa.field("zero_width", pa.bool_()),
+        pa.field("cn_mainland_artifact", pa.bool_()),
+        pa.field("template_id", pa.string()),
+        pa.field("lsh_band0", pa.string()),
+        pa.field("minhash", pa.binary()),
+        pa.field("bench_name", pa.string()),
+        pa.field("bench_item", pa.string()),
+        pa.field("bench_sim", pa.float64()),
+        pa.field("jb_source", pa.string()),
+        pa.field("jb_item", pa.string()),
+        pa.field("jb_sim", pa.float64()),
+        pa.field("features_version", pa.string()),
+    ]
+)
+
+
+def extract_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One row per text slot of each exchange: the system prompt, first and last user turn."""
+    hashes: list[str] = []
+    texts: list[str] = []
+    systems = batch.column("system_text").to_pylist()
+    users = batch.column("user_texts").to_pylist()
+    for sys_text, turns in zip(systems, users, strict=True):
+        turns = [t for t in (turns or []) if isinstance(t, str)]
+        slots = [sys_text, turns[0] if turns else None, turns[-1] if len(turns) > 1 else None]
+        for t in slots:
+            h = text_hash(t) if isinstance(t, str) else None
+            if h is not None and isinstance(t, str):
+                hashes.append(h)
+                texts.append(t)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(hashes, pa.string()), pa.array(texts, pa.string())], schema=TEXT_OCCURRENCE_SCHEMA
+    )
+
+
+def analyse_text(text: str | None) -> dict[str, Any]:
+    """Every per-text feature of one text, including template and index matches (never raises)."""
+    row = textmod.analyse(text)
+    row["template_id"] = None
+    row["lsh_band0"] = None
+    row["minhash"] = None
+    for k in ("bench_name", "bench_item", "bench_sim", "jb_source", "jb_item", "jb_sim"):
+        row[k] = None
+    if row["is_empty"] or row["is_binary"] or not text:
+        return row
+    try:
+        sig = signature(text)
+        row["template_id"] = template_id(text)
+        row["lsh_band0"] = band0_key(sig)
+        row["minhash"] = sig.tobytes() if sig is not None else None
+        bench = benchmark_index().query(sig)
+        if bench:
+            row["bench_name"], row["bench_item"], row["bench_sim"] = bench.source, bench.item_id, bench.similarity
+        jb = jailbreak_index().query(sig)
+        if jb:
+            row["jb_source"], row["jb_item"], row["jb_sim"] = jb.source, jb.item_id, jb.similarity
+    except Exception:  # noqa: BLE001 - one bad text never stops the run
+        pass
+    return row
+
+
+def text_batch_fn() -> BatchFn:
+    """The per-distinct-text batch function: (text_hash, text) in, :data:`TEXTS_SCHEMA` out."""
+
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        hashes = batch.column("text_hash").to_pylist()
+        texts = batch.column("text").to_pylist()
+        cols: dict[str, list[Any]] = {f.name: [] for f in TEXTS_SCHEMA}
+        for h, t in zip(hashes, texts, strict=True):
+            row = analyse_text(t)
+            row["text_hash"] = h
+            row["features_version"] = TEXT_FEATURES_VERSION
+            for name in cols:
+                cols[name].append(row.get(name))
+        arrays = [pa.array(cols[f.name], type=f.type) for f in TEXTS_SCHEMA]
+        return pa.RecordBatch.from_arrays(arrays, schema=TEXTS_SCHEMA)
+
+    return fn
