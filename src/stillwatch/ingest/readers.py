@@ -90,7 +90,7 @@ def parse_json_line(item: RawItem) -> RawItem:
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
         code = "invalid_utf8" if "utf-8" in msg.lower() or "utf8" in msg.lower() else "invalid_json"
-        if "recursion" in msg.lower():
+        if "recursion" in msg.lower() or "depth limit" in msg.lower():
             code = "json_too_deep"
         item.error = f"{code}:{msg[:200]}"
     return item
@@ -190,6 +190,22 @@ def read_csv(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
             yield item
 
 
+_JSON_PATHS = (("request",), ("http",), ("response",), ("http", "headers"), ("http", "header_order"))
+
+
+def _decode_json_cells(obj: dict[str, Any]) -> None:
+    """Parse object-typed fields that a warehouse export stored as JSON text (in place)."""
+    for path in _JSON_PATHS:
+        node: Any = obj
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(path[-1]), str):
+            try:
+                node[path[-1]] = orjson.loads(node[path[-1]])
+            except orjson.JSONDecodeError:
+                pass
+
+
 def read_parquet(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
     """Read a Parquet file with provider-logs-v1 columns (nested structs or dotted names)."""
     import pyarrow.parquet as pq
@@ -206,12 +222,7 @@ def read_parquet(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
             for key, value in list(obj.items()):
                 if hasattr(value, "isoformat"):
                     obj[key] = value.isoformat()
-            for key in ("request", "http", "response"):
-                if isinstance(obj.get(key), str):
-                    try:
-                        obj[key] = orjson.loads(obj[key])
-                    except orjson.JSONDecodeError:
-                        pass
+            _decode_json_cells(obj)
             raw = orjson.dumps(obj, default=str)
             yield RawItem(number, raw[:RAW_KEEP_BYTES] if len(raw) > max_line_bytes else raw, obj=obj,
                           raw_truncated=len(raw) > max_line_bytes)

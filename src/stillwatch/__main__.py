@@ -1,0 +1,5 @@
+"""``python -m stillwatch`` runs the CLI."""
+
+from stillwatch.cli.main import entrypoint
+
+entrypoint()
