@@ -55,6 +55,7 @@ DUE_BY_SEVERITY: dict[str, timedelta] = {
 NEAR_DUPLICATE = 0.8
 MAX_PROMPT = 200_000
 NUM_PERM = 64
+SCHEME = "affine32"  # 32-bit values: JSON-safe on every database
 _SPACES = re.compile(r"\s+")
 
 
@@ -83,7 +84,7 @@ def normalise(text: str) -> str:
 
 def minhash_of(text: str) -> MinHash:
     """MinHash (64 permutations, fixed seed) of the character 5-grams of normalised text."""
-    mh = MinHash(num_perm=NUM_PERM, seed=7)
+    mh = MinHash(num_perm=NUM_PERM, seed=7, scheme=SCHEME)
     grams = {text[i : i + 5] for i in range(max(1, len(text) - 4))}
     for g in grams:
         mh.update(g.encode("utf-8"))
@@ -91,7 +92,7 @@ def minhash_of(text: str) -> MinHash:
 
 
 def _similarity(a: list[int], b: MinHash) -> float:
-    other = MinHash(num_perm=NUM_PERM, seed=7, hashvalues=a)
+    other = MinHash(num_perm=NUM_PERM, seed=7, hashvalues=a, scheme=SCHEME)
     return float(b.jaccard(other))
 
 
