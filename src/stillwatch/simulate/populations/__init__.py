@@ -1,0 +1,1 @@
+"""Simulated populations: one module per family of actors."""
