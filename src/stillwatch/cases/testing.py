@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,11 +36,11 @@ def _admin_engine(base: str) -> Any:
     return create_engine(base, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture(params=DATABASES)
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A URL of an empty case-store database, once per database kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cases.sqlite'}"
+@contextmanager
+def database(kind: str, directory: Path) -> Iterator[str]:
+    """An empty database of ``kind`` (``sqlite`` or ``postgres``) for the duration of the block."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / f'cases-{uuid.uuid4().hex[:8]}.sqlite'}"
         return
     base = os.environ.get(PG_ENV)
     if not base:
@@ -53,6 +55,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty case-store database, once per database kind."""
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like ``db_url`` but shared by the tests of one module."""
+    with database(request.param, tmp_path_factory.mktemp("cases")) as url:
+        yield url
 
 
 @pytest.fixture
