@@ -24,6 +24,7 @@ from stillwatch.exceptions import StillwatchError
 COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.ingest",
     "stillwatch.cli.status",
+    "stillwatch.cli.simulate",
 )
 
 err_console = Console(stderr=True)

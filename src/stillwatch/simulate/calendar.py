@@ -82,6 +82,7 @@ def make_up_workdays(country: str, years: tuple[int, ...]) -> frozenset[date]:
     return frozenset(d for d in days if d.year in years)
 
 
+@lru_cache(maxsize=65536)
 def day_kind(country: str, day: date) -> str:
     """Classify a local date as ``workday``, ``weekend``, ``holiday`` or ``makeup`` (worked weekend)."""
     years = (day.year - 1, day.year, day.year + 1)

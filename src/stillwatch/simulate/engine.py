@@ -27,7 +27,7 @@ from stillwatch.simulate.populations.jailbreak import build_jailbreakers
 from stillwatch.simulate.populations.relay import build_relays
 from stillwatch.simulate.populations.subroute import build_platforms, build_subsidiaries
 from stillwatch.simulate.textbank import load_bank
-from stillwatch.simulate.writer import OutputDir, RequestIds, dumps
+from stillwatch.simulate.writer import BackgroundWriter, OutputDir, RequestIds, dumps
 
 #: Named scales: target exchanges.
 SCALES: dict[str, int] = {"demo": 100_000, "small": 1_000_000, "medium": 5_000_000, "large": 30_000_000}
@@ -130,7 +130,7 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
         return len(actors)
 
     if "benign_en" in budget:
-        n = max(4, int(budget["benign_en"] / (d * r * 1.75)))
+        n = max(4, int(budget["benign_en"] / (d * r * 1.55)))
         for i in range(0, n, 400):
             actors.append(build_benign_en(ctx, nxt(), f"benign_en{i}", min(400, n - i)))
     if "benign_zh_legit" in budget:
@@ -139,14 +139,14 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
             actors.append(build_zh_legit(ctx, nxt(), f"zh_legit{i}", min(400, n - i)))
     if "enterprise_gateway" in budget:
         staff = 40 if total < 2_000_000 else 120
-        n = max(3, int(budget["enterprise_gateway"] / (d * r * 0.55 * staff * 1.25)))
+        n = max(3, int(budget["enterprise_gateway"] / (d * r * 0.55 * staff * 0.85)))
         actors.append(build_enterprise(ctx, nxt(), "enterprise", n, staff))
     if "researcher_benchmark" in budget:
         n = max(3, int(budget["researcher_benchmark"] / 1100))
         actors.append(build_researchers(ctx, nxt(), "researchers", n))
     if "relay" in budget:
         n = max(6, int(budget["relay"] / 60_000))
-        users = max(8, int(budget["relay"] / (n * d * r * 1.1)))
+        users = max(8, int(budget["relay"] / (n * d * r * 0.75)))
         actors += build_relays(ctx, nxt(), n, users, max(3, min(60, users // 12)))
     if "subrouting" in budget:
         n = max(3, int(budget["subrouting"] / 50_000))
@@ -154,7 +154,7 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
     if "subsidiary" in budget:
         n = max(2, int(budget["subsidiary"] / 40_000))
         decoys = max(1, n // 2)
-        staff = max(5, int(budget["subsidiary"] / ((n + decoys) * d * r * 1.1)))
+        staff = max(5, int(budget["subsidiary"] / ((n + decoys) * d * r * 0.65)))
         actors.append(build_subsidiaries(ctx, nxt(), "subsidiaries", n, decoys, staff))
     if "distillation" in budget:
         actors += build_hydras(ctx, nxt(), int(budget["distillation"]))
@@ -242,35 +242,39 @@ def _write_all(
     n = 0
     n_labels = 0
     buf: list[bytes] = []
-    with out.gzip_writer("exchanges.jsonl.gz") as gz, open(out.path("labels.jsonl"), "wb") as lab:
-        for _ts, _idx, _seq, req in _merged(actors, days):
-            row = render(req, rng)
-            rid = ids.next()
-            row = {"request_id": rid, **row}
-            buf.append(dumps(row))
-            groups[group_of.get(req.account_id, "?")] += 1
-            if req.exchange_label is not None:
-                label, group, campaign = req.exchange_label
-                lab.write(dumps({"entity": "exchange", "id": rid, "label": label, "group": group,
-                                 "campaign_id": campaign, "active_from": row["ts"], "account_id": req.account_id}))
-                n_labels += 1
-            n += 1
-            if len(buf) >= 4096:
+    gz = BackgroundWriter(out.gzip_writer("exchanges.jsonl.gz"))
+    try:
+        with open(out.path("labels.jsonl"), "wb") as lab:
+            for _ts, _idx, _seq, req in _merged(actors, days):
+                rid = ids.next()
+                row = render(req, rng, rid)
+                buf.append(dumps(row))
+                groups[group_of.get(req.account_id, "?")] += 1
+                if req.exchange_label is not None:
+                    label, group, campaign = req.exchange_label
+                    lab.write(dumps({"entity": "exchange", "id": rid, "label": label, "group": group,
+                                     "campaign_id": campaign, "active_from": row["ts"], "account_id": req.account_id}))
+                    n_labels += 1
+                n += 1
+                if len(buf) >= 4096:
+                    gz.write(b"".join(buf))
+                    buf.clear()
+                    if progress:
+                        progress(n, total)
+            if buf:
                 gz.write(b"".join(buf))
-                buf.clear()
-                if progress:
-                    progress(n, total)
-        if buf:
-            gz.write(b"".join(buf))
-        accounts = sorted((a for actor in actors for a in actor.accounts), key=lambda a: (a.created_ms, a.account_id))
-        for acct in accounts:
-            for row in acct.labels():
-                lab.write(dumps(row))
-                n_labels += 1
-        for actor in actors:
-            for row in actor.extra_labels():
-                lab.write(dumps(row))
-                n_labels += 1
+            accounts = sorted((a for actor in actors for a in actor.accounts), key=lambda a: (a.created_ms, a.account_id))
+            for acct in accounts:
+                for row in acct.labels():
+                    lab.write(dumps(row))
+                    n_labels += 1
+            for actor in actors:
+                for row in actor.extra_labels():
+                    lab.write(dumps(row))
+                    n_labels += 1
+
+    finally:
+        gz.close()
     if progress:
         progress(n, total)
     summary.exchanges, summary.labels, summary.accounts = n, n_labels, len(accounts)

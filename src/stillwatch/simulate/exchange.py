@@ -71,9 +71,19 @@ class Req:
 ERRORS = {429: "rate_limit_error", 529: "overloaded_error", 500: "api_error", 400: "invalid_request_error"}
 
 
+_MINUTES: dict[int, str] = {}
+
+
 def iso_ms(ts: int) -> str:
     """RFC 3339 UTC timestamp with milliseconds and ``Z``."""
-    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts % 1000:03d}Z"
+    minute, rest = divmod(ts, 60_000)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) > 200_000:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:")
+    sec, ms = divmod(rest, 1000)
+    return f"{prefix}{sec:02d}.{ms:03d}Z"
 
 
 def _tool_defs(names: list[str]) -> list[dict[str, Any]]:
@@ -114,8 +124,8 @@ def build_body(req: Req) -> dict[str, Any]:
     return body
 
 
-def render(req: Req, rng: random.Random) -> dict[str, Any]:
-    """Render a planned request and its response as a provider-logs-v1 exchange (no request_id)."""
+def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
+    """Render a planned request and its response as a provider-logs-v1 exchange."""
     body = build_body(req)
     headers = req.client.headers
     if req.extra_headers:
@@ -127,6 +137,7 @@ def render(req: Req, rng: random.Random) -> dict[str, Any]:
         in_tok += 60 * len(req.tools)
     last = req.turns[-1]
     out: dict[str, Any] = {
+        "request_id": request_id,
         "ts": iso_ms(req.ts),
         "account_id": req.account_id,
         "api_key_id": req.key_id,

@@ -9,8 +9,13 @@ globals, so a second instance would corrupt the first.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import random
+import re
 import threading
+from pathlib import Path
 from functools import lru_cache
 from typing import Any
 
@@ -67,23 +72,59 @@ def geoip() -> Any:
         return _GEO
 
 
+_HOSTING_RE = re.compile("|".join(re.escape(k) for k in HOSTING_ASN_KEYWORDS))
+_RESIDENTIAL_RE = re.compile("|".join(re.escape(k) for keys in RESIDENTIAL_ASN_KEYWORDS.values() for k in keys))
+
+
 def _kind_of(name_upper: str) -> str | None:
-    if any(k in name_upper for k in HOSTING_ASN_KEYWORDS):
+    if _HOSTING_RE.search(name_upper):
         return "hosting"
-    for keys in RESIDENTIAL_ASN_KEYWORDS.values():
-        if any(k in name_upper for k in keys):
-            return "residential"
+    if _RESIDENTIAL_RE.search(name_upper):
+        return "residential"
     return None
+
+
+def _cache_file() -> Path:
+    try:
+        from importlib.metadata import version
+
+        ver = version("geoip2fast")
+    except Exception:  # pragma: no cover
+        ver = "unknown"
+    key = hashlib.sha256(repr((ver, HOSTING_ASN_KEYWORDS, RESIDENTIAL_ASN_KEYWORDS)).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "stillwatch" / f"netindex-{key}.pickle"
 
 
 @lru_cache(maxsize=1)
 def network_index() -> dict[tuple[str, str], list[tuple[int, int, str]]]:
-    """Index real IPv4 networks by ``(country, kind)``.
+    """Index real IPv4 networks by ``(country, kind)`` (cached on disk per geoip2fast version).
 
     Returns:
         Map from ``(country code, "hosting" | "residential")`` to a list of
         ``(first address as int, prefix length, ASN name)``, in database order.
     """
+    cache = _cache_file()
+    try:
+        with cache.open("rb") as fh:
+            cached = pickle.load(fh)
+        if isinstance(cached, dict) and cached:
+            return cached
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        pass
+    index = _build_index()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home is fine: the index is rebuilt next time
+    return index
+
+
+def _build_index() -> dict[tuple[str, str], list[tuple[int, int, str]]]:
     g = geoip()
     import geoip2fast.geoip2fast as gmod
 

@@ -40,7 +40,7 @@ class TextBank:
     def pick(self, pool: str, rng: random.Random) -> Item:
         """A uniformly drawn item of ``pool``."""
         items = self.pools[pool]
-        return items[rng.randrange(len(items))]
+        return items[int(rng.random() * len(items))]
 
     def has(self, pool: str) -> bool:
         """Whether ``pool`` exists and is non-empty."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -93,6 +95,46 @@ class OutputDir:
             self.commit()
         else:
             self.abort()
+
+
+class BackgroundWriter:
+    """Write byte chunks from a thread (zlib releases the GIL, so compression overlaps generation).
+
+    Args:
+        sink: The stream to write to; closed by :meth:`close`.
+    """
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self.sink = sink
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="simulate-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is None:
+                return
+            if self.error is None:
+                try:
+                    self.sink.write(chunk)
+                except BaseException as exc:  # surfaced by write()/close()
+                    self.error = exc
+
+    def write(self, chunk: bytes) -> None:
+        """Queue a chunk (blocks when the queue is full: bounded memory)."""
+        if self.error is not None:
+            raise StoreError(f"writing simulated exchanges failed: {self.error}") from self.error
+        self.queue.put(chunk)
+
+    def close(self) -> None:
+        """Flush, join the thread and close the sink."""
+        self.queue.put(None)
+        self.thread.join()
+        self.sink.close()
+        if self.error is not None:
+            raise StoreError(f"writing simulated exchanges failed: {self.error}") from self.error
 
 
 class RequestIds:
