@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from stillwatch import __version__
 from stillwatch.cases.common import InvalidInputError
@@ -68,7 +69,12 @@ def _stillwatch_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if isinstance(exc.detail, dict) else {"type": "http_error", "message": str(exc.detail)}
+    kinds = {404: "not_found", 405: "method_not_allowed"}
+    detail = (
+        exc.detail
+        if isinstance(exc.detail, dict)
+        else {"type": kinds.get(exc.status_code, "http_error"), "message": str(exc.detail)}
+    )
     body = error_body(detail.get("type", "http_error"), detail.get("message", ""))
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
