@@ -91,6 +91,9 @@ class SparkEngine(Engine):
         return self.con.table(name)
 
     def _dataframe(self, expr: ir.Table) -> Any:
+        hook = getattr(self.con, "_run_pre_execute_hooks", None)
+        if hook is not None:  # registers memtables referenced by the expression
+            hook(expr)
         return self.session.sql(str(self.con.compile(expr)))
 
     def _write_parquet(self, expr: ir.Table, path: Path, partition_by: list[str]) -> None:

@@ -42,7 +42,7 @@ _UA_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^litellm/(?P<v>[\w.]+)", "litellm"),
         (r"^okhttp/(?P<v>[\w.]+)", "okhttp"),
         (r"^claude-relay-service/(?P<v>[\w.]+)", "claude-relay-service"),
-        (r"^mozilla/5\.0.*(?:chrome|firefox|safari|edg)/(?P<v>[\d.]+)", "browser"),
+        (r"^mozilla/5\.0.*?(?:edg|firefox|chrome|safari)/(?P<v>[\d.]+)", "browser"),
     )
 )
 _GENERIC_UA = re.compile(r"^(?P<f>[A-Za-z][\w.\-]{0,40})/(?P<v>[\w.\-]{1,30})")

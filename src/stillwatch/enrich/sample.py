@@ -94,8 +94,11 @@ _EN = [
     "Translate the following paragraph into French: The meeting is moved to Thursday.",
     "Grade the following answer on a rubric from 1 to 10 and justify the score.",
 ]
-_ZH_HANS = ["请一步一步推理：一个水池有两个进水管，单独开甲管6小时注满，乙管4小时注满，同时开几小时注满？",
-            "帮我写一个Python脚本，把文件夹里的图片批量压缩。", "请把这段话翻译成英文：今天天气很好，我们去公园散步。"]
+_ZH_HANS = [
+    "请一步一步推理：一个水池有两个进水管，单独开甲管6小时注满，乙管4小时注满，同时开几小时注满？",
+    "帮我写一个Python脚本，把文件夹里的图片批量压缩。",
+    "请把这段话翻译成英文：今天天气很好，我们去公园散步。",
+]
 _ZH_HANT = ["請逐步推理這個問題的答案，並詳細解釋每一步。", "幫我寫一封給客戶的道歉信，語氣要誠懇。"]
 _BENCH = [
     "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
@@ -103,6 +106,9 @@ _BENCH = [
     "How much in dollars does she make every day at the farmers' market?",
 ]
 _BAD = ["", "\x00\x01\x02binary\x00", "😀🎉🔥", "x" * 200_000]
+
+
+_CRS_DEVICE = "6d80b607905bb422a7713b6131219e2c9f3b5682ec0a6c3a7ed192eb26b05bc9"
 
 
 def generate(n: int, *, accounts: int = 20, days: int = 3, seed: int = 7, bad_input: bool = True) -> pa.Table:
@@ -124,18 +130,33 @@ def generate(n: int, *, accounts: int = 20, days: int = 3, seed: int = 7, bad_in
         ts = start + timedelta(days=day, hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60))
         if relay:
             texts = [rng.choice(_ZH_HANS + _BENCH + _EN)]
-            extra = rng.choice([
-                {"user_agent": "Go-http-client/2.0", "stainless": None, "anthropic_beta": "messages-2023-12-15",
-                 "max_tokens": 4096},
-                {"user_agent": "claude-cli/1.0.57 (external, cli)", "stainless": "js|0.55.1|Windows|x64|node|v20.19.2",
-                 "metadata_user_id": "user_6d80b607905bb422a7713b6131219e2c9f3b5682ec0a6c3a7ed192eb26b05bc9_account__"
-                 "session_4a1f0c3e-2b7d-4c9e-8f21-6d0e5b3a9c11",
-                 "system_text": "You are Claude Code, Anthropic's official CLI for Claude."},
-                {"user_agent": "claude-cli/2.1.22 (external, cli)", "stainless": "js|0.70.0|Linux|arm64|node|v24.13.0",
-                 "tool_names": ["mcp__abandon_ability__able_Bash", "mcp__abandon_ability__able_Read"]},
-            ])
-            row = {"client_ip": rng.choice(relay_ips), "forwarded_for": rng.choice([None, "120.229.1.1, 10.0.0.1"]),
-                   **extra}
+            extra = rng.choice(
+                [
+                    {
+                        "user_agent": "Go-http-client/2.0",
+                        "stainless": None,
+                        "anthropic_beta": "messages-2023-12-15",
+                        "max_tokens": 4096,
+                    },
+                    {
+                        "user_agent": "claude-cli/1.0.57 (external, cli)",
+                        "stainless": "js|0.55.1|Windows|x64|node|v20.19.2",
+                        "metadata_user_id": "user_" + _CRS_DEVICE + "_account__"
+                        "session_4a1f0c3e-2b7d-4c9e-8f21-6d0e5b3a9c11",
+                        "system_text": "You are Claude Code, Anthropic's official CLI for Claude.",
+                    },
+                    {
+                        "user_agent": "claude-cli/2.1.22 (external, cli)",
+                        "stainless": "js|0.70.0|Linux|arm64|node|v24.13.0",
+                        "tool_names": ["mcp__abandon_ability__able_Bash", "mcp__abandon_ability__able_Read"],
+                    },
+                ]
+            )
+            row = {
+                "client_ip": rng.choice(relay_ips),
+                "forwarded_for": rng.choice([None, "120.229.1.1, 10.0.0.1"]),
+                **extra,
+            }
         else:
             texts = [rng.choice(_EN + _ZH_HANT)]
             if rng.random() < 0.3:
@@ -146,11 +167,20 @@ def generate(n: int, *, accounts: int = 20, days: int = 3, seed: int = 7, bad_in
             row["client_ip"] = rng.choice(["not-an-ip", "10.1.2.3", "192.0.2.1", "", "::1"])
             row["user_agent"] = rng.choice(["", "\x00\xff", "Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36"])
             row["anthropic_beta"] = ",,,"
-        rows.append({
-            "request_id": f"r{i:08d}", "ts": ts, "account_id": f"acct-{acct:03d}",
-            "api_key_id": f"key-{acct:03d}-{rng.randrange(2)}", "user_texts": texts,
-            "assistant_turns": len(texts) - 1, "model": rng.choice(["claude-sonnet-4-5", "claude-opus-4-1"]),
-            "input_tokens": rng.randrange(10, 5000), "output_tokens": rng.randrange(10, 3000),
-            "latency_ms": float(rng.randrange(200, 20000)), "source_line": i + 1, **row,
-        })
+        rows.append(
+            {
+                "request_id": f"r{i:08d}",
+                "ts": ts,
+                "account_id": f"acct-{acct:03d}",
+                "api_key_id": f"key-{acct:03d}-{rng.randrange(2)}",
+                "user_texts": texts,
+                "assistant_turns": len(texts) - 1,
+                "model": rng.choice(["claude-sonnet-4-5", "claude-opus-4-1"]),
+                "input_tokens": rng.randrange(10, 5000),
+                "output_tokens": rng.randrange(10, 3000),
+                "latency_ms": float(rng.randrange(200, 20000)),
+                "source_line": i + 1,
+                **row,
+            }
+        )
     return canonical_table(rows)
