@@ -23,6 +23,7 @@ from stillwatch.exceptions import StillwatchError
 #: Command-group modules, in pipeline order. Each has ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.ingest",
+    "stillwatch.cli.enrich",
     "stillwatch.cli.status",
     "stillwatch.cli.simulate",
 )
