@@ -132,7 +132,7 @@ def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
         headers = {**headers, **req.extra_headers}
     if req.transform is not None:
         body, headers = req.transform(req, body, headers)
-    in_tok = sum(t[2] + t[3] for t in req.turns) + (len(req.system) // 4 if req.system else 0) + 8
+    in_tok = sum(t[2] + t[3] for t in req.turns) - req.turns[-1][3] + (len(req.system) // 4 if req.system else 0) + 8
     if req.tools:
         in_tok += 60 * len(req.tools)
     last = req.turns[-1]

@@ -128,9 +128,9 @@ class HydraActor(Actor):
         out: list[Req] = []
         for _ in range(n):
             if rng.random() < self.cn_rhythm:
-                ts = day0 - 8 * _HOUR + sample_local_second(rng, "cn_dev") * 1000
+                ts = day0 - 8 * _HOUR + sample_local_second(rng, "cn_dev") * 1000 + int(rng.random() * 1000)
             else:
-                ts = day0 + sample_local_second(rng, "flat") * 1000
+                ts = day0 + sample_local_second(rng, "flat") * 1000 + int(rng.random() * 1000)
             acct = live[rng.randrange(len(live))]
             if acct.account_id in self.banned and ts >= self.banned[acct.account_id]:
                 continue

@@ -96,7 +96,7 @@ class EvaderActor(Actor):
                 continue
             n = int(self.per_day * rng.uniform(0.6, 1.4))
             for _ in range(n):
-                ts = day0 + sample_local_second(rng, "flat") * 1000
+                ts = day0 + sample_local_second(rng, "flat") * 1000 + int(rng.random() * 1000)
                 if not lo <= ts < hi:
                     continue
                 text, reply, ptok, rtok, jb = self._text(rng)

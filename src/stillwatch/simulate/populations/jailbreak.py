@@ -76,7 +76,7 @@ class JailbreakActor(Actor):
             n = poisson(rng, lam)
             bursts = 1 if fuzzer and rng.random() < 0.35 else 0
             for b in range(n + bursts):
-                ts = day0 + sample_local_second(rng, persona.profile) * 1000
+                ts = day0 + sample_local_second(rng, persona.profile) * 1000 + int(rng.random() * 1000)
                 if b >= n:  # fuzzing burst: many variants of one template within minutes
                     tpl = ctx.bank.pick("jb_templates", rng)[0]
                     shots = [self._attempt(rng, tpl) for _ in range(rng.randint(15, 60))]
