@@ -223,7 +223,7 @@ def case_bundle(session: Session, case_id: int, *, tlp: str = "amber") -> stix2.
     findings = [f.payload for f in case.findings]
     accounts = {str(a) for f in findings for a in (f.get("accounts") or [])}
     actions = session.scalars(select(EnforcementAction).where(EnforcementAction.case_id == case.id)).all()
-    title = f"stillwatch case {case.id}: {case.kind} ({case.entity_type} {case.entity_id})"
+    title = f"stillwatch case {case.id}: {case.kind} ({case.entity_type})"
     desc = _describe(findings, accounts, f"Decision: {case.decision or 'pending'}.")
     return build_bundle(f"case:{case.id}", title, desc, findings, [action_to_dict(a) for a in actions], tlp=tlp)
 
