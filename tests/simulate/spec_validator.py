@@ -66,8 +66,9 @@ def exchange_problems(rec: dict[str, Any]) -> list[str]:
     if not isinstance(resp, dict) or not isinstance(resp.get("status"), int) or not 100 <= resp["status"] <= 599:
         return [*p, "response.status"]
     usage = resp.get("usage")
-    if usage is not None and not all(isinstance(usage.get(k), int) and usage[k] >= 0
-                                     for k in ("input_tokens", "output_tokens")):
+    if usage is not None and not all(
+        isinstance(usage.get(k), int) and usage[k] >= 0 for k in ("input_tokens", "output_tokens")
+    ):
         p.append("response.usage")
     if "latency_ms" in resp and not isinstance(resp["latency_ms"], (int, float)):
         p.append("response.latency_ms")

@@ -11,8 +11,26 @@ from stillwatch.simulate.writer import OUTPUT_FILES
 
 def test_cli_simulate(tmp_path: Path) -> None:
     out = tmp_path / "sim"
-    code = main(["simulate", "--out", str(out), "--seed", "3", "--scale", "2000", "--start", "2026-02-23",
-                 "--days", "7", "--population", "benign_en", "--population", "relay", "--quiet"])
+    code = main(
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--scale",
+            "2000",
+            "--start",
+            "2026-02-23",
+            "--days",
+            "7",
+            "--population",
+            "benign_en",
+            "--population",
+            "relay",
+            "--quiet",
+        ]
+    )
     assert code == 0
     for name in OUTPUT_FILES:
         assert (out / name).exists()

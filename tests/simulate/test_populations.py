@@ -20,8 +20,15 @@ def test_every_label_kind_present(sim: SimData) -> None:
 
 def test_every_population_has_traffic(sim: SimData) -> None:
     groups = Counter(sim.meta["by_group"])
-    for group in BENIGN_GROUPS | {"subrouting_platform", "subsidiary", "ban_evasion", "jailbreak_manual",
-                                  "hydra_reasoning", "hydra_agentic", "hydra_instruct"}:
+    for group in BENIGN_GROUPS | {
+        "subrouting_platform",
+        "subsidiary",
+        "ban_evasion",
+        "jailbreak_manual",
+        "hydra_reasoning",
+        "hydra_agentic",
+        "hydra_instruct",
+    }:
         assert groups[group] > 0, group
     assert {g.removeprefix("relay_") for g in groups if g.startswith("relay_")} == RELAY_FAMILIES
 

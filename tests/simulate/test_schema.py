@@ -7,7 +7,11 @@ from collections import Counter
 from stillwatch.ingest.canonical import to_canonical
 from tests.simulate.conftest import SimData
 from tests.simulate.spec_validator import (
-    account_problems, enforcement_problems, exchange_problems, label_problems, report_problems,
+    account_problems,
+    enforcement_problems,
+    exchange_problems,
+    label_problems,
+    report_problems,
 )
 
 

@@ -12,9 +12,31 @@ from stillwatch.simulate.relay_families import CRS_DEVICE, CRS_SYS_PREFIX, ONE_A
 from stillwatch.simulate.textbank import load_bank
 from tests.simulate.conftest import SimData
 
-HOSTING = ("AMAZON", "GOOGLE", "DIGITALOCEAN", "ALIBABA", "TENCENT", "VULTR", "CHOOPA", "CONSTANT", "LINODE",
-           "AKAMAI", "HETZNER", "OVH", "MICROSOFT", "ORACLE", "RACKNERD", "M247", "ZENLAYER", "IT7", "CLOUDIE",
-           "LEASEWEB", "CONTABO", "SAKURA", "DATACAMP")
+HOSTING = (
+    "AMAZON",
+    "GOOGLE",
+    "DIGITALOCEAN",
+    "ALIBABA",
+    "TENCENT",
+    "VULTR",
+    "CHOOPA",
+    "CONSTANT",
+    "LINODE",
+    "AKAMAI",
+    "HETZNER",
+    "OVH",
+    "MICROSOFT",
+    "ORACLE",
+    "RACKNERD",
+    "M247",
+    "ZENLAYER",
+    "IT7",
+    "CLOUDIE",
+    "LEASEWEB",
+    "CONTABO",
+    "SAKURA",
+    "DATACAMP",
+)
 
 
 def _local_day(ts: str, hours: int) -> date:
@@ -45,7 +67,9 @@ def test_makeup_workday_on_mainland_users_not_on_zh_legit(sim: SimData) -> None:
     relay = [e for e in sim.by_group("relay_") if _first_user(e) not in ("hi", ONE_API_TEST, "ping")]
     relay_ratio = _day_ratio(relay, 8, makeup, weekdays)
     acc = {a["account_id"]: a for a in sim.accounts}
-    utc8 = [e for e in sim.by_group("benign_zh_legit") if acc[e["account_id"]].get("billing_country") in ("SG", "MY", "TW")]
+    utc8 = [
+        e for e in sim.by_group("benign_zh_legit") if acc[e["account_id"]].get("billing_country") in ("SG", "MY", "TW")
+    ]
     legit_ratio = _day_ratio(utc8, 8, makeup, weekdays)
     assert relay_ratio > 0.65
     assert legit_ratio < 0.6
@@ -98,13 +122,24 @@ def test_relay_artifacts_only_on_relays(sim: SimData) -> None:
         text = str(req.get("messages", ""))
         uid = str(req.get("metadata", {}).get("user_id", ""))
         beta = e["http"]["headers"].get("anthropic-beta", "")
-        return (CRS_DEVICE in uid or CRS_SYS_PREFIX in text or "\u200b" in text or "mcp__" in str(req.get("tools", ""))
-                or beta == "messages-2023-12-15" or _last_user(e) == ONE_API_TEST)
+        return (
+            CRS_DEVICE in uid
+            or CRS_SYS_PREFIX in text
+            or "\u200b" in text
+            or "mcp__" in str(req.get("tools", ""))
+            or beta == "messages-2023-12-15"
+            or _last_user(e) == ONE_API_TEST
+        )
 
     relay = sim.by_group("relay_")
     assert sum(map(iocs, relay)) > 0.05 * len(relay)
-    others = [e for e in sim.exchanges if e not in relay] if len(sim.exchanges) < 1 else sim.by_group(
-        "benign_", "enterprise_gateway", "researcher_benchmark", "subsidiary_local", "subrouting", "hydra_")
+    others = (
+        [e for e in sim.exchanges if e not in relay]
+        if len(sim.exchanges) < 1
+        else sim.by_group(
+            "benign_", "enterprise_gateway", "researcher_benchmark", "subsidiary_local", "subrouting", "hydra_"
+        )
+    )
     assert not any(map(iocs, others))
 
 
@@ -149,8 +184,16 @@ def test_benchmark_sweeps_on_researchers_only(sim: SimData) -> None:
 
 
 def test_template_reuse_on_distillation_clusters(sim: SimData) -> None:
-    markers = (*COT_PHRASES, "#The Given Prompt#", "Rewritten Prompt", "Rating:", "###Score Rubrics", "Score Rubric",
-               "Rationale", "Instruction:")
+    markers = (
+        *COT_PHRASES,
+        "#The Given Prompt#",
+        "Rewritten Prompt",
+        "Rating:",
+        "###Score Rubrics",
+        "Score Rubric",
+        "Rationale",
+        "Instruction:",
+    )
 
     def templated(rows: list[dict]) -> float:
         return sum(any(m in _last_user(e) for m in markers) for e in rows) / len(rows)
@@ -202,7 +245,9 @@ def test_subsidiaries_have_restricted_parent_and_decoy_is_benign(sim: SimData) -
     assert all(acc[a]["parent_country"] == "CN" for a in subs + decoys)
     assert all(labels[a]["label"] == "benign" for a in decoys)
     # decoy staff are local: their traffic follows the local calendar, not the mainland one
-    decoy_zh = sum(any("\u4e00" <= ch <= "\u9fff" for ch in _last_user(e)[:50]) for e in sim.by_group("subsidiary_local"))
+    decoy_zh = sum(
+        any("\u4e00" <= ch <= "\u9fff" for ch in _last_user(e)[:50]) for e in sim.by_group("subsidiary_local")
+    )
     sub_zh = sum(any("\u4e00" <= ch <= "\u9fff" for ch in _last_user(e)[:50]) for e in sim.by_group("subsidiary"))
     assert sub_zh / len(sim.by_group("subsidiary")) > decoy_zh / len(sim.by_group("subsidiary_local"))
 
@@ -216,8 +261,9 @@ def test_ban_evaders_link_back_to_enforced_accounts(sim: SimData) -> None:
         orig = acc[r["evades"]]
         new = acc[r["id"]]
         assert r["evades"] in banned
-        assert new["created_at"] > next(e["ts"] for e in sim.enforcement if e["account_id"] == r["evades"]
-                                        and e["action"] == "ban")
+        assert new["created_at"] > next(
+            e["ts"] for e in sim.enforcement if e["account_id"] == r["evades"] and e["action"] == "ban"
+        )
         links = {
             "payment": new.get("payment_fingerprint") == orig.get("payment_fingerprint"),
             "net": new.get("signup_ip", "").rsplit(".", 1)[0] == orig.get("signup_ip", "").rsplit(".", 1)[0],
@@ -253,7 +299,9 @@ def test_traditional_script_for_taiwan(sim: SimData) -> None:
     acc = {a["account_id"]: a for a in sim.accounts}
     tw = [e for e in sim.by_group("benign_zh_legit") if acc[e["account_id"]].get("billing_country") == "TW"]
     text = "".join(_last_user(e) for e in tw)
-    assert text.count("們") + text.count("個") + text.count("麼") > text.count("们") + text.count("个") + text.count("么")
+    assert text.count("們") + text.count("個") + text.count("麼") > text.count("们") + text.count("个") + text.count(
+        "么"
+    )
 
 
 def test_utc_window_and_holiday_calendar_used(sim: SimData) -> None:

@@ -29,7 +29,9 @@ def simulate_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; fully determines the output.")] = 1,
-    scale: Annotated[str, typer.Option("--scale", help="demo, small, medium, large, or a number of exchanges.")] = "demo",
+    scale: Annotated[
+        str, typer.Option("--scale", help="demo, small, medium, large, or a number of exchanges.")
+    ] = "demo",
     corpora: Annotated[
         Path | None, typer.Option("--corpora", help="Full corpora folder (read at run time); default: packed copy.")
     ] = None,
@@ -46,8 +48,13 @@ def simulate_cmd(
     settings = ctx.obj.settings
     first_day = _parse_date(start)
     with Progress(
-        TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=quiet, transient=True,
+        TextColumn("[bold]simulate[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
     ) as progress:
         task = progress.add_task("exchanges", total=None)
 
@@ -55,17 +62,29 @@ def simulate_cmd(
             progress.update(task, completed=done, total=max(done, expected))
 
         summary = simulate(
-            out, seed=seed, scale=scale, corpora=corpora, start=first_day, days=days, populations=population,
-            restricted_regions=settings.restricted_regions, progress=tick,
+            out,
+            seed=seed,
+            scale=scale,
+            corpora=corpora,
+            start=first_day,
+            days=days,
+            populations=population,
+            restricted_regions=settings.restricted_regions,
+            progress=tick,
         )
-    table = Table(title=f"simulated {summary.exchanges:,} exchanges in {summary.seconds:.1f} s "
-                        f"({summary.rate:,.0f}/s) -> {summary.out_dir}", show_header=True)
+    table = Table(
+        title=f"simulated {summary.exchanges:,} exchanges in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f}/s) -> {summary.out_dir}",
+        show_header=True,
+    )
     table.add_column("group")
     table.add_column("exchanges", justify="right")
     for group, n in summary.by_group.items():
         table.add_row(group, f"{n:,}")
-    table.add_row("[bold]accounts / labels / enforcement / reports[/]",
-                  f"{summary.accounts:,} / {summary.labels:,} / {summary.enforcement:,} / {summary.reports:,}")
+    table.add_row(
+        "[bold]accounts / labels / enforcement / reports[/]",
+        f"{summary.accounts:,} / {summary.labels:,} / {summary.enforcement:,} / {summary.reports:,}",
+    )
     if not quiet:
         console.print(table)
     typer.echo(f"wrote {summary.exchanges} exchanges to {summary.out_dir}")

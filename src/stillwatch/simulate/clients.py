@@ -70,15 +70,21 @@ ANTHROPIC_TS = ("0.39.0", "0.50.4", "0.56.0", "0.65.0", "0.68.0")
 OPENAI_PY = ("1.54.4", "1.68.2", "1.93.0", "1.109.1")
 CLAUDE_CLI = ("2.0.76", "2.1.3", "2.1.14", "2.1.22", "2.1.29")
 LITELLM = ("1.61.20", "1.67.4", "1.74.9", "1.77.3")
-CC_BETAS = "claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
+CC_BETAS = (
+    "claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
+)
 
 
 def anthropic_python(rng: random.Random) -> Client:
     """Official Anthropic Python SDK."""
     os_, arch = OSES[rng.randrange(len(OSES))]
     ver = rng.choice(ANTHROPIC_PY)
-    h = {"accept": "application/json", "accept-encoding": "gzip, deflate", "content-type": "application/json",
-         "user-agent": f"Anthropic/Python {ver}"}
+    h = {
+        "accept": "application/json",
+        "accept-encoding": "gzip, deflate",
+        "content-type": "application/json",
+        "user-agent": f"Anthropic/Python {ver}",
+    }
     h.update(_stainless("python", ver, os_, arch, "CPython", rng.choice(PY_VERSIONS)))
     h.update({"anthropic-version": "2023-06-01", "x-stainless-retry-count": "0", "x-stainless-read-timeout": "600"})
     return Client("anthropic-python", "anthropic", "/v1/messages", h, JA4["python"])
@@ -98,9 +104,15 @@ def claude_cli(rng: random.Random, version: str | None = None, os_arch: tuple[st
     """Claude Code (the CLI agent)."""
     os_, arch = os_arch or rng.choice((("MacOS", "arm64"), ("Linux", "x64"), ("MacOS", "arm64"), ("Windows", "x64")))
     ver = version or rng.choice(CLAUDE_CLI)
-    h = {"accept": "application/json", "anthropic-beta": CC_BETAS, "anthropic-dangerous-direct-browser-access": "true",
-         "anthropic-version": "2023-06-01", "content-type": "application/json",
-         "user-agent": f"claude-cli/{ver} (external, cli)", "x-app": "cli"}
+    h = {
+        "accept": "application/json",
+        "anthropic-beta": CC_BETAS,
+        "anthropic-dangerous-direct-browser-access": "true",
+        "anthropic-version": "2023-06-01",
+        "content-type": "application/json",
+        "user-agent": f"claude-cli/{ver} (external, cli)",
+        "x-app": "cli",
+    }
     h.update(_stainless("js", "0.70.0", os_, arch, "node", "v24.3.0"))
     h.update({"x-stainless-retry-count": "0", "x-stainless-timeout": "600", "accept-encoding": "gzip, deflate, br"})
     return Client("claude-cli", "anthropic", "/v1/messages?beta=true", h, JA4["bun"])
@@ -110,8 +122,12 @@ def openai_python(rng: random.Random) -> Client:
     """OpenAI Python SDK pointed at the provider's OpenAI-compatible endpoint."""
     os_, arch = OSES[rng.randrange(len(OSES))]
     ver = rng.choice(OPENAI_PY)
-    h = {"accept": "application/json", "accept-encoding": "gzip, deflate", "content-type": "application/json",
-         "user-agent": f"OpenAI/Python {ver}"}
+    h = {
+        "accept": "application/json",
+        "accept-encoding": "gzip, deflate",
+        "content-type": "application/json",
+        "user-agent": f"OpenAI/Python {ver}",
+    }
     h.update(_stainless("python", ver, os_, arch, "CPython", rng.choice(PY_VERSIONS)))
     h["x-stainless-retry-count"] = "0"
     return Client("openai-python", "openai", "/v1/chat/completions", h, JA4["python"])
@@ -119,8 +135,11 @@ def openai_python(rng: random.Random) -> Client:
 
 def go_http(rng: random.Random, fmt: str = "anthropic") -> Client:
     """A Go service calling the API with net/http (benign backends and Go relays alike)."""
-    h = {"user-agent": rng.choice(("Go-http-client/2.0", "Go-http-client/2.0", "Go-http-client/1.1")),
-         "content-type": "application/json", "accept-encoding": "gzip"}
+    h = {
+        "user-agent": rng.choice(("Go-http-client/2.0", "Go-http-client/2.0", "Go-http-client/1.1")),
+        "content-type": "application/json",
+        "accept-encoding": "gzip",
+    }
     if fmt == "anthropic":
         h["anthropic-version"] = "2023-06-01"
     path = "/v1/messages" if fmt == "anthropic" else "/v1/chat/completions"
@@ -130,8 +149,15 @@ def go_http(rng: random.Random, fmt: str = "anthropic") -> Client:
 def python_httpx(rng: random.Random) -> Client:
     """Hand-written Python integration using httpx or requests."""
     ua = rng.choice(("python-httpx/0.27.2", "python-httpx/0.28.1", "python-requests/2.32.3", "python-requests/2.31.0"))
-    h = {"host": "api", "accept": "*/*", "accept-encoding": "gzip, deflate", "connection": "keep-alive",
-         "user-agent": ua, "content-type": "application/json", "anthropic-version": "2023-06-01"}
+    h = {
+        "host": "api",
+        "accept": "*/*",
+        "accept-encoding": "gzip, deflate",
+        "connection": "keep-alive",
+        "user-agent": ua,
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+    }
     del h["host"]
     return Client("python-raw", "anthropic", "/v1/messages", h, JA4["python"])
 
@@ -139,31 +165,53 @@ def python_httpx(rng: random.Random) -> Client:
 def litellm(rng: random.Random, version: str | None = None) -> Client:
     """LiteLLM proxy upstream calls (enterprise gateways and relays)."""
     ver = version or rng.choice(LITELLM)
-    h = {"accept": "application/json", "anthropic-version": "2023-06-01", "content-type": "application/json",
-         "user-agent": f"litellm/{ver}", "accept-encoding": "gzip, deflate"}
+    h = {
+        "accept": "application/json",
+        "anthropic-version": "2023-06-01",
+        "content-type": "application/json",
+        "user-agent": f"litellm/{ver}",
+        "accept-encoding": "gzip, deflate",
+    }
     return Client("litellm", "anthropic", "/v1/messages", h, JA4["python"])
 
 
 def browser_app(rng: random.Random) -> Client:
     """Desktop chat apps (Electron) speaking the OpenAI dialect."""
     app = rng.choice(("CherryStudio/1.2.10", "LobeChat/1.49.0", "ChatBox/1.9.8", "NextChat/2.15.8"))
-    h = {"accept": "text/event-stream", "accept-language": rng.choice(("en-US,en;q=0.9", "zh-CN,zh;q=0.9", "zh-TW,zh;q=0.9")),
-         "content-type": "application/json",
-         "user-agent": f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) {app} "
-         "Chrome/126.0.6478.234 Electron/31.7.7 Safari/537.36", "sec-fetch-mode": "cors"}
+    h = {
+        "accept": "text/event-stream",
+        "accept-language": rng.choice(("en-US,en;q=0.9", "zh-CN,zh;q=0.9", "zh-TW,zh;q=0.9")),
+        "content-type": "application/json",
+        "user-agent": f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) {app} "
+        "Chrome/126.0.6478.234 Electron/31.7.7 Safari/537.36",
+        "sec-fetch-mode": "cors",
+    }
     return Client("browser-app", "openai", "/v1/chat/completions", h, JA4["chrome"])
 
 
 def curl(rng: random.Random) -> Client:
     """curl from a terminal or a shell script."""
-    h = {"user-agent": rng.choice(("curl/8.5.0", "curl/8.7.1", "curl/7.81.0")), "accept": "*/*",
-         "content-type": "application/json", "anthropic-version": "2023-06-01"}
+    h = {
+        "user-agent": rng.choice(("curl/8.5.0", "curl/8.7.1", "curl/7.81.0")),
+        "accept": "*/*",
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+    }
     return Client("curl", "anthropic", "/v1/messages", h, JA4["curl"])
 
 
 #: Benign client mix: (factory, weight).
-BENIGN_MIX = ((anthropic_python, 30), (anthropic_ts, 14), (claude_cli, 16), (openai_python, 12), (go_http, 6),
-              (python_httpx, 8), (browser_app, 8), (curl, 2), (litellm, 4))
+BENIGN_MIX = (
+    (anthropic_python, 30),
+    (anthropic_ts, 14),
+    (claude_cli, 16),
+    (openai_python, 12),
+    (go_http, 6),
+    (python_httpx, 8),
+    (browser_app, 8),
+    (curl, 2),
+    (litellm, 4),
+)
 
 
 def benign_client(rng: random.Random) -> Client:

@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from stillwatch.exceptions import InputFormatError
-
-csv.field_size_limit(16 * 1024 * 1024)
-
-Pair = tuple[str, str | None]
-Pools = dict[str, list[Pair]]
+from stillwatch.simulate.corpora_io import (
+    Pools,
+    _add,
+    _csv,
+    _field,
+    _is_cjk,
+    _json,
+    _jsonl,
+    _mcq,
+    _open_text,
+)
+from stillwatch.simulate.corpora_nc import (
+    _alignbench,
+    _alpaca,
+    _alpaca_eval,
+    _belle,
+    _cmmlu,
+    _llamafactory,
+    _sharegpt,
+    _wizardlm,
+)
 
 PACKED_DIR = Path(__file__).parent / "corpora"
 PACKED_FILE = PACKED_DIR / "pools.json.gz"
@@ -61,76 +75,34 @@ LICENCES: dict[str, tuple[str, bool]] = {
 
 #: Pools every bank must have (a packed or full corpora set missing one is rejected).
 REQUIRED_POOLS: tuple[str, ...] = (
-    "en_chat", "en_followup", "en_replies", "zh_chat", "personas_en", "personas_zh", "code",
-    "bench_gsm8k", "bench_mmlu", "bench_humaneval", "bench_mtbench", "bench_arena", "bench_agieval",
-    "distill_seeds_en", "distill_seeds_zh", "meta_templates", "evol_prompts", "judge_templates",
-    "jb_templates", "jb_verbatim", "jb_payloads_en", "jb_payloads_zh", "sysprompt_attacks",
-    "zh_hardneg", "bench_safetybench_zh",
+    "en_chat",
+    "en_followup",
+    "en_replies",
+    "zh_chat",
+    "personas_en",
+    "personas_zh",
+    "code",
+    "bench_gsm8k",
+    "bench_mmlu",
+    "bench_humaneval",
+    "bench_mtbench",
+    "bench_arena",
+    "bench_agieval",
+    "distill_seeds_en",
+    "distill_seeds_zh",
+    "meta_templates",
+    "evol_prompts",
+    "judge_templates",
+    "jb_templates",
+    "jb_verbatim",
+    "jb_payloads_en",
+    "jb_payloads_zh",
+    "sysprompt_attacks",
+    "zh_hardneg",
+    "bench_safetybench_zh",
 )
 
 SLOT = "{PAYLOAD}"
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if not path.is_file():
-        raise InputFormatError(f"corpora file missing: {path}", hint="point --corpora at a complete data folder")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFormatError(f"malformed JSON in {path} line {n}: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise InputFormatError(f"malformed row in {path} line {n}: not an object")
-            yield row
-
-
-def _csv(path: Path) -> Iterator[dict[str, str]]:
-    with _open_text(path) as fh:
-        yield from csv.DictReader(fh)
-
-
-def _json(path: Path) -> Any:
-    with _open_text(path) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(f"malformed JSON in {path}: {exc.msg}") from exc
-
-
-def _field(row: dict[str, Any], key: str, path: Path) -> Any:
-    if key not in row:
-        raise InputFormatError(f"malformed row in {path}: field {key!r} missing")
-    return row[key]
-
-
-def _is_cjk(text: str) -> bool:
-    han = sum(1 for ch in text[:400] if "\u4e00" <= ch <= "\u9fff")
-    kana = sum(1 for ch in text[:400] if "\u3040" <= ch <= "\u30ff")
-    return han >= 8 and kana < 3
-
-
-def _mcq(question: str, choices: list[str], letters: str = "ABCDE") -> str:
-    lines = [question.strip()]
-    for letter, choice in zip(letters, choices, strict=False):
-        text = str(choice).strip()
-        lines.append(text if text[:3].strip("()").strip() == letter else f"{letter}. {text}")
-    return "\n".join(lines)
-
-
-def _add(pools: Pools, name: str, prompt: Any, reply: Any = None) -> None:
-    if isinstance(prompt, str) and prompt.strip():
-        rep = reply if isinstance(reply, str) and reply.strip() else None
-        pools.setdefault(name, []).append((prompt.strip(), rep))
-
 
 # --------------------------------------------------------------------------- permissive sources
 
@@ -325,69 +297,6 @@ def _cvalues(d: Path, pools: Pools) -> None:
 def _safetybench(d: Path, pools: Pools) -> None:
     for row in _jsonl(d / "test_zh_subset.jsonl.gz"):
         _add(pools, "bench_safetybench_zh", _mcq(_field(row, "question", d), row.get("options") or []))
-
-
-# --------------------------------------------------------------------------- NC / unlicensed sources
-
-
-def _alpaca(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "alpaca_data.jsonl.gz"):
-        inst = _field(row, "instruction", d) + (f"\n\n{row['input']}" if row.get("input") else "")
-        _add(pools, "distill_seeds_en", inst, row.get("output"))
-    _add(pools, "meta_templates", (d / "prompt.txt").read_text(encoding="utf-8"), "alpaca-prompt")
-
-
-def _llamafactory(d: Path, pools: Pools) -> None:
-    for fname, pool in (("alpaca_en_demo.jsonl", "distill_seeds_en"), ("alpaca_zh_demo.jsonl", "distill_seeds_zh")):
-        for row in _jsonl(d / fname):
-            inst = _field(row, "instruction", d) + (f"\n\n{row['input']}" if row.get("input") else "")
-            _add(pools, pool, inst, row.get("output"))
-            if pool.endswith("zh"):
-                _add(pools, "zh_replies", row.get("output"))
-
-
-def _belle(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "zh_seed_tasks.jsonl"):
-        _add(pools, "distill_seeds_zh", _field(row, "instruction", d))
-    for row in _jsonl(d / "eval_set.jsonl"):
-        _add(pools, "zh_chat", _field(row, "question", d), row.get("std_answer"))
-        _add(pools, "zh_replies", row.get("std_answer"))
-    _add(pools, "meta_templates", (d / "prompt_cn.txt").read_text(encoding="utf-8"), "belle-prompt-cn")
-
-
-def _wizardlm(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "WizardLM_testset.jsonl"):
-        _add(pools, "en_chat", _field(row, "Instruction", d))
-
-
-def _alpaca_eval(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "alpaca_eval_gpt4_0314.jsonl.gz"):
-        _add(pools, "en_chat", _field(row, "instruction", d), row.get("output"))
-        _add(pools, "bench_alpaca_eval", row["instruction"], row.get("output"))
-
-
-def _cmmlu(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "cmmlu_test.jsonl.gz"):
-        _add(pools, "bench_cmmlu", _mcq(_field(row, "question", d), [row.get(k, "") for k in "ABCD"]))
-
-
-def _sharegpt(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "sharegpt_sample.jsonl.gz"):
-        turns = _field(row, "turns", d)
-        first = True
-        for i, turn in enumerate(turns):
-            if turn.get("from") != "human":
-                continue
-            nxt = turns[i + 1].get("value") if i + 1 < len(turns) else None
-            _add(pools, "en_chat" if first else "en_followup", turn.get("value"), nxt)
-            first = False
-
-
-def _alignbench(d: Path, pools: Pools) -> None:
-    for row in _jsonl(d / "alignbench_v1.1.jsonl"):
-        _add(pools, "zh_chat", _field(row, "question", d), row.get("reference"))
-        _add(pools, "bench_alignbench", row["question"], row.get("reference"))
-        _add(pools, "zh_replies", row.get("reference"))
 
 
 _READERS: dict[str, Callable[[Path, Pools], None]] = {

@@ -19,7 +19,10 @@ from stillwatch.simulate.exchange import iso_ms, render
 from stillwatch.simulate.models import model_catalogue, new_model
 from stillwatch.simulate.populations.base import Actor, Ctx
 from stillwatch.simulate.populations.benign import (
-    build_benign_en, build_enterprise, build_researchers, build_zh_legit,
+    build_benign_en,
+    build_enterprise,
+    build_researchers,
+    build_zh_legit,
 )
 from stillwatch.simulate.populations.distill import build_hydras
 from stillwatch.simulate.populations.evasion import build_evaders
@@ -33,8 +36,15 @@ from stillwatch.simulate.writer import BackgroundWriter, OutputDir, RequestIds, 
 SCALES: dict[str, int] = {"demo": 100_000, "small": 1_000_000, "medium": 5_000_000, "large": 30_000_000}
 #: Population names and their share of the exchange budget.
 POPULATIONS: dict[str, float] = {
-    "benign_en": 0.42, "benign_zh_legit": 0.09, "enterprise_gateway": 0.09, "researcher_benchmark": 0.035,
-    "relay": 0.14, "subrouting": 0.05, "subsidiary": 0.035, "distillation": 0.09, "ban_evasion": 0.015,
+    "benign_en": 0.42,
+    "benign_zh_legit": 0.09,
+    "enterprise_gateway": 0.09,
+    "researcher_benchmark": 0.035,
+    "relay": 0.14,
+    "subrouting": 0.05,
+    "subsidiary": 0.035,
+    "distillation": 0.09,
+    "ban_evasion": 0.015,
     "jailbreak": 0.025,
 }
 DEFAULT_START = date(2026, 2, 2)  # window includes Spring Festival 2026 and make-up days 02-14, 02-28
@@ -97,8 +107,9 @@ def parse_scale(scale: str | int) -> int:
         try:
             value = int(str(scale).replace("_", ""))
         except ValueError:
-            raise ConfigError(f"unknown scale {scale!r}",
-                              hint=f"use one of {', '.join(SCALES)} or a number of exchanges") from None
+            raise ConfigError(
+                f"unknown scale {scale!r}", hint=f"use one of {', '.join(SCALES)} or a number of exchanges"
+            ) from None
     if value < 500:
         raise ConfigError(f"scale {value} is too small", hint="use at least 500 exchanges")
     return value
@@ -150,7 +161,9 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
         actors += build_relays(ctx, nxt(), n, users, max(3, min(60, users // 12)))
     if "subrouting" in budget:
         n = max(3, int(budget["subrouting"] / 50_000))
-        actors.append(build_platforms(ctx, nxt(), "platforms", n, max(6, int(budget["subrouting"] / (n * d * r * 1.1)))))
+        actors.append(
+            build_platforms(ctx, nxt(), "platforms", n, max(6, int(budget["subrouting"] / (n * d * r * 1.1))))
+        )
     if "subsidiary" in budget:
         n = max(2, int(budget["subsidiary"] / 40_000))
         decoys = max(1, n // 2)
@@ -217,11 +230,19 @@ def simulate(
     try:
         bank = load_bank(corpora_path, seed)
         model, launch = new_model(start, days)
-        ctx = Ctx(seed=seed, start=start, days=days, bank=bank, restricted=frozenset(r.upper() for r in restricted_regions),
-                  new_model=model, launch_ms=launch)
+        ctx = Ctx(
+            seed=seed,
+            start=start,
+            days=days,
+            bank=bank,
+            restricted=frozenset(r.upper() for r in restricted_regions),
+            new_model=model,
+            launch_ms=launch,
+        )
         actors = build_actors(ctx, total, pops)
-        summary = SimulationSummary(out_dir=Path(out_dir), seed=seed, scale=total, start=start, days=days,
-                                    corpora=bank.sources)
+        summary = SimulationSummary(
+            out_dir=Path(out_dir), seed=seed, scale=total, start=start, days=days, corpora=bank.sources
+        )
         _write_all(out, ctx, actors, window_days(start, days), summary, progress, total)
     except BaseException:
         out.abort()
@@ -232,8 +253,13 @@ def simulate(
 
 
 def _write_all(
-    out: OutputDir, ctx: Ctx, actors: list[Actor], days: list[date], summary: SimulationSummary,
-    progress: Callable[[int, int], None] | None, total: int,
+    out: OutputDir,
+    ctx: Ctx,
+    actors: list[Actor],
+    days: list[date],
+    summary: SimulationSummary,
+    progress: Callable[[int, int], None] | None,
+    total: int,
 ) -> None:
     ids = RequestIds(ctx.seed)
     rng = random.Random(f"{ctx.seed}:render")
@@ -252,8 +278,19 @@ def _write_all(
                 groups[group_of.get(req.account_id, "?")] += 1
                 if req.exchange_label is not None:
                     label, group, campaign = req.exchange_label
-                    lab.write(dumps({"entity": "exchange", "id": rid, "label": label, "group": group,
-                                     "campaign_id": campaign, "active_from": row["ts"], "account_id": req.account_id}))
+                    lab.write(
+                        dumps(
+                            {
+                                "entity": "exchange",
+                                "id": rid,
+                                "label": label,
+                                "group": group,
+                                "campaign_id": campaign,
+                                "active_from": row["ts"],
+                                "account_id": req.account_id,
+                            }
+                        )
+                    )
                     n_labels += 1
                 n += 1
                 if len(buf) >= 4096:
@@ -263,7 +300,9 @@ def _write_all(
                         progress(n, total)
             if buf:
                 gz.write(b"".join(buf))
-            accounts = sorted((a for actor in actors for a in actor.accounts), key=lambda a: (a.created_ms, a.account_id))
+            accounts = sorted(
+                (a for actor in actors for a in actor.accounts), key=lambda a: (a.created_ms, a.account_id)
+            )
             for acct in accounts:
                 for row in acct.labels():
                     lab.write(dumps(row))
@@ -285,9 +324,20 @@ def _write_all(
     reports = sorted((r for actor in actors for r in actor.reports()), key=lambda r: (r["received_at"], r["report_id"]))
     truth = [{"report_id": r["report_id"], "seen_in_logs": r.pop("_seen")} for r in reports]
     summary.reports = out.write_lines("reports.jsonl", reports)
-    out.write_json("simulation.json", {
-        "generator": "stillwatch simulate", "version": __version__, "seed": ctx.seed, "scale": summary.scale,
-        "start": ctx.start.isoformat(), "days": ctx.days, "corpora": summary.corpora,
-        "restricted_regions": sorted(ctx.restricted), "models": model_catalogue(ctx.start, ctx.days),
-        "exchanges": n, "by_group": summary.by_group, "report_truth": truth,
-    })
+    out.write_json(
+        "simulation.json",
+        {
+            "generator": "stillwatch simulate",
+            "version": __version__,
+            "seed": ctx.seed,
+            "scale": summary.scale,
+            "start": ctx.start.isoformat(),
+            "days": ctx.days,
+            "corpora": summary.corpora,
+            "restricted_regions": sorted(ctx.restricted),
+            "models": model_catalogue(ctx.start, ctx.days),
+            "exchanges": n,
+            "by_group": summary.by_group,
+            "report_truth": truth,
+        },
+    )

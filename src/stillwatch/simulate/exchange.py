@@ -150,8 +150,11 @@ def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
     out["http"] = {"method": "POST", "path": path, "headers": headers, "header_order": list(headers)}
     out["request"] = body
     if req.status != 200:
-        out["response"] = {"status": req.status, "latency_ms": round(rng.uniform(40, 900), 1),
-                           "error_type": ERRORS.get(req.status, "api_error")}
+        out["response"] = {
+            "status": req.status,
+            "latency_ms": round(rng.uniform(40, 900), 1),
+            "error_type": ERRORS.get(req.status, "api_error"),
+        }
         return out
     max_out = int(body.get("max_tokens") or 4096)
     out_tok = last[3] if last[1] is not None else int(rng.lognormvariate(5.5, 0.9)) + 5

@@ -15,17 +15,37 @@ import pickle
 import random
 import re
 import threading
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from stillwatch.exceptions import EngineError
 
 #: ASN-name fragments (upper case) of hosting and cloud providers.
 HOSTING_ASN_KEYWORDS: tuple[str, ...] = (
-    "AMAZON", "GOOGLE", "DIGITALOCEAN", "ALIBABA", "TENCENT", "VULTR", "CHOOPA", "CONSTANT COMPANY",
-    "LINODE", "AKAMAI CONNECTED", "HETZNER", "OVH", "MICROSOFT", "ORACLE", "RACKNERD", "M247",
-    "ZENLAYER", "IT7 NETWORKS", "CLOUDIE", "LEASEWEB", "CONTABO", "SAKURA INTERNET", "DATACAMP",
+    "AMAZON",
+    "GOOGLE",
+    "DIGITALOCEAN",
+    "ALIBABA",
+    "TENCENT",
+    "VULTR",
+    "CHOOPA",
+    "CONSTANT COMPANY",
+    "LINODE",
+    "AKAMAI CONNECTED",
+    "HETZNER",
+    "OVH",
+    "MICROSOFT",
+    "ORACLE",
+    "RACKNERD",
+    "M247",
+    "ZENLAYER",
+    "IT7 NETWORKS",
+    "CLOUDIE",
+    "LEASEWEB",
+    "CONTABO",
+    "SAKURA INTERNET",
+    "DATACAMP",
 )
 
 #: Residential ISP ASN-name fragments per country (upper case).
@@ -146,9 +166,7 @@ def _build_index() -> dict[tuple[str, str], list[tuple[int, int, str]]]:
             if not isinstance(country, str) or len(country) != 2:
                 continue
             name = names[asn_id]
-            if kind == "residential" and not any(
-                k in name.upper() for k in RESIDENTIAL_ASN_KEYWORDS.get(country, ())
-            ):
+            if kind == "residential" and not any(k in name.upper() for k in RESIDENTIAL_ASN_KEYWORDS.get(country, ())):
                 continue  # a foreign branch of an ISP: not residential in this country
             index.setdefault((country, kind), []).append((first, netlen, name))
     return index

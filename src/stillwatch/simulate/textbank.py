@@ -92,10 +92,21 @@ def _render_templates(pools: Pools, rng: random.Random, per_template: int) -> tu
                 gens = [replies[rng.randrange(len(replies))] for _ in range(rng.randint(2, 4))]
                 try:
                     filled = tpl.render(
-                        instruction=inst, input=inst, task=inst, question=inst, query=inst,
-                        generations=gens, generation=gens[0], responses=gens, response=gens[0],
-                        reference=gens[-1], student_solution=gens[0], num_instructions=rng.randint(3, 10),
-                        number=rng.randint(3, 10), language="English", examples=None,
+                        instruction=inst,
+                        input=inst,
+                        task=inst,
+                        question=inst,
+                        query=inst,
+                        generations=gens,
+                        generation=gens[0],
+                        responses=gens,
+                        response=gens[0],
+                        reference=gens[-1],
+                        student_solution=gens[0],
+                        num_instructions=rng.randint(3, 10),
+                        number=rng.randint(3, 10),
+                        language="English",
+                        examples=None,
                     )
                 except Exception:  # a template needing structures we do not model
                     break

@@ -47,8 +47,10 @@ class OutputDir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=".stillwatch-simulate-", suffix=".partial", dir=self.out_dir))
         except OSError as exc:
-            raise StoreError(f"cannot write to output directory {self.out_dir}: {exc.strerror or exc}",
-                             hint="choose a writable --out") from exc
+            raise StoreError(
+                f"cannot write to output directory {self.out_dir}: {exc.strerror or exc}",
+                hint="choose a writable --out",
+            ) from exc
         if not os.access(self.out_dir, os.W_OK):
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise StoreError(f"output directory {self.out_dir} is not writable", hint="choose a writable --out")
@@ -61,7 +63,7 @@ class OutputDir:
         """A deterministic gzip stream (level 1, no mtime, no name)."""
         raw = open(self.path(name), "wb")  # noqa: SIM115 - closed with the gzip stream
         gz = gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=1, mtime=0)
-        gz.myfileobj = raw  # GzipFile.close() closes myfileobj
+        gz.myfileobj = raw  # type: ignore[assignment]  # GzipFile.close() closes myfileobj
         return gz  # type: ignore[return-value]
 
     def write_lines(self, name: str, rows: Iterable[dict[str, Any]]) -> int:

@@ -59,7 +59,10 @@ class Ctx:
     new_model: str
     launch_ms: int
     base_models: tuple[tuple[str, float], ...] = (
-        ("claude-sonnet-4-5", 0.62), ("claude-haiku-4-5", 0.22), ("claude-opus-4-5", 0.16))
+        ("claude-sonnet-4-5", 0.62),
+        ("claude-haiku-4-5", 0.22),
+        ("claude-opus-4-5", 0.16),
+    )
 
     @property
     def start_ms(self) -> int:
@@ -109,8 +112,18 @@ class Account:
     def record(self) -> dict[str, Any]:
         """The accounts.jsonl row (optional fields omitted when unknown)."""
         row: dict[str, Any] = {"account_id": self.account_id, "created_at": iso_ms(self.created_ms)}
-        for name in ("org_name", "email_domain", "declared_country", "billing_country", "payment_fingerprint",
-                     "phone_country", "signup_ip", "plan", "parent_org", "parent_country"):
+        for name in (
+            "org_name",
+            "email_domain",
+            "declared_country",
+            "billing_country",
+            "payment_fingerprint",
+            "phone_country",
+            "signup_ip",
+            "plan",
+            "parent_org",
+            "parent_country",
+        ):
             value = getattr(self, name)
             if value is not None:
                 row[name] = value
@@ -119,8 +132,13 @@ class Account:
     def labels(self) -> list[dict[str, Any]]:
         """Label rows for the account and each of its keys."""
         active = iso_ms(self.active_from_ms if self.active_from_ms is not None else self.created_ms)
-        base = {"label": self.label, "group": self.group, "campaign_id": self.campaign_id, "active_from": active,
-                **self.extra_label}
+        base = {
+            "label": self.label,
+            "group": self.group,
+            "campaign_id": self.campaign_id,
+            "active_from": active,
+            **self.extra_label,
+        }
         out = [{"entity": "account", "id": self.account_id, **base}]
         out.extend({"entity": "api_key", "id": k, "account_id": self.account_id, **base} for k in self.keys)
         return out
@@ -194,5 +212,3 @@ class Actor:
 
 def _ts(req: Req) -> int:
     return req.ts
-
-

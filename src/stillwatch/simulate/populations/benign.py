@@ -13,18 +13,55 @@ from stillwatch.simulate.populations.humans import make_persona
 from stillwatch.simulate.populations.identity import UNIVERSITIES, ZH_PERSONAL, make_account
 from stillwatch.simulate.populations.people import PeopleActor, new_seat
 
-EN_COUNTRIES = (("US", 42), ("GB", 9), ("CA", 6), ("AU", 5), ("DE", 7), ("FR", 4), ("IN", 9), ("BR", 4), ("JP", 3),
-                ("KR", 2), ("NL", 3), ("MX", 2), ("SG", 2), ("ES", 2))
-EN_MIX = (("en_chat", 55.0), ("code", 15.0), ("personas_en", 10.0), ("distill_seeds_en", 4.0), ("bench_gsm8k", 1.2),
-          ("bench_mmlu", 1.2), ("bench_humaneval", 0.4), ("bench_agieval", 0.4), ("judge_filled", 0.4),
-          ("meta_filled", 0.2), ("zh_chat", 0.4), ("sysprompt_attacks", 0.1))
-ZH_MIX = (("zh_chat", 40.0), ("personas_zh", 7.0), ("code", 18.0), ("en_chat", 20.0), ("zh_hardneg", 4.0),
-          ("bench_safetybench_zh", 1.5), ("bench_agieval", 3.0), ("distill_seeds_zh", 4.0), ("judge_filled", 0.3))
+EN_COUNTRIES = (
+    ("US", 42),
+    ("GB", 9),
+    ("CA", 6),
+    ("AU", 5),
+    ("DE", 7),
+    ("FR", 4),
+    ("IN", 9),
+    ("BR", 4),
+    ("JP", 3),
+    ("KR", 2),
+    ("NL", 3),
+    ("MX", 2),
+    ("SG", 2),
+    ("ES", 2),
+)
+EN_MIX = (
+    ("en_chat", 55.0),
+    ("code", 15.0),
+    ("personas_en", 10.0),
+    ("distill_seeds_en", 4.0),
+    ("bench_gsm8k", 1.2),
+    ("bench_mmlu", 1.2),
+    ("bench_humaneval", 0.4),
+    ("bench_agieval", 0.4),
+    ("judge_filled", 0.4),
+    ("meta_filled", 0.2),
+    ("zh_chat", 0.4),
+    ("sysprompt_attacks", 0.1),
+)
+ZH_MIX = (
+    ("zh_chat", 40.0),
+    ("personas_zh", 7.0),
+    ("code", 18.0),
+    ("en_chat", 20.0),
+    ("zh_hardneg", 4.0),
+    ("bench_safetybench_zh", 1.5),
+    ("bench_agieval", 3.0),
+    ("distill_seeds_zh", 4.0),
+    ("judge_filled", 0.3),
+)
 ZH_TW_MIX = tuple((p + "_tw" if p in ("zh_chat", "personas_zh") else p, w) for p, w in ZH_MIX)
 ZH_COUNTRIES = (("SG", 28), ("TW", 24), ("MY", 18), ("US", 14), ("CA", 8), ("AU", 8))
 ENTERPRISE_COUNTRIES = (("US", 40), ("GB", 12), ("DE", 12), ("JP", 10), ("SG", 10), ("IN", 8), ("FR", 4), ("AU", 4))
-COT_WRAPPERS = ("Let's think step by step.", "Let's work this out in a step by step way to be sure we have the "
-                "right answer.", "")
+COT_WRAPPERS = (
+    "Let's think step by step.",
+    "Let's work this out in a step by step way to be sure we have the right answer.",
+    "",
+)
 
 
 def weighted(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
@@ -49,8 +86,9 @@ def build_benign_en(ctx: Ctx, idx: int, name: str, n_accounts: int) -> PeopleAct
     for _ in range(n_accounts):
         country = weighted(rng, EN_COUNTRIES)
         hosting = rng.random() < 0.12  # an app backend on a cloud VM
-        acct = make_account(ctx, rng, actor.ips, label="benign", group="benign_en", country=country,
-                            n_keys=rng.choice((1, 1, 1, 2, 3)))
+        acct = make_account(
+            ctx, rng, actor.ips, label="benign", group="benign_en", country=country, n_keys=rng.choice((1, 1, 1, 2, 3))
+        )
         n_people = 1 if rng.random() < 0.75 else rng.randint(2, 6)
         profile = rng.choice(("office", "office", "evening"))
         personas = []
@@ -71,16 +109,31 @@ def build_zh_legit(ctx: Ctx, idx: int, name: str, n_accounts: int) -> PeopleActo
     for _ in range(n_accounts):
         country = weighted(rng, ZH_COUNTRIES)
         hosting = rng.random() < 0.1
-        acct = make_account(ctx, rng, actor.ips, label="benign", group="benign_zh_legit", country=country,
-                            email_domain=rng.choice(ZH_PERSONAL[country]) if rng.random() < 0.6 else None,
-                            n_keys=rng.choice((1, 1, 2)))
+        acct = make_account(
+            ctx,
+            rng,
+            actor.ips,
+            label="benign",
+            group="benign_zh_legit",
+            country=country,
+            email_domain=rng.choice(ZH_PERSONAL[country]) if rng.random() < 0.6 else None,
+            n_keys=rng.choice((1, 1, 2)),
+        )
         mix = ZH_TW_MIX if country == "TW" else ZH_MIX
         style = "tw" if country == "TW" else ("sea" if country in ("SG", "MY") else rng.choice(("cn", "en", "sea")))
         profile = rng.choice(("office", "evening", "cn_dev" if rng.random() < 0.3 else "office"))
         personas = []
         for _p in range(1 if rng.random() < 0.8 else rng.randint(2, 4)):
-            p = make_persona(rng, country, profile, rate=0.9, mix=mix, lang="zh_tw" if country == "TW" else "zh",
-                             agent_share=0.2, name_style=style)
+            p = make_persona(
+                rng,
+                country,
+                profile,
+                rate=0.9,
+                mix=mix,
+                lang="zh_tw" if country == "TW" else "zh",
+                agent_share=0.2,
+                name_style=style,
+            )
             p.system = _persona_system(rng, ctx, "personas_zh_tw" if country == "TW" else "personas_zh", 0.08)
             personas.append(p)
         client = cl.browser_app(rng) if rng.random() < 0.2 else cl.benign_client(rng)
@@ -95,8 +148,17 @@ def build_enterprise(ctx: Ctx, idx: int, name: str, n_accounts: int, employees: 
     rng = actor.rng
     for _ in range(n_accounts):
         country = weighted(rng, ENTERPRISE_COUNTRIES)
-        acct = make_account(ctx, rng, actor.ips, label="benign", group="enterprise_gateway", country=country,
-                            company=True, plan="enterprise", n_keys=rng.randint(1, 4))
+        acct = make_account(
+            ctx,
+            rng,
+            actor.ips,
+            label="benign",
+            group="enterprise_gateway",
+            country=country,
+            company=True,
+            plan="enterprise",
+            n_keys=rng.randint(1, 4),
+        )
         stack = rng.random()
         if stack < 0.55:
             client = cl.litellm(rng)
@@ -145,13 +207,22 @@ class ResearcherActor(PeopleActor):
             if shuffled:
                 random.Random(f"{self.name}:{si}").shuffle(order)
             ts = max(start_ms, day0) + rng.randrange(3_600_000)
-            for k in order[lo:lo + per_day]:
+            for k in order[lo : lo + per_day]:
                 prompt, reply, ptok, rtok = items[k]
                 text = f"{prompt}\n\n{wrapper}".strip() if wrapper else prompt
                 ts += int(gap_s * 1000 * rng.uniform(0.5, 1.5))
-                req = Req(ts=ts, account_id=seat.account.account_id, key_id=seat.account.keys[0], ip=seat.ips[0],
-                          client=seat.client, model=model,
-                          turns=[(text, reply, ptok, rtok)], max_tokens=2048, temperature=0.0, stream=False)
+                req = Req(
+                    ts=ts,
+                    account_id=seat.account.account_id,
+                    key_id=seat.account.keys[0],
+                    ip=seat.ips[0],
+                    client=seat.client,
+                    model=model,
+                    turns=[(text, reply, ptok, rtok)],
+                    max_tokens=2048,
+                    temperature=0.0,
+                    stream=False,
+                )
                 out.append(req)
         return out
 
@@ -160,8 +231,15 @@ def build_researchers(ctx: Ctx, idx: int, name: str, n_accounts: int) -> Researc
     """Benchmark researchers (academic or industry) and their sweeps."""
     actor = ResearcherActor(ctx, idx, name)
     rng = actor.rng
-    benches = ["bench_gsm8k", "bench_mmlu", "bench_humaneval", "bench_mtbench", "bench_arena", "bench_agieval",
-               "bench_safetybench_zh"]
+    benches = [
+        "bench_gsm8k",
+        "bench_mmlu",
+        "bench_humaneval",
+        "bench_mtbench",
+        "bench_arena",
+        "bench_agieval",
+        "bench_safetybench_zh",
+    ]
     for bench in ("bench_alpaca_eval", "bench_cmmlu", "bench_alignbench"):
         if ctx.bank.has(bench):
             benches.append(bench)
@@ -171,8 +249,16 @@ def build_researchers(ctx: Ctx, idx: int, name: str, n_accounts: int) -> Researc
         if zh_bench:
             country = rng.choice(("SG", "TW", "US", "CA"))
         uni = rng.choice(UNIVERSITIES.get(country, UNIVERSITIES["US"]))
-        acct = make_account(ctx, rng, actor.ips, label="benign", group="researcher_benchmark",
-                            country=country if country != "CH" else "DE", email_domain=uni, company=False)
+        acct = make_account(
+            ctx,
+            rng,
+            actor.ips,
+            label="benign",
+            group="researcher_benchmark",
+            country=country if country != "CH" else "DE",
+            email_domain=uni,
+            company=False,
+        )
         bench = benches[i % len(benches)]
         acct.extra_label = {"benchmark": bench.removeprefix("bench_")}
         p = make_persona(rng, country if country != "CH" else "DE", "evening", rate=0.6, mix=EN_MIX, agent_share=0.3)

@@ -21,9 +21,11 @@ from stillwatch.simulate.populations.identity import UNIVERSITIES
 from stillwatch.simulate.populations.relay import pool_accounts
 
 #: Published chain-of-thought triggers (Kojima et al. 2022; Zhou et al. 2023; the usual Chinese rendering).
-COT_PHRASES = ("Let's think step by step.",
-               "Let's work this out in a step by step way to be sure we have the right answer.",
-               "让我们一步一步地思考。")
+COT_PHRASES = (
+    "Let's think step by step.",
+    "Let's work this out in a step by step way to be sure we have the right answer.",
+    "让我们一步一步地思考。",
+)
 AGENT_TOOLS = ("bash", "python", "read_file", "write_file", "str_replace_editor", "web_search", "list_dir")
 PROXY_COUNTRIES = ("US", "US", "JP", "SG", "KR", "GB", "DE", "CA", "AU")
 _DAY = 86_400_000
@@ -31,14 +33,37 @@ _HOUR = 3_600_000
 
 #: Campaign kind -> content mix (pool or special key, weight).
 KIND_MIX: dict[str, tuple[tuple[str, float], ...]] = {
-    "reasoning": (("cot:bench_gsm8k", 10.0), ("cot:en_chat", 8.0), ("cot:bench_agieval", 7.0), ("cot:distill_seeds_en", 8.0),
-                  ("judge_filled", 22.0), ("meta_filled", 15.0), ("plain:en_chat", 15.0), ("plain:zh_chat", 8.0),
-                  ("plain:personas_en", 4.0), ("cot:bench_mmlu", 3.0)),
-    "agentic": (("agent:code", 30.0), ("agent:bench_humaneval", 10.0), ("agent:distill_seeds_en", 15.0),
-                ("cot:code", 10.0), ("meta_filled", 5.0), ("plain:en_chat", 15.0), ("plain:code", 10.0),
-                ("plain:zh_chat", 5.0)),
-    "instruct": (("plain:distill_seeds_zh", 20.0), ("plain:distill_seeds_en", 20.0), ("meta_filled", 25.0),
-                 ("cot:distill_seeds_zh", 10.0), ("judge_filled", 5.0), ("plain:zh_chat", 10.0), ("plain:en_chat", 10.0)),
+    "reasoning": (
+        ("cot:bench_gsm8k", 10.0),
+        ("cot:en_chat", 8.0),
+        ("cot:bench_agieval", 7.0),
+        ("cot:distill_seeds_en", 8.0),
+        ("judge_filled", 22.0),
+        ("meta_filled", 15.0),
+        ("plain:en_chat", 15.0),
+        ("plain:zh_chat", 8.0),
+        ("plain:personas_en", 4.0),
+        ("cot:bench_mmlu", 3.0),
+    ),
+    "agentic": (
+        ("agent:code", 30.0),
+        ("agent:bench_humaneval", 10.0),
+        ("agent:distill_seeds_en", 15.0),
+        ("cot:code", 10.0),
+        ("meta_filled", 5.0),
+        ("plain:en_chat", 15.0),
+        ("plain:code", 10.0),
+        ("plain:zh_chat", 5.0),
+    ),
+    "instruct": (
+        ("plain:distill_seeds_zh", 20.0),
+        ("plain:distill_seeds_en", 20.0),
+        ("meta_filled", 25.0),
+        ("cot:distill_seeds_zh", 10.0),
+        ("judge_filled", 5.0),
+        ("plain:zh_chat", 10.0),
+        ("plain:en_chat", 10.0),
+    ),
 }
 
 
@@ -61,13 +86,31 @@ class HydraActor(Actor):
         for w in range(waves):
             size = pre // waves if w < waves - 1 else pre - (pre // waves) * (waves - 1)
             created = ctx.start_ms - rng.randrange(5, 120) * _DAY
-            self.accounts += pool_accounts(ctx, rng, self.ips, max(1, size), label="distillation", group=self.group,
-                                           campaign_id=self.campaign, created_around=created, spread_ms=4 * _DAY)
+            self.accounts += pool_accounts(
+                ctx,
+                rng,
+                self.ips,
+                max(1, size),
+                label="distillation",
+                group=self.group,
+                campaign_id=self.campaign,
+                created_around=created,
+                spread_ms=4 * _DAY,
+            )
         late = n_accounts - len(self.accounts)
         for _ in range(max(0, late)):
             created = ctx.start_ms + rng.randrange(max(1, ctx.days - 1)) * _DAY + rng.randrange(_DAY)
-            self.accounts += pool_accounts(ctx, rng, self.ips, 1, label="distillation", group=self.group,
-                                           campaign_id=self.campaign, created_around=created, spread_ms=_HOUR)
+            self.accounts += pool_accounts(
+                ctx,
+                rng,
+                self.ips,
+                1,
+                label="distillation",
+                group=self.group,
+                campaign_id=self.campaign,
+                created_around=created,
+                spread_ms=_HOUR,
+            )
         for a in self.accounts:
             if rng.random() < 0.1:
                 a.email_domain = rng.choice(rng.choice(list(UNIVERSITIES.values())))
@@ -79,18 +122,31 @@ class HydraActor(Actor):
                 when = max(a.created_ms, ctx.start_ms) + rng.randrange(2 * _DAY, max(3 * _DAY, ctx.days * _DAY))
                 if when < ctx.end_ms:
                     self.banned[a.account_id] = when
-                    self._enf.append({"account_id": a.account_id, "ts": when, "action": rng.choice(("suspend", "ban")),
-                                      "reason": rng.choice(("fraudulent account", "terms violation: automated extraction",
-                                                            "payment fraud"))})
+                    self._enf.append(
+                        {
+                            "account_id": a.account_id,
+                            "ts": when,
+                            "action": rng.choice(("suspend", "ban")),
+                            "reason": rng.choice(
+                                ("fraudulent account", "terms violation: automated extraction", "payment fraud")
+                            ),
+                        }
+                    )
         # clients: two or three stacks, versions shared across the pool
-        stacks = [f(rng) for f in rng.sample([cl.anthropic_python, cl.openai_python, cl.python_httpx, cl.anthropic_ts], 3)]
+        stacks = [
+            f(rng) for f in rng.sample([cl.anthropic_python, cl.openai_python, cl.python_httpx, cl.anthropic_ts], 3)
+        ]
         if kind == "agentic":
             stacks.append(cl.claude_cli(rng, "2.1.14", ("Linux", "x64")))
-        self.client_of = {a.account_id: stacks[i % len(stacks)] if rng.random() < 0.9 else rng.choice(stacks)
-                          for i, a in enumerate(self.accounts)}
+        self.client_of = {
+            a.account_id: stacks[i % len(stacks)] if rng.random() < 0.9 else rng.choice(stacks)
+            for i, a in enumerate(self.accounts)
+        }
         # proxy egress: static residential per account for most, a rotating pool for the rest
-        pool = [self.ips.ip(rng.choice(PROXY_COUNTRIES), "residential" if rng.random() < 0.8 else "hosting")
-                for _ in range(max(4, n_accounts // 3))]
+        pool = [
+            self.ips.ip(rng.choice(PROXY_COUNTRIES), "residential" if rng.random() < 0.8 else "hosting")
+            for _ in range(max(4, n_accounts // 3))
+        ]
         self.proxy_pool = pool
         self.static_ip = {a.account_id: pool[rng.randrange(len(pool))] for a in self.accounts if rng.random() < 0.6}
         self.max_tokens = rng.choice((8192, 16000, 16384, 32000))
@@ -102,8 +158,11 @@ class HydraActor(Actor):
             a.active_from_ms = max(a.created_ms, ctx.start_ms)
 
     def _live(self, ts: int) -> list[Account]:
-        return [a for a in self.accounts
-                if a.created_ms <= ts and (a.account_id not in self.banned or ts < self.banned[a.account_id])]
+        return [
+            a
+            for a in self.accounts
+            if a.created_ms <= ts and (a.account_id not in self.banned or ts < self.banned[a.account_id])
+        ]
 
     def _content(self, rng: random.Random) -> tuple[str, str, bool]:
         x = rng.random() * self.total_w
@@ -151,10 +210,21 @@ class HydraActor(Actor):
             elif self.kind != "agentic" and rng.random() < 0.5:
                 model = "claude-opus-4-5"
             ip = self.static_ip.get(acct.account_id) or self.proxy_pool[rng.randrange(len(self.proxy_pool))]
-            req = Req(ts=ts, account_id=acct.account_id, key_id=acct.keys[rng.randrange(len(acct.keys))], ip=ip,
-                      client=self.client_of[acct.account_id], model=model, turns=[(text, reply, item[2] + 8, rtok)],
-                      system=system, max_tokens=self.max_tokens, temperature=self.temperature,
-                      stream=rng.random() < 0.3, tools=tools, thinking=self.thinking if mode == "cot" else None)
+            req = Req(
+                ts=ts,
+                account_id=acct.account_id,
+                key_id=acct.keys[rng.randrange(len(acct.keys))],
+                ip=ip,
+                client=self.client_of[acct.account_id],
+                model=model,
+                turns=[(text, reply, item[2] + 8, rtok)],
+                system=system,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stream=rng.random() < 0.3,
+                tools=tools,
+                thinking=self.thinking if mode == "cot" else None,
+            )
             if rng.random() < 0.02:
                 req.status = 429
             out.append(req)
@@ -163,10 +233,19 @@ class HydraActor(Actor):
     def extra_labels(self) -> list[dict[str, Any]]:
         """The campaign as a cluster."""
         first = min(a.active_from_ms or a.created_ms for a in self.accounts)
-        return [{"entity": "cluster", "id": self.campaign, "label": "distillation", "group": self.group,
-                 "campaign_id": self.campaign, "active_from": iso_ms(first), "kind": self.kind,
-                 "model_switch_at": iso_ms(self.ctx.launch_ms + self.switch_delay),
-                 "accounts": [a.account_id for a in self.accounts]}]
+        return [
+            {
+                "entity": "cluster",
+                "id": self.campaign,
+                "label": "distillation",
+                "group": self.group,
+                "campaign_id": self.campaign,
+                "active_from": iso_ms(first),
+                "kind": self.kind,
+                "model_switch_at": iso_ms(self.ctx.launch_ms + self.switch_delay),
+                "accounts": [a.account_id for a in self.accounts],
+            }
+        ]
 
     def enforcement(self) -> list[dict[str, Any]]:
         """Bans of pool accounts."""

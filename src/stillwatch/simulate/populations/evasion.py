@@ -33,12 +33,22 @@ class EvaderActor(Actor):
         country = rng.choice(DECLARED)
         org = org_name(rng, country) if rng.random() < 0.7 else None
         net = self.ips.subnet(country, rng.choice(("residential", "hosting")))[0]
-        self.original = make_account(ctx, rng, self.ips, label=self.origin, group="ban_evasion",
-                                     campaign_id=self.campaign, country=country, company=org is not None,
-                                     signup_ip=self.ips.ip_in(net))
+        self.original = make_account(
+            ctx,
+            rng,
+            self.ips,
+            label=self.origin,
+            group="ban_evasion",
+            campaign_id=self.campaign,
+            country=country,
+            company=org is not None,
+            signup_ip=self.ips.ip_in(net),
+        )
         self.original.org_name = org
         self.original.active_from_ms = ctx.start_ms
-        self.ban_ms = ctx.start_ms + rng.randrange(max(1, ctx.days // 5), max(2, ctx.days // 2)) * _DAY + rng.randrange(_DAY)
+        self.ban_ms = (
+            ctx.start_ms + rng.randrange(max(1, ctx.days // 5), max(2, ctx.days // 2)) * _DAY + rng.randrange(_DAY)
+        )
         self.accounts = [self.original]
         self.returns: list[Account] = []
         t = self.ban_ms
@@ -46,15 +56,25 @@ class EvaderActor(Actor):
             t += rng.randrange(6 * 3_600_000, 5 * _DAY)
             if t >= ctx.end_ms - _DAY:
                 break
-            links = {"payment": rng.random() < 0.55, "org": org is not None and rng.random() < 0.7,
-                     "net": rng.random() < 0.6}
+            links = {
+                "payment": rng.random() < 0.55,
+                "org": org is not None and rng.random() < 0.7,
+                "net": rng.random() < 0.6,
+            }
             if not any(links.values()):
                 links["net"] = True
             acct = make_account(
-                ctx, rng, self.ips, label="ban_evasion", group="ban_evasion", campaign_id=self.campaign,
-                country=rng.choice(DECLARED) if rng.random() < 0.4 else country, created_ms=t,
+                ctx,
+                rng,
+                self.ips,
+                label="ban_evasion",
+                group="ban_evasion",
+                campaign_id=self.campaign,
+                country=rng.choice(DECLARED) if rng.random() < 0.4 else country,
+                created_ms=t,
                 payment=self.original.payment_fingerprint if links["payment"] else None,
-                signup_ip=self.ips.ip_in(net) if links["net"] else None, company=org is not None,
+                signup_ip=self.ips.ip_in(net) if links["net"] else None,
+                company=org is not None,
             )
             acct.org_name = org_variant(rng, org) if links["org"] and org else acct.org_name
             acct.active_from_ms = t
@@ -65,8 +85,10 @@ class EvaderActor(Actor):
         self.system = ctx.bank.pick("personas_en", rng)[0] if rng.random() < 0.5 else None
         self.template = "jb" if self.origin == "jailbreak" else rng.choice(("cot", "meta", "judge"))
         self.jb_tpl = ctx.bank.pick("jb_templates", rng)[0]
-        self.ip_of = {a.account_id: self.ips.ip_in(net) if rng.random() < 0.5 else self.ips.ip(country, "hosting")
-                      for a in self.accounts}
+        self.ip_of = {
+            a.account_id: self.ips.ip_in(net) if rng.random() < 0.5 else self.ips.ip(country, "hosting")
+            for a in self.accounts
+        }
         self.max_tokens = rng.choice((4096, 8192, 16000))
 
     def _text(self, rng: random.Random) -> tuple[str, str | None, int, int, bool]:
@@ -100,9 +122,18 @@ class EvaderActor(Actor):
                 if not lo <= ts < hi:
                     continue
                 text, reply, ptok, rtok, jb = self._text(rng)
-                req = Req(ts=ts, account_id=acct.account_id, key_id=acct.keys[0], ip=self.ip_of[acct.account_id],
-                          client=self.client, model=ctx.pick_model(rng, ts, 0.3), turns=[(text, reply, ptok, rtok)],
-                          system=self.system, max_tokens=self.max_tokens, stream=rng.random() < 0.4)
+                req = Req(
+                    ts=ts,
+                    account_id=acct.account_id,
+                    key_id=acct.keys[0],
+                    ip=self.ip_of[acct.account_id],
+                    client=self.client,
+                    model=ctx.pick_model(rng, ts, 0.3),
+                    turns=[(text, reply, ptok, rtok)],
+                    system=self.system,
+                    max_tokens=self.max_tokens,
+                    stream=rng.random() < 0.4,
+                )
                 if jb:
                     req.exchange_label = ("jailbreak", "ban_evasion", self.campaign)
                 out.append(req)
@@ -110,21 +141,44 @@ class EvaderActor(Actor):
 
     def enforcement(self) -> list[dict[str, Any]]:
         """The ban of the original account (and a warning before it)."""
-        reason = {"distillation": "automated extraction of model outputs",
-                  "jailbreak": "repeated usage-policy violations"}[self.origin]
-        return [{"account_id": self.original.account_id, "ts": self.ban_ms - self.rng.randrange(_DAY, 3 * _DAY),
-                 "action": "warn", "reason": reason},
-                {"account_id": self.original.account_id, "ts": self.ban_ms, "action": "ban", "reason": reason,
-                 "case_id": "case-" + rand_hex(self.rng, 6)}]
+        reason = {
+            "distillation": "automated extraction of model outputs",
+            "jailbreak": "repeated usage-policy violations",
+        }[self.origin]
+        return [
+            {
+                "account_id": self.original.account_id,
+                "ts": self.ban_ms - self.rng.randrange(_DAY, 3 * _DAY),
+                "action": "warn",
+                "reason": reason,
+            },
+            {
+                "account_id": self.original.account_id,
+                "ts": self.ban_ms,
+                "action": "ban",
+                "reason": reason,
+                "case_id": "case-" + rand_hex(self.rng, 6),
+            },
+        ]
 
     def extra_labels(self) -> list[dict[str, Any]]:
         """The operator as a cluster."""
-        return [{"entity": "cluster", "id": self.campaign, "label": "ban_evasion", "group": "ban_evasion",
-                 "campaign_id": self.campaign, "active_from": iso_ms(self.ban_ms),
-                 "accounts": [a.account_id for a in self.accounts]}]
+        return [
+            {
+                "entity": "cluster",
+                "id": self.campaign,
+                "label": "ban_evasion",
+                "group": "ban_evasion",
+                "campaign_id": self.campaign,
+                "active_from": iso_ms(self.ban_ms),
+                "accounts": [a.account_id for a in self.accounts],
+            }
+        ]
 
 
 def build_evaders(ctx: Ctx, first_idx: int, n: int, per_day: float) -> list[Actor]:
     """``n`` ban-evading operators."""
-    return [EvaderActor(ctx, first_idx + i, f"evader{i}", per_day * random.Random(f"{ctx.seed}:{i}").uniform(0.5, 1.5))
-            for i in range(n)]
+    return [
+        EvaderActor(ctx, first_idx + i, f"evader{i}", per_day * random.Random(f"{ctx.seed}:{i}").uniform(0.5, 1.5))
+        for i in range(n)
+    ]

@@ -11,19 +11,49 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from stillwatch.simulate.calendar import (
-    COUNTRY_TZ, day_factor, local_day_start_ms, poisson, sample_local_second, utc_offset_minutes,
+    COUNTRY_TZ,
+    day_factor,
+    local_day_start_ms,
+    poisson,
+    sample_local_second,
+    utc_offset_minutes,
 )
 from stillwatch.simulate.exchange import Turn
 from stillwatch.simulate.textbank import Item, TextBank
 
-CC_TOOLS = ["Task", "Bash", "Glob", "Grep", "LS", "Read", "Edit", "MultiEdit", "Write", "WebFetch", "TodoWrite",
-            "WebSearch"]
+CC_TOOLS = [
+    "Task",
+    "Bash",
+    "Glob",
+    "Grep",
+    "LS",
+    "Read",
+    "Edit",
+    "MultiEdit",
+    "Write",
+    "WebFetch",
+    "TodoWrite",
+    "WebSearch",
+]
 CC_IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
 
 NAMES = {
     "en": ("alex", "sarah", "mike", "jdoe", "emily", "dkim", "priya", "tom", "lucas", "anna", "omar", "sofia", "ben"),
-    "cn": ("zhangwei", "liuyang", "wangfang", "lijing", "chenhao", "yangfan", "zhaolei", "huangxin", "zhoujie",
-           "wuqiang", "xuming", "sunyue", "mahui"),
+    "cn": (
+        "zhangwei",
+        "liuyang",
+        "wangfang",
+        "lijing",
+        "chenhao",
+        "yangfan",
+        "zhaolei",
+        "huangxin",
+        "zhoujie",
+        "wuqiang",
+        "xuming",
+        "sunyue",
+        "mahui",
+    ),
     "tw": ("chienhao", "yuting", "chihwei", "hsinyi", "tsungyu", "peichun", "chiaying", "weihsiang"),
     "sea": ("weiming", "jiahui", "kelvin", "sherlyn", "junjie", "xinyi", "darren", "huimin", "jasmine"),
 }
@@ -66,8 +96,15 @@ class Persona:
 
 
 def make_persona(
-    rng: random.Random, country: str, profile: str, rate: float, mix: tuple[tuple[str, float], ...],
-    lang: str = "en", followup: float = 0.35, agent_share: float = 0.15, name_style: str = "en",
+    rng: random.Random,
+    country: str,
+    profile: str,
+    rate: float,
+    mix: tuple[tuple[str, float], ...],
+    lang: str = "en",
+    followup: float = 0.35,
+    agent_share: float = 0.15,
+    name_style: str = "en",
     tz: str | None = None,
 ) -> Persona:
     """Draw a persona with a time zone of ``country`` and a heavy-tailed activity level."""
@@ -75,8 +112,18 @@ def make_persona(
     name = rng.choice(NAMES[name_style])
     platform = rng.choice(("darwin", "darwin", "linux", "win32"))
     home = {"darwin": f"/Users/{name}", "linux": f"/home/{name}", "win32": f"C:\\Users\\{name}"}[platform]
-    p = Persona(country=country, tz=zone, profile=profile, rate=rate * rng.lognormvariate(0, 0.9), mix=mix, lang=lang,
-                followup=followup, agent=rng.random() < agent_share, home=home, platform=platform)
+    p = Persona(
+        country=country,
+        tz=zone,
+        profile=profile,
+        rate=rate * rng.lognormvariate(0, 0.9),
+        mix=mix,
+        lang=lang,
+        followup=followup,
+        agent=rng.random() < agent_share,
+        home=home,
+        platform=platform,
+    )
     total = 0.0
     for _pool, w in mix:
         total += w
@@ -112,12 +159,18 @@ def agent_system(p: Persona, ts: int, rng: random.Random) -> str:
     local = utc + timedelta(minutes=utc_offset_minutes(p.tz, utc.date()))
     repo = REPOS[hash(p.home) % len(REPOS)]
     sep = "\\" if p.platform == "win32" else "/"
-    return (f"{CC_IDENTITY}\n\n<env>\nWorking directory: {p.home}{sep}code{sep}{repo}\n"
-            f"Is directory a git repo: Yes\nPlatform: {p.platform}\nToday's date: {local.date().isoformat()}\n</env>")
+    return (
+        f"{CC_IDENTITY}\n\n<env>\nWorking directory: {p.home}{sep}code{sep}{repo}\n"
+        f"Is directory a git repo: Yes\nPlatform: {p.platform}\nToday's date: {local.date().isoformat()}\n</env>"
+    )
 
 
 def user_sessions(
-    bank: TextBank, p: Persona, day: date, rng: random.Random, scale: float = 1.0,
+    bank: TextBank,
+    p: Persona,
+    day: date,
+    rng: random.Random,
+    scale: float = 1.0,
 ) -> list[tuple[int, list[Turn], str, int]]:
     """Requests of one local day of a persona: ``(ts, turns so far, content pool, session number)``.
 

@@ -32,9 +32,15 @@ class JailbreakActor(Actor):
         for _ in range(n_attackers):
             country = weighted(rng, EN_COUNTRIES)
             fuzzer = rng.random() < 0.3
-            acct = make_account(ctx, rng, self.ips, label="jailbreak",
-                                group="jailbreak_fuzzer" if fuzzer else "jailbreak_manual", country=country,
-                                campaign_id=self.campaign)
+            acct = make_account(
+                ctx,
+                rng,
+                self.ips,
+                label="jailbreak",
+                group="jailbreak_fuzzer" if fuzzer else "jailbreak_manual",
+                country=country,
+                campaign_id=self.campaign,
+            )
             acct.active_from_ms = ctx.start_ms
             persona = make_persona(rng, country, rng.choice(("evening", "office")), rate=0.8, mix=EN_MIX)
             client = cl.python_httpx(rng) if fuzzer else cl.benign_client(rng)
@@ -69,8 +75,18 @@ class JailbreakActor(Actor):
         out: list[Req] = []
         for acct, persona, client, ip, fuzzer in self.attackers:
             for ts, turns, _p, _s in user_sessions(ctx.bank, persona, day, rng, 0.6):
-                out.append(Req(ts=ts, account_id=acct.account_id, key_id=acct.keys[0], ip=ip, client=client,
-                               model=ctx.pick_model(rng, ts, 0.3), turns=turns, max_tokens=2048))
+                out.append(
+                    Req(
+                        ts=ts,
+                        account_id=acct.account_id,
+                        key_id=acct.keys[0],
+                        ip=ip,
+                        client=client,
+                        model=ctx.pick_model(rng, ts, 0.3),
+                        turns=turns,
+                        max_tokens=2048,
+                    )
+                )
             lam = self.attempts * day_factor(persona.country, day, persona.profile)
             day0 = local_day_start_ms(day, persona.tz)
             n = poisson(rng, lam)
@@ -84,9 +100,17 @@ class JailbreakActor(Actor):
                     shots = [self._attempt(rng)]
                 for text, tpl in shots:
                     ts += rng.randint(800, 9000) if len(shots) > 1 else 0
-                    req = Req(ts=ts, account_id=acct.account_id, key_id=acct.keys[0], ip=ip, client=client,
-                              model=ctx.pick_model(rng, ts, 0.5), turns=[(text, None, len(text) // 4, 0)],
-                              max_tokens=rng.choice((1024, 2048, 4096)), temperature=rng.choice((None, 1.0, 0.0)))
+                    req = Req(
+                        ts=ts,
+                        account_id=acct.account_id,
+                        key_id=acct.keys[0],
+                        ip=ip,
+                        client=client,
+                        model=ctx.pick_model(rng, ts, 0.5),
+                        turns=[(text, None, len(text) // 4, 0)],
+                        max_tokens=rng.choice((1024, 2048, 4096)),
+                        temperature=rng.choice((None, 1.0, 0.0)),
+                    )
                     req.exchange_label = ("jailbreak", acct.group, self.campaign)
                     if rng.random() < 0.03:
                         req.status = 400
@@ -113,7 +137,9 @@ class JailbreakActor(Actor):
                 break
             tpl = unseen[rng.randrange(len(unseen))]
             received = self.ctx.start_ms + rng.randrange(self.ctx.days * _DAY)
-            out.append(self._report(rng, received, fill_jailbreak(tpl, bank.pick("jb_payloads_en", rng)[0]), seen=False))
+            out.append(
+                self._report(rng, received, fill_jailbreak(tpl, bank.pick("jb_payloads_en", rng)[0]), seen=False)
+            )
         return out
 
     def _report(self, rng: random.Random, received: int, prompt: str, seen: bool) -> dict[str, Any]:

@@ -50,9 +50,15 @@ class Seat:
 def new_seat(rng: random.Random, account: Account, client: Client, personas: list[Persona], ips: list[str]) -> Seat:
     """A seat with habits drawn at random."""
     return Seat(
-        account=account, client=client, personas=personas, ips=ips,
-        max_tokens=rng.choice(MAX_TOKENS_STYLES), temperature=rng.choice((None, None, None, 0.7, 1.0, 0.0, 0.2)),
-        adopt=rng.choice((0.0, 0.1, 0.3, 0.6)), keep_text=rng.random() > 0.08, stream_share=rng.random(),
+        account=account,
+        client=client,
+        personas=personas,
+        ips=ips,
+        max_tokens=rng.choice(MAX_TOKENS_STYLES),
+        temperature=rng.choice((None, None, None, 0.7, 1.0, 0.0, 0.2)),
+        adopt=rng.choice((0.0, 0.1, 0.3, 0.6)),
+        keep_text=rng.random() > 0.08,
+        stream_share=rng.random(),
     )
 
 
@@ -77,11 +83,19 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
         device, auuid = dev.split("|")
         user_id = cc_user_id(rng, device, auuid)
     return Req(
-        ts=ts, account_id=acct.account_id, key_id=acct.keys[pi % len(acct.keys)],
+        ts=ts,
+        account_id=acct.account_id,
+        key_id=acct.keys[pi % len(acct.keys)],
         ip=seat.ips[pi % len(seat.ips)] if len(seat.ips) < 4 else seat.ips[rng.randrange(len(seat.ips))],
-        client=client, model=ctx.pick_model(rng, ts, seat.adopt), turns=turns, system=system,
+        client=client,
+        model=ctx.pick_model(rng, ts, seat.adopt),
+        turns=turns,
+        system=system,
         max_tokens=seat.max_tokens if client.fmt == "anthropic" or rng.random() < 0.5 else None,
-        temperature=seat.temperature, stream=rng.random() < seat.stream_share, tools=tools, user_id=user_id,
+        temperature=seat.temperature,
+        stream=rng.random() < seat.stream_share,
+        tools=tools,
+        user_id=user_id,
         keep_text=seat.keep_text,
     )
 

@@ -28,8 +28,16 @@ _DAY = 86_400_000
 
 
 def pool_accounts(
-    ctx: Ctx, rng: random.Random, ips: Any, n: int, *, label: str, group: str, campaign_id: str,
-    created_around: int, spread_ms: int,
+    ctx: Ctx,
+    rng: random.Random,
+    ips: Any,
+    n: int,
+    *,
+    label: str,
+    group: str,
+    campaign_id: str,
+    created_around: int,
+    spread_ms: int,
 ) -> list[Account]:
     """An account pool registered in bursts by one operator, with subtly shared fingerprints."""
     cards = [payment_fp(rng) for _ in range(max(1, n // rng.randint(3, 8)))]
@@ -40,8 +48,16 @@ def pool_accounts(
         country = rng.choice(DECLARED)
         created = created_around + rng.randrange(max(1, spread_ms))
         acct = make_account(
-            ctx, rng, ips, label=label, group=group, campaign_id=campaign_id, country=country, company=False,
-            created_ms=created, email_domain=shared_domain or rng.choice(PERSONAL),
+            ctx,
+            rng,
+            ips,
+            label=label,
+            group=group,
+            campaign_id=campaign_id,
+            country=country,
+            company=False,
+            created_ms=created,
+            email_domain=shared_domain or rng.choice(PERSONAL),
             payment=rng.choice(cards) if rng.random() < 0.7 else None,
             signup_ip=ips.ip_in(signup_net) if rng.random() < 0.6 else None,
             phone_country=rng.choice(PHONE) if rng.random() < 0.4 else None,
@@ -65,21 +81,39 @@ class RelayActor(Actor):
         self.group = f"relay_{family}"
         self.campaign = "relay-" + rand_hex(rng, 8)
         created = ctx.start_ms - rng.randrange(15, 200) * _DAY
-        self.accounts = pool_accounts(ctx, rng, self.ips, n_accounts, label="relay", group=self.group,
-                                      campaign_id=self.campaign, created_around=created, spread_ms=3 * _DAY)
+        self.accounts = pool_accounts(
+            ctx,
+            rng,
+            self.ips,
+            n_accounts,
+            label="relay",
+            group=self.group,
+            campaign_id=self.campaign,
+            created_around=created,
+            spread_ms=3 * _DAY,
+        )
         country = self._weighted(EGRESS)
         self.per_account_proxy = family in ("sub2api", "claude-relay-service") and rng.random() < 0.4
         if self.per_account_proxy:
-            self.acct_ip = {a.account_id: self.ips.ip(rng.choice(("US", "JP", "SG")), "residential")
-                            for a in self.accounts}
+            self.acct_ip = {
+                a.account_id: self.ips.ip(rng.choice(("US", "JP", "SG")), "residential") for a in self.accounts
+            }
         base, _asn = self.ips.subnet(country, "hosting")
         self.egress = [self.ips.ip_in(base) for _ in range(rng.randint(1, 3))]
         self.acct_meta = {a.account_id: (rand_hex(rng, 64), rand_uuid(rng)) for a in self.accounts}
         self.users: list[Persona] = []
         for _ in range(n_users):
-            p = make_persona(rng, "CN", rng.choice(("cn_dev", "cn_dev", "evening")), rate=0.9, mix=MAINLAND_MIX,
-                             lang="zh", agent_share=0.35 if family in ("claude-relay-service", "sub2api", "CLIProxyAPI")
-                             else 0.12, name_style="cn", tz="Asia/Shanghai")
+            p = make_persona(
+                rng,
+                "CN",
+                rng.choice(("cn_dev", "cn_dev", "evening")),
+                rate=0.9,
+                mix=MAINLAND_MIX,
+                lang="zh",
+                agent_share=0.35 if family in ("claude-relay-service", "sub2api", "CLIProxyAPI") else 0.12,
+                name_style="cn",
+                tz="Asia/Shanghai",
+            )
             p.system = ctx.bank.pick("personas_zh", rng)[0] if rng.random() < 0.1 else None
             p.ip = self.ips.ip("CN", "residential")
             p.user_id = rand_hex(rng, 8)
@@ -92,13 +126,29 @@ class RelayActor(Actor):
         self._enforcement: list[dict[str, Any]] = []
         if rng.random() < 0.5 and n_accounts >= 3:  # one account banned mid-window, replaced the same day
             victim = self.accounts[rng.randrange(n_accounts)]
-            when = ctx.start_ms + rng.randrange(max(1, ctx.days // 3), max(2, ctx.days - 1)) * _DAY + rng.randrange(_DAY)
+            when = (
+                ctx.start_ms + rng.randrange(max(1, ctx.days // 3), max(2, ctx.days - 1)) * _DAY + rng.randrange(_DAY)
+            )
             self.banned[victim.account_id] = when
-            self._enforcement.append({"account_id": victim.account_id, "ts": when, "action": "ban",
-                                      "reason": rng.choice(("account resale", "unsupported region access",
-                                                            "credential sharing"))})
-            repl = pool_accounts(ctx, rng, self.ips, 1, label="relay", group=self.group, campaign_id=self.campaign,
-                                 created_around=when + 3_600_000, spread_ms=6 * 3_600_000)[0]
+            self._enforcement.append(
+                {
+                    "account_id": victim.account_id,
+                    "ts": when,
+                    "action": "ban",
+                    "reason": rng.choice(("account resale", "unsupported region access", "credential sharing")),
+                }
+            )
+            repl = pool_accounts(
+                ctx,
+                rng,
+                self.ips,
+                1,
+                label="relay",
+                group=self.group,
+                campaign_id=self.campaign,
+                created_around=when + 3_600_000,
+                spread_ms=6 * 3_600_000,
+            )[0]
             repl.payment_fingerprint = victim.payment_fingerprint if rng.random() < 0.5 else repl.payment_fingerprint
             self.accounts.append(repl)
             self.acct_meta[repl.account_id] = (rand_hex(rng, 64), rand_uuid(rng))
@@ -115,8 +165,11 @@ class RelayActor(Actor):
         return table[-1][0]
 
     def _live(self, ts: int) -> list[Account]:
-        return [a for a in self.accounts
-                if a.created_ms <= ts and (a.account_id not in self.banned or ts < self.banned[a.account_id])]
+        return [
+            a
+            for a in self.accounts
+            if a.created_ms <= ts and (a.account_id not in self.banned or ts < self.banned[a.account_id])
+        ]
 
     def _ip(self, acct: Account) -> str:
         if self.per_account_proxy:
@@ -145,14 +198,30 @@ class RelayActor(Actor):
         system = agent_system(p, ts, rng) if agent else p.system
         end_max = rng.choice((None, None, 32000, 8192, 4096, 2000)) if not agent else rng.choice((32000, 21333))
         req = Req(
-            ts=ts, account_id=acct.account_id, key_id=acct.keys[0], ip=self._ip(acct), client=dep.client,
-            model=self.ctx.pick_model(rng, ts, self.adopt), turns=turns, system=system,
-            max_tokens=end_max or dep.default_max, temperature=rng.choice((None, None, 0.7, 1.0)),
-            stream=rng.random() < 0.85, tools=CC_TOOLS if agent else None, xff=p.ip if dep.xff else None,
+            ts=ts,
+            account_id=acct.account_id,
+            key_id=acct.keys[0],
+            ip=self._ip(acct),
+            client=dep.client,
+            model=self.ctx.pick_model(rng, ts, self.adopt),
+            turns=turns,
+            system=system,
+            max_tokens=end_max or dep.default_max,
+            temperature=rng.choice((None, None, 0.7, 1.0)),
+            stream=rng.random() < 0.85,
+            tools=CC_TOOLS if agent else None,
+            xff=p.ip if dep.xff else None,
             transform=dep.transform,
         )
-        req.meta.update(agent=agent, session=sess, acct_device=device, acct_uuid=auuid, alias=self.alias[ui],
-                        think=rng.random() < 0.15, json=rng.random() < 0.05)
+        req.meta.update(
+            agent=agent,
+            session=sess,
+            acct_device=device,
+            acct_uuid=auuid,
+            alias=self.alias[ui],
+            think=rng.random() < 0.15,
+            json=rng.random() < 0.05,
+        )
         if dep.opts.get("session_mask"):  # one fixed session id per account for 15 minutes
             req.meta["mask"] = rand_uuid(random.Random(f"{acct.account_id}:{ts // 900_000}"))
         return req
@@ -184,10 +253,21 @@ class RelayActor(Actor):
             for t in range(day0 + offset, day0 + _DAY, period * 60_000):
                 for acct in self._live(t):
                     reply = ctx.base_models[0][0] if prompt == ONE_API_TEST else None
-                    out.append(Req(ts=t + rng.randrange(4000), account_id=acct.account_id, key_id=acct.keys[0],
-                                   ip=self._ip(acct), client=self.dep.client, model=ctx.base_models[0][0],
-                                   turns=[(prompt, reply, 3, 6)], system=system, max_tokens=mt,
-                                   temperature=1.0 if system else None, transform=None))
+                    out.append(
+                        Req(
+                            ts=t + rng.randrange(4000),
+                            account_id=acct.account_id,
+                            key_id=acct.keys[0],
+                            ip=self._ip(acct),
+                            client=self.dep.client,
+                            model=ctx.base_models[0][0],
+                            turns=[(prompt, reply, 3, 6)],
+                            system=system,
+                            max_tokens=mt,
+                            temperature=1.0 if system else None,
+                            transform=None,
+                        )
+                    )
         return out
 
     def extra_labels(self) -> list[dict[str, Any]]:
@@ -195,9 +275,18 @@ class RelayActor(Actor):
         first = min(a.active_from_ms or a.created_ms for a in self.accounts)
         from stillwatch.simulate.exchange import iso_ms
 
-        return [{"entity": "cluster", "id": self.campaign, "label": "relay", "group": self.group,
-                 "campaign_id": self.campaign, "active_from": iso_ms(first), "relay_family": self.family,
-                 "accounts": [a.account_id for a in self.accounts]}]
+        return [
+            {
+                "entity": "cluster",
+                "id": self.campaign,
+                "label": "relay",
+                "group": self.group,
+                "campaign_id": self.campaign,
+                "active_from": iso_ms(first),
+                "relay_family": self.family,
+                "accounts": [a.account_id for a in self.accounts],
+            }
+        ]
 
     def enforcement(self) -> list[dict[str, Any]]:
         """Bans of pool accounts during the window."""

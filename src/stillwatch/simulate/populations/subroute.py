@@ -30,8 +30,17 @@ def restricted_persona(ctx: Ctx, rng: random.Random) -> Persona:
     options = [c for c in ("CN", "HK", "RU") if c in ctx.restricted] or ["CN"]
     country = options[0] if rng.random() < 0.8 else rng.choice(options)
     if country == "CN":
-        return make_persona(rng, "CN", rng.choice(("cn_dev", "evening")), rate=0.9, mix=MAINLAND_MIX, lang="zh",
-                            agent_share=0.1, name_style="cn", tz="Asia/Shanghai")
+        return make_persona(
+            rng,
+            "CN",
+            rng.choice(("cn_dev", "evening")),
+            rate=0.9,
+            mix=MAINLAND_MIX,
+            lang="zh",
+            agent_share=0.1,
+            name_style="cn",
+            tz="Asia/Shanghai",
+        )
     if country == "HK":
         mix = (("zh_chat_tw", 30.0), ("en_chat", 45.0), ("code", 20.0), ("personas_zh_tw", 5.0))
         return make_persona(rng, "HK", "office", rate=0.9, mix=mix, lang="zh_tw", agent_share=0.1, name_style="sea")
@@ -81,9 +90,18 @@ def build_platforms(ctx: Ctx, idx: int, name: str, n_platforms: int, users: int)
     for _ in range(n_platforms):
         country = weighted(rng, PLATFORM_COUNTRIES)
         share = rng.choice(SHARES)
-        acct = make_account(ctx, rng, actor.ips, label="subrouting", group="subrouting_platform", country=country,
-                            company=True, plan=rng.choice(("team", "enterprise")), n_keys=rng.randint(1, 3),
-                            campaign_id="platform-" + rand_hex(rng, 8))
+        acct = make_account(
+            ctx,
+            rng,
+            actor.ips,
+            label="subrouting",
+            group="subrouting_platform",
+            country=country,
+            company=True,
+            plan=rng.choice(("team", "enterprise")),
+            n_keys=rng.randint(1, 3),
+            campaign_id="platform-" + rand_hex(rng, 8),
+        )
         acct.extra_label["target_share"] = share
         n = max(6, int(users * rng.lognormvariate(0, 0.5)))
         personas: list[Persona] = []
@@ -119,9 +137,18 @@ def build_subsidiaries(ctx: Ctx, idx: int, name: str, n_subs: int, n_decoys: int
         parent = cn_company(rng)
         local_name = parent.split(" ")[1] + rng.choice((" Technology", " Digital", " Global", " International"))
         local_name += {"SG": " Pte. Ltd.", "MY": " Sdn. Bhd.", "US": " Inc.", "GB": " Ltd", "DE": " GmbH"}[country]
-        acct = make_account(ctx, rng, actor.ips, label="benign" if decoy else "subsidiary",
-                            group="subsidiary_local" if decoy else "subsidiary", country=country, company=True,
-                            plan="enterprise", n_keys=rng.randint(1, 3), campaign_id=None if decoy else "sub-" + rand_hex(rng, 8))
+        acct = make_account(
+            ctx,
+            rng,
+            actor.ips,
+            label="benign" if decoy else "subsidiary",
+            group="subsidiary_local" if decoy else "subsidiary",
+            country=country,
+            company=True,
+            plan="enterprise",
+            n_keys=rng.randint(1, 3),
+            campaign_id=None if decoy else "sub-" + rand_hex(rng, 8),
+        )
         acct.org_name, acct.parent_org, acct.parent_country = local_name, parent, parent_country
         n = max(5, int(staff * rng.lognormvariate(0, 0.5)))
         personas = []
@@ -132,8 +159,17 @@ def build_subsidiaries(ctx: Ctx, idx: int, name: str, n_subs: int, n_decoys: int
                 mix = EN_MIX + (("zh_chat", 8.0),) if country in ("SG", "MY") else EN_MIX
                 p = make_persona(rng, country, "office", rate=0.9, mix=mix, agent_share=0.15)
             else:
-                p = make_persona(rng, "CN", "cn_dev", rate=0.9, mix=MAINLAND_MIX, lang="zh", agent_share=0.15,
-                                 name_style="cn", tz="Asia/Shanghai")
+                p = make_persona(
+                    rng,
+                    "CN",
+                    "cn_dev",
+                    rate=0.9,
+                    mix=MAINLAND_MIX,
+                    lang="zh",
+                    agent_share=0.15,
+                    name_style="cn",
+                    tz="Asia/Shanghai",
+                )
                 rset.add(k)
             personas.append(p)
         hint = rng.choice(("Alibaba", "Tencent", "AMAZON", None)) if not decoy else None
