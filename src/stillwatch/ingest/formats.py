@@ -11,14 +11,14 @@ import orjson
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.litellm import read_litellm
 from stillwatch.ingest.otel import read_otel
-from stillwatch.ingest.readers import RawItem, open_maybe_gzip, read_csv, read_jsonl, read_parquet
+from stillwatch.ingest.readers import RawItem, open_maybe_gzip, read_csv, read_jsonl_raw, read_parquet
 
 Format = Literal["jsonl", "csv", "parquet", "otel", "litellm"]
 Table = Literal["exchanges", "accounts", "enforcement", "reports"]
 Reader = Callable[[Path, int], Iterator[RawItem]]
 
 READERS: dict[str, Reader] = {
-    "jsonl": read_jsonl,
+    "jsonl": read_jsonl_raw,
     "csv": read_csv,
     "parquet": read_parquet,
     "otel": read_otel,

@@ -8,24 +8,24 @@ file (same bytes, any name) adds nothing, and a killed run leaves a consistent s
 from __future__ import annotations
 
 import hashlib
-import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zstandard
 
 from stillwatch.config import Settings
 from stillwatch.exceptions import InputFormatError
-from stillwatch.ingest.canonical import to_canonical, utc_now
+from stillwatch.ingest.canonical import utc_now
 from stillwatch.ingest.formats import READERS, TABLES, sniff
-from stillwatch.ingest.records import record_key, to_record
-from stillwatch.schema.exchange import EXCHANGE_SCHEMA
-from stillwatch.schema.records import QUARANTINE_SCHEMA, RECORD_TABLES
+from stillwatch.ingest.readers import RawItem
+from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
+from stillwatch.schema.records import QUARANTINE_SCHEMA
 from stillwatch.store.catalog import Catalog
 from stillwatch.store.commit import StagedIngest, recover
 from stillwatch.store.layout import StoreLayout
@@ -90,43 +90,60 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def _staging_schema(table: str) -> pa.Schema:
-    base = EXCHANGE_SCHEMA if table == "exchanges" else RECORD_TABLES[table][0]
-    return base.append(pa.field("key", pa.string())).append(pa.field("crc", pa.uint64()))
+CHUNK_ITEMS = 4_000
+POOL_MIN_BYTES = 8 * 1024 * 1024  # smaller files are processed in-process
 
 
-class _BatchWriter:
-    """Accumulates rows and writes them to a Parquet file in batches."""
+class _ParquetSink:
+    """Appends Arrow batches to one Parquet file, created on the first batch."""
 
-    def __init__(self, path: Path, schema: pa.Schema, batch_rows: int) -> None:
-        self.path, self.schema, self.batch_rows = path, schema, batch_rows
-        self.rows: list[dict[str, Any]] = []
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
         self.writer: pq.ParquetWriter | None = None
         self.count = 0
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.batch_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
+    def write(self, batch: pa.RecordBatch | None) -> None:
+        if batch is None or batch.num_rows == 0:
             return
-        batch = pa.RecordBatch.from_pylist(self.rows, schema=self.schema)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self.writer.write_batch(batch)
-        self.count += len(self.rows)
-        self.rows = []
+        self.count += batch.num_rows
 
     def close(self) -> None:
-        self.flush()
         if self.writer is not None:
             self.writer.close()
 
 
-def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Catalog, *,
-                table_hint: str | None, fmt_hint: str | None, progress: Progress | None) -> FileResult:
+def _chunks(items: Iterator[RawItem], size: int) -> Iterator[list[RawItem]]:
+    chunk: list[RawItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_jobs(jobs: Iterator[ChunkJob], pool: Executor | None, workers: int) -> Iterator[ChunkResult]:
+    """Run chunk jobs in order, with at most ``2 * workers`` in flight (bounded memory)."""
+    if pool is None:
+        for job in jobs:
+            yield process_chunk(job)
+        return
+    pending: deque[Future[ChunkResult]] = deque()
+    for job in jobs:
+        pending.append(pool.submit(process_chunk, job))
+        if len(pending) >= 2 * workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Catalog, pool: Executor | None,
+                workers: int, *, table_hint: str | None, fmt_hint: str | None,
+                progress: Progress | None) -> FileResult:
     fp = fingerprint(path)
     fmt, table = sniff(path)
     fmt = fmt_hint or fmt
@@ -138,53 +155,23 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     staged = StagedIngest(layout, fp[:24])
     staged.reset()
     cfg = settings.ingest
-    rows = _BatchWriter(staged.rows, _staging_schema(table), cfg.batch_rows)
-    quarantine = _BatchWriter(staged.quarantine, QUARANTINE_SCHEMA, cfg.batch_rows)
-    compressor = zstandard.ZstdCompressor(level=3)
+    rows = _ParquetSink(staged.rows, staging_schema(table))
+    quarantine = _ParquetSink(staged.quarantine, QUARANTINE_SCHEMA)
+    use_pool = pool if path.stat().st_size >= POOL_MIN_BYTES else None
     now = utc_now()
-    source = str(path)
-
-    def to_quarantine(line: int, raw: bytes, reason: str, truncated: bool) -> None:
-        code = reason.split(":", 1)[0]
-        result.reasons[code] += 1
-        quarantine.add({"ingest_id": staged.ingest_id, "source_file": source, "source_line": line,
-                        "kind": code, "reason": reason[:2000], "raw": raw, "raw_encoding": "identity",
-                        "raw_truncated": truncated,
-                        "quarantined_at": now})
-
-    reader = READERS[fmt]
-    seen = 0
-    for item in reader(path, cfg.max_line_bytes):
-        seen += 1
-        if progress is not None and seen % 10_000 == 0:
-            progress(10_000)
-        if item.error is not None:
-            to_quarantine(item.line, item.raw, item.error, item.raw_truncated)
-            continue
-        if table == "exchanges":
-            row, problems = to_canonical(item.obj)
-        else:
-            row, problems = to_record(table, item.obj)
-        if row is None:
-            to_quarantine(item.line, item.raw, "; ".join(problems), item.raw_truncated)
-            continue
-        row["source_file"] = source
-        row["source_line"] = item.line
-        row["crc"] = zlib.crc32(item.raw)
-        if table == "exchanges":
-            row["key"] = row["request_id"]
-            row["raw_request"] = compressor.compress(item.raw) if cfg.keep_raw_request else None
-            row["source_format"] = fmt
-        else:
-            row["key"] = record_key(table, row)
-        rows.add(row)
-    if progress is not None:
-        progress(seen % 10_000)
-    rows.close()
-    quarantine.close()
-    if not staged.rows.exists():
-        staged.rows.unlink(missing_ok=True)
-    manifest = staged.prepare(catalog, fingerprint=fp, path=source, fmt=fmt, table=table,
+    jobs = (ChunkJob(table, fmt, str(path), staged.ingest_id, cfg.keep_raw_request, now, chunk)
+            for chunk in _chunks(READERS[fmt](path, cfg.max_line_bytes), CHUNK_ITEMS))
+    try:
+        for res in _run_jobs(jobs, use_pool, workers):
+            rows.write(res.rows)
+            quarantine.write(res.quarantine)
+            result.reasons.update(res.reasons)
+            if progress is not None:
+                progress(res.seen)
+    finally:
+        rows.close()
+        quarantine.close()
+    manifest = staged.prepare(catalog, fingerprint=fp, path=str(path), fmt=fmt, table=table,
                               quarantined=quarantine.count)
     staged.publish(catalog)
     result.loaded = manifest.rows_loaded
@@ -231,12 +218,22 @@ def ingest(settings: Settings, paths: Iterable[Path | str], *, table: str | None
     files = expand_paths(paths)
     layout = StoreLayout(settings.data_dir)
     summary = IngestSummary()
-    with layout.writer_lock(), Catalog(layout.catalog) as catalog:
-        summary.recovered = recover(layout, catalog)
-        for path in files:
-            try:
-                summary.files.append(_ingest_one(path, settings, layout, catalog, table_hint=table,
-                                                 fmt_hint=fmt, progress=progress))
-            except InputFormatError as exc:
-                summary.files.append(FileResult(str(path), fmt or "?", table or "?", "failed", error=exc.one_line()))
+    workers = settings.ingest.workers or os.cpu_count() or 1
+    big = any(p.stat().st_size >= POOL_MIN_BYTES for p in files)
+    pool: Executor | None = (
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if big and workers > 1 else None
+    )
+    try:
+        with layout.writer_lock(), Catalog(layout.catalog) as catalog:
+            summary.recovered = recover(layout, catalog)
+            for path in files:
+                try:
+                    summary.files.append(_ingest_one(path, settings, layout, catalog, pool, workers,
+                                                     table_hint=table, fmt_hint=fmt, progress=progress))
+                except InputFormatError as exc:
+                    summary.files.append(FileResult(str(path), fmt or "?", table or "?", "failed",
+                                                    error=exc.one_line()))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return summary

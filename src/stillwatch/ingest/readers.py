@@ -96,13 +96,24 @@ def parse_json_line(item: RawItem) -> RawItem:
     return item
 
 
-def read_jsonl(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
-    """Read a JSON Lines file (plain or gzip)."""
+def read_jsonl(path: Path, max_line_bytes: int, *, parse: bool = True) -> Iterator[RawItem]:
+    """Read a JSON Lines file (plain or gzip).
+
+    Args:
+        path: The file.
+        max_line_bytes: Longer lines are quarantined.
+        parse: Parse each line here; with False the caller (an ingest worker) parses it.
+    """
     with open_maybe_gzip(path) as fh:
         for item in iter_lines(fh, max_line_bytes):
             if item.error is None and not item.raw.strip():
                 continue
-            yield parse_json_line(item)
+            yield parse_json_line(item) if parse else item
+
+
+def read_jsonl_raw(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
+    """Read JSON Lines without parsing (parsing happens in the ingest workers)."""
+    return read_jsonl(path, max_line_bytes, parse=False)
 
 
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,9 @@ class Catalog:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open catalog {path}: {exc}", hint="is another process writing?") from exc
         self.con.execute("SET TimeZone = 'UTC'")
+        # Bounded memory for the commit queries (they spill to disk beyond this).
+        self.con.execute("SET memory_limit = '1GB'")
+        self.con.execute("SET preserve_insertion_order = false")
         if not read_only or not path.exists():
             self.con.execute(_DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('catalog_version', ?)", [CATALOG_VERSION])

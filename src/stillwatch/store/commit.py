@@ -69,17 +69,42 @@ class StagedIngest:
         self.quarantine = self.dir / "quarantine.parquet"
         self.out = self.dir / "out"
         self.ready = self.dir / "READY"
+        self.classified = self.dir / "classified.parquet"
 
     def reset(self) -> None:
         """Start from an empty staging folder."""
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
 
-    def _new_rows_sql(self, table: str) -> str:
+    def _classify(self, catalog: Catalog, table: str) -> None:
+        """Label every staged row ``new``, ``duplicate`` or ``conflict`` in one pass.
+
+        A row is new when its key is neither stored nor earlier in the file; a duplicate when the
+        earlier copy has the same content CRC; a conflict (quarantined) when the content differs.
+        The narrow result is written next to the rows so a recovery can reuse it.
+        """
+        table_sql = table.replace("'", "''")
+        catalog.con.execute(
+            f"""COPY (
+                WITH s AS (
+                    SELECT key, crc, source_line,
+                           row_number() OVER (PARTITION BY key ORDER BY source_line) AS rn,
+                           first_value(crc) OVER (PARTITION BY key ORDER BY source_line) AS first_crc
+                    FROM read_parquet({_q(self.rows)})
+                ), k AS (SELECT key, any_value(crc) AS stored_crc FROM seen_keys WHERE tbl = '{table_sql}' GROUP BY key)
+                SELECT s.key, s.crc, s.source_line,
+                       CASE WHEN k.stored_crc IS NULL AND s.rn = 1 THEN 'new'
+                            WHEN coalesce(k.stored_crc, s.first_crc) = s.crc THEN 'duplicate'
+                            ELSE 'conflict' END AS status
+                FROM s LEFT JOIN k ON k.key = s.key
+            ) TO {_q(self.classified)} (FORMAT parquet)"""
+        )
+
+    def _rows_with(self, status: str, columns: str = "r.*") -> str:
         return (
-            f"SELECT * FROM read_parquet({_q(self.rows)}) s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM seen_keys k WHERE k.tbl = '{table}' AND k.key = s.key) "
-            "QUALIFY row_number() OVER (PARTITION BY s.key ORDER BY s.source_line) = 1"
+            f"SELECT {columns} FROM read_parquet({_q(self.rows)}) r "
+            f"JOIN read_parquet({_q(self.classified)}) c ON c.source_line = r.source_line "
+            f"WHERE c.status = '{status}'"
         )
 
     def prepare(self, catalog: Catalog, *, fingerprint: str, path: str, fmt: str, table: str,
@@ -87,23 +112,13 @@ class StagedIngest:
         """Deduplicate, write final files into ``out/`` and mark the folder READY."""
         con = catalog.con
         self.out.mkdir(exist_ok=True)
-        has_rows = self.rows.exists()
-        new_sql = self._new_rows_sql(table)
         loaded = duplicates = conflicts = 0
-        if has_rows:
-            staged = int(con.execute(f"SELECT count(*) FROM read_parquet({_q(self.rows)})").fetchone()[0])
-            # Conflicting duplicates: a key already stored or earlier in the file with other content.
-            conflict_sql = (
-                f"SELECT s.* FROM read_parquet({_q(self.rows)}) s WHERE "
-                f"EXISTS (SELECT 1 FROM seen_keys k WHERE k.tbl = '{table}' AND k.key = s.key AND k.crc <> s.crc) "
-                f"OR EXISTS (SELECT 1 FROM read_parquet({_q(self.rows)}) e WHERE e.key = s.key "
-                "AND e.source_line < s.source_line AND e.crc <> s.crc)"
-            )
-            conflicts = int(con.execute(f"SELECT count(*) FROM ({conflict_sql})").fetchone()[0])
-            loaded = int(con.execute(f"SELECT count(*) FROM ({new_sql})").fetchone()[0])
-            duplicates = staged - loaded - conflicts
-            drop = "key, crc"
-            select_new = f"SELECT * EXCLUDE ({drop}) FROM ({new_sql})"
+        if self.rows.exists():
+            self._classify(catalog, table)
+            counts = dict(con.execute(
+                f"SELECT status, count(*) FROM read_parquet({_q(self.classified)}) GROUP BY status").fetchall())
+            loaded, duplicates, conflicts = (int(counts.get(k, 0)) for k in ("new", "duplicate", "conflict"))
+            select_new = self._rows_with("new", "r.* EXCLUDE (key, crc)")
             if loaded:
                 pattern = f"part-{self.ingest_id}-{{i}}"
                 if table == "exchanges":
@@ -119,15 +134,16 @@ class StagedIngest:
                     )
             if conflicts:
                 now = utc_now().isoformat()
-                raw_col, raw_enc = ("raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
-                con.execute(
-                    f"COPY (SELECT '{self.ingest_id}' AS ingest_id, source_file, source_line, "
+                raw_col, raw_enc = ("r.raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
+                cols = (
+                    f"'{self.ingest_id}' AS ingest_id, r.source_file, r.source_line, "
                     "'conflicting_duplicate' AS kind, "
-                    f"'conflicting_duplicate:key ' || key || ' already stored with different content' AS reason, "
+                    "'conflicting_duplicate:key ' || r.key || ' already seen with different content' AS reason, "
                     f"{raw_col} AS raw, '{raw_enc}' AS raw_encoding, false AS raw_truncated, "
-                    f"TIMESTAMPTZ '{now}' AS quarantined_at FROM ({conflict_sql})) "
-                    f"TO {_q(self.dir / 'conflicts.parquet')} (FORMAT parquet)"
+                    f"TIMESTAMPTZ '{now}' AS quarantined_at"
                 )
+                con.execute(f"COPY ({self._rows_with('conflict', cols)}) TO {_q(self.dir / 'conflicts.parquet')} "
+                            "(FORMAT parquet)")
         qdir = self.out / "quarantine"
         qparts = [p for p in (self.quarantine, self.dir / "conflicts.parquet") if p.exists()]
         if qparts:
@@ -158,8 +174,8 @@ class StagedIngest:
                 _crash_point("mid_publish")
         _crash_point("before_catalog")
         new_keys_sql = (
-            f"SELECT key, crc FROM ({self._new_rows_sql(manifest.table)})" if self.rows.exists()
-            else "SELECT NULL::VARCHAR AS key, NULL::UBIGINT AS crc WHERE false"
+            f"SELECT key, crc FROM read_parquet({_q(self.classified)}) WHERE status = 'new'"
+            if self.classified.exists() else "SELECT NULL::VARCHAR AS key, NULL::UBIGINT AS crc WHERE false"
         )
         catalog.record_commit(
             fingerprint=manifest.fingerprint, ingest_id=manifest.ingest_id, path=manifest.path,
