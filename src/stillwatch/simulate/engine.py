@@ -154,7 +154,8 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
         actors.append(build_enterprise(ctx, nxt(), "enterprise", n, staff))
     if "researcher_benchmark" in budget:
         n = max(3, int(budget["researcher_benchmark"] / 1100))
-        actors.append(build_researchers(ctx, nxt(), "researchers", n))
+        cap = max(150, int(budget["researcher_benchmark"] / n * 1.2))
+        actors.append(build_researchers(ctx, nxt(), "researchers", n, cap))
     if "relay" in budget:
         n = max(6, int(budget["relay"] / 60_000))
         users = max(8, int(budget["relay"] / (n * d * r * 0.75)))

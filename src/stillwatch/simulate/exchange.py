@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from stillwatch.simulate.clients import Client
 
 #: (user text, reply text or None, user tokens, reply tokens)
@@ -66,6 +68,22 @@ class Req:
     exchange_label: tuple[str, str, str | None] | None = None
     keep_text: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+_FRAGMENTS: dict[int, tuple[Client, orjson.Fragment, orjson.Fragment]] = {}
+
+
+def _static_headers(client: Client) -> tuple[orjson.Fragment, orjson.Fragment]:
+    """Pre-serialised headers and header order of a client's static header set."""
+    hit = _FRAGMENTS.get(id(client))
+    if hit is None or hit[0] is not client:
+        hit = (
+            client,
+            orjson.Fragment(orjson.dumps(client.headers)),
+            orjson.Fragment(orjson.dumps(list(client.headers))),
+        )
+        _FRAGMENTS[id(client)] = hit
+    return hit[1], hit[2]
 
 
 ERRORS = {429: "rate_limit_error", 529: "overloaded_error", 500: "api_error", 400: "invalid_request_error"}
@@ -147,7 +165,11 @@ def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
         out["forwarded_for"] = req.xff
     out["tls_ja4"] = req.client.ja4 if "_ja4" not in body else body.pop("_ja4")
     path = body.pop("_path", req.client.path)
-    out["http"] = {"method": "POST", "path": path, "headers": headers, "header_order": list(headers)}
+    if headers is req.client.headers:
+        frag_h, frag_o = _static_headers(req.client)
+        out["http"] = {"method": "POST", "path": path, "headers": frag_h, "header_order": frag_o}
+    else:
+        out["http"] = {"method": "POST", "path": path, "headers": headers, "header_order": list(headers)}
     out["request"] = body
     if req.status != 200:
         out["response"] = {

@@ -191,6 +191,7 @@ class ResearcherActor(PeopleActor):
     def __init__(self, ctx: Ctx, idx: int, name: str) -> None:
         super().__init__(ctx, idx, name, "researcher_benchmark")
         self.sweeps: list[tuple[int, str, int, float, str, bool, str]] = []
+        self.limits: list[int] = []
 
     def plan_day(self, day: date) -> list[Req]:
         """Ordinary sessions plus the part of each sweep that falls on ``day``."""
@@ -198,7 +199,7 @@ class ResearcherActor(PeopleActor):
         rng = self.rng
         day0 = self.ctx.start_ms + (day - self.ctx.start).days * 86_400_000
         for si, (start_ms, bench, per_day, gap_s, wrapper, shuffled, model) in enumerate(self.sweeps):
-            items = self.ctx.bank.pools[bench]
+            items = self.ctx.bank.pools[bench][: self.limits[si]]
             lo = max(0, (day0 - start_ms) // 86_400_000 * per_day) if day0 >= start_ms else None
             if lo is None or lo >= len(items):
                 continue
@@ -227,7 +228,7 @@ class ResearcherActor(PeopleActor):
         return out
 
 
-def build_researchers(ctx: Ctx, idx: int, name: str, n_accounts: int) -> ResearcherActor:
+def build_researchers(ctx: Ctx, idx: int, name: str, n_accounts: int, max_items: int = 20_000) -> ResearcherActor:
     """Benchmark researchers (academic or industry) and their sweeps."""
     actor = ResearcherActor(ctx, idx, name)
     rng = actor.rng
@@ -266,10 +267,11 @@ def build_researchers(ctx: Ctx, idx: int, name: str, n_accounts: int) -> Researc
         kind = "hosting" if rng.random() < 0.5 else "residential"
         seat = new_seat(rng, acct, client, [p], [actor.ips.ip(country if country != "CH" else "DE", kind)])
         actor.add_seat(seat)
-        size = len(ctx.bank.pools[bench])
+        size = min(len(ctx.bank.pools[bench]), max_items)  # a subset sweep when the budget is small
         per_day = max(60, min(size, int(rng.uniform(400, 2500))))
         start = ctx.start_ms + rng.randrange(max(1, ctx.days - (size // per_day) - 1)) * 86_400_000
         wrapper = rng.choice(COT_WRAPPERS) if bench in ("bench_gsm8k", "bench_agieval", "bench_mmlu") else ""
         model = rng.choice([m for m, _w in ctx.base_models])
         actor.sweeps.append((start, bench, per_day, rng.uniform(1.0, 6.0), wrapper, rng.random() < 0.3, model))
+        actor.limits.append(size)
     return actor

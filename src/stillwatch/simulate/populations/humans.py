@@ -7,6 +7,7 @@ sub-routed users) plans its traffic through :func:`user_sessions`.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -157,7 +158,7 @@ def agent_system(p: Persona, ts: int, rng: random.Random) -> str:
     """Claude-Code-style system text with the environment block (local date leaks the zone)."""
     utc = datetime.fromtimestamp(ts / 1000, UTC)
     local = utc + timedelta(minutes=utc_offset_minutes(p.tz, utc.date()))
-    repo = REPOS[hash(p.home) % len(REPOS)]
+    repo = REPOS[zlib.crc32(p.home.encode()) % len(REPOS)]  # stable across processes
     sep = "\\" if p.platform == "win32" else "/"
     return (
         f"{CC_IDENTITY}\n\n<env>\nWorking directory: {p.home}{sep}code{sep}{repo}\n"
