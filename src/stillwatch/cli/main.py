@@ -26,6 +26,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.enrich",
     "stillwatch.cli.status",
     "stillwatch.cli.simulate",
+    "stillwatch.cli.cases",
+    "stillwatch.cli.serve",
+    "stillwatch.cli.export",
 )
 
 err_console = Console(stderr=True)
