@@ -115,6 +115,18 @@ def build_body(req: Req) -> dict[str, Any]:
         msgs.append({"role": "user", "content": user})
         if i < len(req.turns) - 1:
             msgs.append({"role": "assistant", "content": reply or "..."})
+    trace = req.meta.get("trace") if req.meta else None
+    if trace and req.client.fmt != "openai":
+        for tool_id, name, tool_input, result in trace:
+            msgs.append(
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}],
+                }
+            )
+            msgs.append(
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": result}]}
+            )
     body: dict[str, Any] = {"model": req.model}
     if req.client.fmt == "openai":
         if req.system:
@@ -153,6 +165,8 @@ def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
     in_tok = sum(t[2] + t[3] for t in req.turns) - req.turns[-1][3] + (len(req.system) // 4 if req.system else 0) + 8
     if req.tools:
         in_tok += 60 * len(req.tools)
+    if req.meta and "trace" in req.meta:
+        in_tok += sum(len(step[3]) // 4 + 20 for step in req.meta["trace"])
     last = req.turns[-1]
     out: dict[str, Any] = {
         "request_id": request_id,

@@ -16,7 +16,7 @@ from stillwatch.simulate import clients as cl
 from stillwatch.simulate.calendar import sample_local_second
 from stillwatch.simulate.exchange import Req, iso_ms
 from stillwatch.simulate.populations.base import Account, Actor, Ctx, rand_hex
-from stillwatch.simulate.populations.humans import CC_IDENTITY, CC_TOOLS
+from stillwatch.simulate.populations.humans import CC_IDENTITY, CC_TOOLS, tool_trace
 from stillwatch.simulate.populations.identity import UNIVERSITIES
 from stillwatch.simulate.populations.relay import pool_accounts
 
@@ -225,6 +225,8 @@ class HydraActor(Actor):
                 tools=tools,
                 thinking=self.thinking if mode == "cot" else None,
             )
+            if tools and rng.random() < 0.6:
+                req.meta["trace"] = tool_trace(bank, rng, tools, rng.randint(1, 6))
             if rng.random() < 0.02:
                 req.status = 429
             out.append(req)

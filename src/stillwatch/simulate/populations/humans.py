@@ -166,6 +166,41 @@ def agent_system(p: Persona, ts: int, rng: random.Random) -> str:
     )
 
 
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SHELL = (
+    "ls -la",
+    "git status",
+    "git diff",
+    "pytest -q",
+    "npm test",
+    "cat README.md",
+    "go build ./...",
+    "python main.py",
+    "make",
+    "ls src",
+)
+
+
+def tool_trace(bank: TextBank, rng: random.Random, tools: list[str], steps: int) -> tuple[tuple, ...]:
+    """An agent's tool-use steps: ``(tool_use id, tool name, input, real result text)``.
+
+    Results are real text (code and answers from the corpora), the inputs are plain shell
+    commands or file paths.
+    """
+    out = []
+    for _ in range(steps):
+        item = bank.pick("code", rng)
+        result = item[1] or item[0]
+        tool_id = "toolu_01" + "".join(_B62[int(rng.random() * 62)] for _ in range(22))
+        if "Bash" in tools or "bash" in tools:
+            name = "Bash" if "Bash" in tools else "bash"
+            out.append((tool_id, name, {"command": _SHELL[int(rng.random() * len(_SHELL))]}, result[:4000]))
+        else:
+            name = tools[int(rng.random() * len(tools))]
+            out.append((tool_id, name, {"path": f"src/{REPOS[int(rng.random() * len(REPOS))]}.py"}, result[:4000]))
+    return tuple(out)
+
+
 def user_sessions(
     bank: TextBank,
     p: Persona,

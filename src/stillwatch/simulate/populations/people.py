@@ -9,7 +9,7 @@ from datetime import date
 from stillwatch.simulate.clients import Client
 from stillwatch.simulate.exchange import Req, Turn
 from stillwatch.simulate.populations.base import Account, Actor, Ctx, rand_hex, rand_uuid
-from stillwatch.simulate.populations.humans import CC_TOOLS, Persona, agent_system, user_sessions
+from stillwatch.simulate.populations.humans import CC_TOOLS, Persona, agent_system, tool_trace, user_sessions
 
 MAX_TOKENS_STYLES = (1024, 2048, 4096, 4096, 8192, 1000, 4000, 16000, 512, 64000)
 
@@ -82,7 +82,7 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
             dev = seat.cc_user[pi] = rand_hex(rng, 64) + "|" + rand_uuid(rng)
         device, auuid = dev.split("|")
         user_id = cc_user_id(rng, device, auuid)
-    return Req(
+    req = Req(
         ts=ts,
         account_id=acct.account_id,
         key_id=acct.keys[pi % len(acct.keys)],
@@ -98,6 +98,9 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
         user_id=user_id,
         keep_text=seat.keep_text,
     )
+    if tools and rng.random() < 0.5:
+        req.meta["trace"] = tool_trace(ctx.bank, rng, tools, rng.randint(1, 4))
+    return req
 
 
 class PeopleActor(Actor):

@@ -15,7 +15,14 @@ from stillwatch.simulate import clients as cl
 from stillwatch.simulate.exchange import Req
 from stillwatch.simulate.populations.base import Account, Actor, Ctx, payment_fp, rand_hex, rand_id, rand_uuid
 from stillwatch.simulate.populations.benign import ZH_MIX
-from stillwatch.simulate.populations.humans import CC_TOOLS, Persona, agent_system, make_persona, user_sessions
+from stillwatch.simulate.populations.humans import (
+    CC_TOOLS,
+    Persona,
+    agent_system,
+    make_persona,
+    tool_trace,
+    user_sessions,
+)
 from stillwatch.simulate.populations.identity import PERSONAL, domain_of, make_account, org_name
 from stillwatch.simulate.relay_families import BIP39, FAMILIES, ONE_API_TEST, Deployment, deploy
 
@@ -222,6 +229,8 @@ class RelayActor(Actor):
             think=rng.random() < 0.15,
             json=rng.random() < 0.05,
         )
+        if agent and rng.random() < 0.5:
+            req.meta["trace"] = tool_trace(self.ctx.bank, rng, CC_TOOLS, rng.randint(1, 4))
         if dep.opts.get("session_mask"):  # one fixed session id per account for 15 minutes
             req.meta["mask"] = rand_uuid(random.Random(f"{acct.account_id}:{ts // 900_000}"))
         return req
