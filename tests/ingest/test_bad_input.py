@@ -144,3 +144,15 @@ def test_random_junk_never_loses_valid_rows(tmp_path_factory: pytest.TempPathFac
     assert summary.loaded + summary.quarantined + summary.duplicates == len([ln for ln in lines
                                                                              if not isinstance(ln, bytes)
                                                                              or ln.strip()])
+
+
+def test_labels_and_json_documents_in_a_folder_are_skipped(settings: Settings, data_dir: Path) -> None:
+    write_jsonl(data_dir / "exchanges.jsonl", [exchange(1)])
+    write_jsonl(data_dir / "labels.jsonl", [{"entity": "account", "id": "a", "label": "benign", "group": "benign_en"}])
+    (data_dir / "simulation.json").write_bytes(orjson.dumps({"seed": 1, "scale": "demo"}, option=orjson.OPT_INDENT_2))
+    summary = ingest(settings, [data_dir])
+    status = {Path(f.path).name: f.status for f in summary.files}
+    assert status == {"exchanges.jsonl": "loaded", "labels.jsonl": "skipped", "simulation.json": "skipped"}
+    assert summary.loaded == 1 and summary.quarantined == 0
+    skipped = {Path(f.path).name: f.error for f in summary.files if f.status == "skipped"}
+    assert "stillwatch eval" in skipped["labels.jsonl"]

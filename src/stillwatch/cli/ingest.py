@@ -21,7 +21,7 @@ def print_summary(summary: IngestSummary) -> None:
     for col in ("file", "format", "table", "status", "loaded", "quarantined", "duplicates"):
         table.add_column(col, overflow="fold")
     for f in summary.files:
-        table.add_row(f.path, f.format, f.table, f.status if not f.error else f"failed: {f.error}",
+        table.add_row(f.path, f.format, f.table, f"{f.status}: {f.error}" if f.error else f.status,
                       str(f.loaded), str(f.quarantined), str(f.duplicates))
     console.print(table)
     for note in summary.recovered:

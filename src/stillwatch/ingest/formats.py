@@ -29,8 +29,15 @@ TABLES: tuple[str, ...] = ("exchanges", "accounts", "enforcement", "reports")
 SNIFF_BYTES = 256 * 1024
 
 
+class NotAnInputError(InputFormatError):
+    """The file is recognisably not log data (ground-truth labels, a JSON document of something else)."""
+
+
 def table_for_keys(keys: set[str]) -> Table | None:
     """Guess the spec table from the field names of one record."""
+    if {"entity", "label", "id"} <= keys:
+        raise NotAnInputError("this file holds ground-truth labels, not logs",
+                              hint="pass it to 'stillwatch eval --labels' instead")
     if "resourceSpans" in keys:
         return "exchanges"
     if "request_id" in keys and ("request" in keys or "http" in keys or "http.method" in keys):
@@ -80,6 +87,14 @@ def sniff(path: Path) -> tuple[Format, Table]:
         return "otel", "exchanges"
     if stripped.startswith(b"["):
         return "litellm", "exchanges"
+    if stripped.startswith(b"{") and b"\n" in stripped and not stripped.split(b"\n", 1)[0].rstrip().endswith(b"}"):
+        try:  # a pretty-printed JSON document, not JSON Lines
+            doc = orjson.loads(head) if len(head) < SNIFF_BYTES else None
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and table_for_keys(set(doc)) is None:
+            raise NotAnInputError("this is a single JSON document, not JSON Lines of log records",
+                                  hint="ingest the provider-logs-v1 files next to it")
     for line in stripped.split(b"\n")[:20]:
         if not line.strip():
             continue

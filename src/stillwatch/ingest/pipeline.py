@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from stillwatch.config import Settings
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.canonical import utc_now
-from stillwatch.ingest.formats import READERS, TABLES, sniff
+from stillwatch.ingest.formats import READERS, TABLES, NotAnInputError, sniff
 from stillwatch.ingest.readers import RawItem
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.records import QUARANTINE_SCHEMA
@@ -230,6 +230,8 @@ def ingest(settings: Settings, paths: Iterable[Path | str], *, table: str | None
                 try:
                     summary.files.append(_ingest_one(path, settings, layout, catalog, pool, workers,
                                                      table_hint=table, fmt_hint=fmt, progress=progress))
+                except NotAnInputError as exc:
+                    summary.files.append(FileResult(str(path), "-", "-", "skipped", error=exc.one_line()))
                 except InputFormatError as exc:
                     summary.files.append(FileResult(str(path), fmt or "?", table or "?", "failed",
                                                     error=exc.one_line()))
