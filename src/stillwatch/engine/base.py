@@ -60,6 +60,10 @@ class Engine(ABC):
     def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
         """Apply a Python batch function to every Arrow batch of ``expr``."""
 
+    def _materialize(self, expr: ir.Table) -> ir.Table:
+        """Compute ``expr`` once and return a table over the result (default: no caching)."""
+        return expr
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection."""
@@ -174,6 +178,21 @@ class Engine(ABC):
         finally:
             shutil.rmtree(staged_path, ignore_errors=True)
         return final
+
+    def materialize(self, expr: ir.Table) -> ir.Table:
+        """Compute an expression once for reuse by several queries in this session
+        (DuckDB: a temporary table; Spark: a cached DataFrame).
+
+        Args:
+            expr: Table expression reused by several downstream queries.
+
+        Returns:
+            A table over the computed rows, valid until the engine is closed.
+        """
+        try:
+            return self._materialize(expr)
+        except Exception as exc:
+            raise EngineError(f"{self.name}: cannot materialize expression: {exc}") from exc
 
     def map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
         """Apply a Python function to Arrow batches of ``expr`` (DuckDB: Arrow stream; Spark:

@@ -66,6 +66,12 @@ class DuckDBEngine(Engine):
         name = f"_mapped_{uuid.uuid4().hex[:10]}"
         return self.con.create_table(name, out, temp=True)
 
+    def _materialize(self, expr: ir.Table) -> ir.Table:
+        hook = getattr(self.con, "_run_pre_execute_hooks", None)
+        if hook is not None:
+            hook(expr)
+        return self.con.create_table(f"_mat_{uuid.uuid4().hex[:10]}", expr, temp=True)
+
     def close(self) -> None:
         if self._con is not None:
             self._con.disconnect()

@@ -117,5 +117,12 @@ class SparkEngine(Engine):
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def _materialize(self, expr: ir.Table) -> ir.Table:
+        df = self._dataframe(expr).cache()
+        df.count()  # compute now, once
+        name = f"sw_mat_{uuid.uuid4().hex[:10]}"
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
     def close(self) -> None:
         self._con = None  # the session is shared by the process; stopped at exit by Spark

@@ -120,7 +120,7 @@ def generate(n: int, *, accounts: int = 20, days: int = 3, seed: int = 7, bad_in
     rng = random.Random(seed)
     start = datetime(2026, 1, 5, tzinfo=UTC)
     relay_ips = ["47.242.10.3", "134.209.10.10", "45.76.1.1"]
-    home_ips = ["73.15.2.3", "24.48.0.1", "91.198.174.192", "2001:4860:4860::8888"]
+    home_ips = ["73.15.2.3", "24.48.0.1", "91.198.174.192", "2601:646:8d00::1"]
     rows = []
     for i in range(n):
         acct = rng.randrange(accounts)

@@ -86,7 +86,7 @@ def build_features(
     todo = sorted(current) if full or missing else manifest.changed(current)
     result = FeaturesResult(days=todo)
     if todo:
-        view = exchange_view(engine, until, days=todo)
+        view = engine.materialize(exchange_view(engine, until, days=todo))
         engine.write_partitions("key_day", key_day.build(view), partition_by=["day"])
         engine.write_partitions("account_day", account_day.build(view, calendar), partition_by=["day"])
         engine.write_partitions("egress_day", egress.build(view), partition_by=["day"])
@@ -94,7 +94,7 @@ def build_features(
     start = end - timedelta(days=window_days)
     window_days_list = sorted(d for d in current if d >= start.date().isoformat())
     view_w = exchange_view(engine, end, days=window_days_list)
-    view_w = view_w.filter(view_w.ts >= utc_literal(start))
+    view_w = engine.materialize(view_w.filter(view_w.ts >= utc_literal(start)))
     offsets = ibis.memtable(offset_template_table())
     engine.write_table("account_window", account_window.build(view_w, calendar_arrow, offsets, start, end, first_day))
     engine.write_table("account_hour_of_week", account_window.hour_of_week(view_w))
