@@ -41,7 +41,7 @@ def test_other_seed_differs(sim_dir: Path, tmp_path: Path) -> None:
 
 def test_no_partial_files_left(sim_dir: Path) -> None:
     names = sorted(p.name for p in sim_dir.iterdir())
-    assert names == sorted([*OUTPUT_FILES, "simulation.json"])
+    assert names == sorted([*OUTPUT_FILES, "simulation.json", "models.json"])
 
 
 @pytest.mark.parametrize("name", OUTPUT_FILES)

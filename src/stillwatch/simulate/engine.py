@@ -253,6 +253,32 @@ def simulate(
     return summary
 
 
+BENIGN_REASONS = (
+    "payment method declined",
+    "spend limit exceeded",
+    "unusual spend spike",
+    "rate limit abuse",
+    "unverified billing address",
+)
+
+
+def _benign_enforcement(ctx: Ctx, accounts: list[Any]) -> list[dict[str, Any]]:
+    """Warnings and throttles on a few benign accounts (enforcement is not only about abuse)."""
+    rng = random.Random(f"{ctx.seed}:benign-enforcement")
+    out = []
+    for acct in accounts:
+        if acct.label == "benign" and rng.random() < 0.012:
+            out.append(
+                {
+                    "account_id": acct.account_id,
+                    "ts": ctx.start_ms + int(rng.random() * ctx.days * 86_400_000),
+                    "action": rng.choice(("warn", "warn", "throttle")),
+                    "reason": rng.choice(BENIGN_REASONS),
+                }
+            )
+    return out
+
+
 def _write_all(
     out: OutputDir,
     ctx: Ctx,
@@ -320,11 +346,15 @@ def _write_all(
     summary.exchanges, summary.labels, summary.accounts = n, n_labels, len(accounts)
     summary.by_group = dict(sorted(groups.items()))
     out.write_lines("accounts.jsonl", (a.record() for a in accounts))
-    enf = sorted((e for actor in actors for e in actor.enforcement()), key=lambda e: (e["ts"], e["account_id"]))
+    enf = sorted(
+        [*(e for actor in actors for e in actor.enforcement()), *_benign_enforcement(ctx, accounts)],
+        key=lambda e: (e["ts"], e["account_id"]),
+    )
     summary.enforcement = out.write_lines("enforcement.jsonl", ({**e, "ts": iso_ms(e["ts"])} for e in enf))
     reports = sorted((r for actor in actors for r in actor.reports()), key=lambda r: (r["received_at"], r["report_id"]))
     truth = [{"report_id": r["report_id"], "seen_in_logs": r.pop("_seen")} for r in reports]
     summary.reports = out.write_lines("reports.jsonl", reports)
+    out.write_json("models.json", model_catalogue(ctx.start, ctx.days))
     out.write_json(
         "simulation.json",
         {
