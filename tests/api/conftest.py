@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
-
-import warnings
 
 import pytest
 
@@ -42,7 +41,7 @@ class Api:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
-def build_api(store: Store, tmp_path: Any) -> Api:
+def build_api(store: Store, tmp_path: Any) -> Api:  # noqa: F811
     """An app with users viewer, analyst, analyst2, lead, admin."""
     users = {role: role for role in ROLES} | {"analyst2": "analyst"}
     tokens = {}

@@ -78,8 +78,8 @@ def _numbers(findings: list[dict[str, Any]], accounts: set[str], campaign: dict[
     if campaign and isinstance(campaign.get("exchanges"), int | float):
         estimated = int(campaign["exchanges"])
     else:
-        totals = [
-            (f.get("estimate") or {}).get("exchanges")
+        totals: list[float] = [
+            float((f.get("estimate") or {})["exchanges"])
             for f in findings
             if isinstance((f.get("estimate") or {}).get("exchanges"), int | float)
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,8 +69,14 @@ def normalise_ip(value: Any, problems: RowProblems, field: str = "client_ip") ->
     if not isinstance(value, str):
         problems.add("wrong_type", f"{field} must be a string")
         return None
+    text = value.strip().strip("[]")
+    try:  # fast path: the C parser accepts exactly the dotted-quad form, which is already canonical
+        socket.inet_pton(socket.AF_INET, text)
+        return text
+    except OSError:
+        pass
     try:
-        return str(ipaddress.ip_address(value.strip().strip("[]")))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         problems.add("invalid_ip", f"{field}={value[:60]!r}")
         return None

@@ -58,7 +58,7 @@ def process_chunk(job: ChunkJob) -> ChunkResult:
     """Turn raw items into staged rows and quarantine rows."""
     global _COMPRESSOR
     if _COMPRESSOR is None:
-        _COMPRESSOR = zstandard.ZstdCompressor(level=3)
+        _COMPRESSOR = zstandard.ZstdCompressor(level=1)
     compress = _COMPRESSOR.compress
     good: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []

@@ -62,6 +62,8 @@ def post_findings(
 ) -> dict[str, Any]:
     """Record findings and open or join cases (idempotent on finding_id)."""
     check(actor, "case.import")
+    findings: Any
+    clusters: Any
     if isinstance(body, list):
         findings, clusters = body, []
     elif isinstance(body, dict) and isinstance(body.get("findings", []), list):
