@@ -94,6 +94,16 @@ def _req_str(rec: dict[str, Any], key: str, problems: RowProblems, label: str | 
     return value
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty dict (for lenient reads of nested fields)."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty list."""
+    return value if isinstance(value, list) else []
+
+
 def _opt_str(value: Any) -> str | None:
     if value is None:
         return None
@@ -155,7 +165,7 @@ def _body_fields(body: dict[str, Any], path: str, cuts: dict[str, int]) -> dict[
         "system" not in body and any(isinstance(m, dict) and m.get("role") == "system"
                                      for m in (body.get("messages") or []) if isinstance(body.get("messages"), list))
     )
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = arr(body.get("messages"))
     system_parts: list[str] = []
     if not is_openai:
         system_parts.append(content_text(body.get("system")))
@@ -174,7 +184,7 @@ def _body_fields(body: dict[str, Any], path: str, cuts: dict[str, int]) -> dict[
             user_texts.append(_cut(content_text(msg.get("content")), "user_texts", cuts))
         elif role == "assistant":
             n_assistant += 1
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    tools = arr(body.get("tools"))
     tool_names: list[str] = []
     for tool in tools:
         if isinstance(tool, dict):
@@ -183,9 +193,9 @@ def _body_fields(body: dict[str, Any], path: str, cuts: dict[str, int]) -> dict[
                 name = tool["function"].get("name")
             if isinstance(name, str):
                 tool_names.append(name)
-    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+    thinking = obj(body.get("thinking"))
     thinking_type = _opt_str(thinking.get("type")) or _opt_str(body.get("reasoning_effort"))
-    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    metadata = obj(body.get("metadata"))
     user_id = metadata.get("user_id", body.get("user"))
     if user_id is not None and not isinstance(user_id, str):
         user_id = orjson.dumps(user_id).decode()
@@ -264,7 +274,7 @@ def to_canonical(rec: Any) -> tuple[dict[str, Any] | None, RowProblems]:
         names = sorted(headers)
     stainless_parts = [headers.get(f"x-stainless-{k}") for k in _STAINLESS]
     stainless = "|".join(p or "" for p in stainless_parts) if any(stainless_parts) else None
-    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+    usage = obj(response.get("usage"))
     cuts: dict[str, int] = {}
     body_fields = _body_fields(body, path or "", cuts)
     reply = response.get("text")

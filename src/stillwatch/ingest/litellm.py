@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from stillwatch.ingest.canonical import obj
 from stillwatch.ingest.readers import RawItem, open_maybe_gzip, read_jsonl
 
 _OPENAI_CALLS = {"completion", "acompletion", "text_completion", "atext_completion"}
@@ -50,15 +51,15 @@ def _finish(response: Any) -> Any:
 
 def payload_to_record(p: dict[str, Any]) -> dict[str, Any]:
     """Map a StandardLoggingPayload or a SpendLogs row onto a provider-logs-v1 exchange record."""
-    meta = p.get("metadata") if isinstance(p.get("metadata"), dict) else {}
+    meta = obj(p.get("metadata"))
     messages = p.get("messages")
     if isinstance(messages, str):
         try:
             messages = orjson.loads(messages)
         except orjson.JSONDecodeError:
             messages = [{"role": "user", "content": messages}]
-    params = p.get("model_parameters") if isinstance(p.get("model_parameters"), dict) else {}
-    proxy_req = p.get("proxy_server_request") if isinstance(p.get("proxy_server_request"), dict) else {}
+    params = obj(p.get("model_parameters"))
+    proxy_req = obj(p.get("proxy_server_request"))
     body: dict[str, Any] = {"model": p.get("model_group") or p.get("model"), "messages": messages or []}
     body.update({k: v for k, v in params.items() if k in ("max_tokens", "temperature", "top_p", "stream", "tools",
                                                           "user", "metadata", "thinking")})
@@ -77,7 +78,7 @@ def payload_to_record(p: dict[str, Any]) -> dict[str, Any]:
         headers.update({str(k).lower(): v for k, v in proxy_req["headers"].items()
                         if str(k).lower() not in ("authorization", "x-api-key")})
     status = p.get("status")
-    error_info = p.get("error_information") if isinstance(p.get("error_information"), dict) else {}
+    error_info = obj(p.get("error_information"))
     if status in (None, "success"):
         code = 200
     else:

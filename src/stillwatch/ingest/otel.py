@@ -134,7 +134,7 @@ def span_to_record(span: dict[str, Any], resource: dict[str, Any]) -> dict[str, 
     start, end = span.get("startTimeUnixNano"), span.get("endTimeUnixNano")
     latency = None
     try:
-        latency = (int(end) - int(start)) / 1e6
+        latency = (int(str(end)) - int(str(start))) / 1e6
     except (TypeError, ValueError):
         pass
     request_id = attrs.get("gen_ai.response.id") or (

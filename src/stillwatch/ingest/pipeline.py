@@ -145,9 +145,9 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
                 workers: int, *, table_hint: str | None, fmt_hint: str | None,
                 progress: Progress | None) -> FileResult:
     fp = fingerprint(path)
-    fmt, table = sniff(path)
-    fmt = fmt_hint or fmt
-    table = table_hint or table
+    sniffed_fmt, sniffed_table = sniff(path)
+    fmt: str = fmt_hint or sniffed_fmt
+    table: str = table_hint or sniffed_table
     done = catalog.committed(fp)
     if done is not None:
         return FileResult(str(path), done["format"], done["table_name"], "already_ingested")
