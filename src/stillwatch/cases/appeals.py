@@ -81,9 +81,7 @@ def file_appeal(
     return row
 
 
-def appeal_queue(
-    session: Session, actor: Actor, *, status: str = "pending", limit: int = 50, offset: int = 0
-) -> Page:
+def appeal_queue(session: Session, actor: Actor, *, status: str = "pending", limit: int = 50, offset: int = 0) -> Page:
     """Page through appeals of a status, oldest first."""
     check(actor, "appeal.view")
     stmt = (

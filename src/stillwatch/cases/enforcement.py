@@ -76,9 +76,7 @@ def normalise_target(target_type: Any, target: Any) -> tuple[str, str]:
         try:
             net = ipaddress.ip_network(value, strict=False)
         except ValueError as exc:
-            raise InvalidInputError(
-                f"egress must be an IP address or a CIDR network; got {value[:60]!r}"
-            ) from exc
+            raise InvalidInputError(f"egress must be an IP address or a CIDR network; got {value[:60]!r}") from exc
         value = str(net.network_address) if net.num_addresses == 1 else str(net)
     return ttype, value
 
@@ -156,9 +154,7 @@ def take_action(
     )
     session.add(row)
     session.flush()
-    audit.record(
-        session, actor, "action.create", "action", row.id, {"target": f"{ttype}:{value}", "action": kind}
-    )
+    audit.record(session, actor, "action.create", "action", row.id, {"target": f"{ttype}:{value}", "action": kind})
     return row
 
 
@@ -283,9 +279,7 @@ def enforcement_list(session: Session) -> EnforcementList:
         if a.target_type == "cluster":
             cluster = session.get(Cluster, a.target)
             for acc in cluster.accounts if cluster else []:
-                entries.append(
-                    {"target_type": "account", "target": str(acc), **base, "via_cluster": a.target}
-                )
+                entries.append({"target_type": "account", "target": str(acc), **base, "via_cluster": a.target})
     entries.sort(key=lambda e: (e["target_type"], e["target"], _RANK[e["action"]], e["action_id"]))
     body = json.dumps(entries, sort_keys=True, separators=(",", ":"))
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'

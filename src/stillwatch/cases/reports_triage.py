@@ -113,9 +113,7 @@ def _received(value: Any) -> datetime:
     return ts
 
 
-def report_to_dict(
-    r: Report, *, include_prompt: bool = False, include_reporter: bool = False
-) -> dict[str, Any]:
+def report_to_dict(r: Report, *, include_prompt: bool = False, include_reporter: bool = False) -> dict[str, Any]:
     """JSON-ready form; prompt text and reporter only when asked (and allowed by the caller)."""
     now = utcnow()
     out: dict[str, Any] = {
@@ -238,9 +236,7 @@ def submit_report(session: Session, raw: Any, actor: Actor, *, retro_hunt: Retro
 
 def _find_duplicate(session: Session, digest: str, mh: MinHash) -> tuple[Report | None, float | None]:
     exact = session.scalars(
-        select(Report)
-        .where(Report.text_hash == digest, Report.duplicate_of.is_(None))
-        .order_by(Report.received_at)
+        select(Report).where(Report.text_hash == digest, Report.duplicate_of.is_(None)).order_by(Report.received_at)
     ).first()
     if exact is not None:
         return exact, 1.0
@@ -265,9 +261,7 @@ def triage_queue(
         stmt = stmt.where(Report.status.in_(QUEUE_STATUSES))
     stmt = stmt.order_by(Report.due_at, Report.received_at)
     include_reporter = actor.role is not None and _may(actor, "report.reporter")
-    return paginate(
-        session, stmt, limit, offset, lambda r: report_to_dict(r, include_reporter=include_reporter)
-    )
+    return paginate(session, stmt, limit, offset, lambda r: report_to_dict(r, include_reporter=include_reporter))
 
 
 def _may(actor: Actor, action: str) -> bool:
@@ -276,9 +270,7 @@ def _may(actor: Actor, action: str) -> bool:
     return is_allowed(actor.role, action)
 
 
-def view_report(
-    session: Session, report_id: str, actor: Actor, *, include_prompt: bool = False
-) -> dict[str, Any]:
+def view_report(session: Session, report_id: str, actor: Actor, *, include_prompt: bool = False) -> dict[str, Any]:
     """One report; the prompt text only with ``prompt.view``, and that read is audited."""
     check(actor, "report.view")
     row = get_or_404(session, Report, report_id, "report")
@@ -335,9 +327,7 @@ def rerun_retro_hunt(session: Session, report_id: str, actor: Actor, retro_hunt:
     return row
 
 
-def import_reports(
-    session: Session, path: Path, actor: Actor, *, retro_hunt: RetroHunt | None = None
-) -> ImportResult:
+def import_reports(session: Session, path: Path, actor: Actor, *, retro_hunt: RetroHunt | None = None) -> ImportResult:
     """Submit every report of a ``reports.jsonl`` file; bad lines are listed, the rest load."""
     result = ImportResult()
     for line, raw in read_jsonl(path):

@@ -14,18 +14,15 @@ status are recorded but never open or join cases.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stillwatch.cases import audit
+from stillwatch.cases.clusters import cluster_to_dict, import_clusters
 from stillwatch.cases.common import (
     MAX_SHORT,
     InvalidInputError,
@@ -37,13 +34,13 @@ from stillwatch.cases.common import (
     iso,
     paginate,
 )
+from stillwatch.cases.files import ImportResult, read_jsonl
 from stillwatch.cases.models import (
     CASE_STATUSES,
     DECISION_OUTCOMES,
     SEVERITIES,
     Case,
     CaseEntity,
-    Cluster,
     Decision,
     Entity,
     Finding,
@@ -51,77 +48,30 @@ from stillwatch.cases.models import (
     User,
     utcnow,
 )
-from stillwatch.exceptions import ConflictError, InputFormatError, NotFoundError
+from stillwatch.exceptions import ConflictError, NotFoundError
 from stillwatch.security.permissions import Actor, check
+
+__all__ = [
+    "ImportResult",
+    "add_note",
+    "assign",
+    "case_to_dict",
+    "close_case",
+    "cluster_to_dict",
+    "decide",
+    "finding_to_dict",
+    "import_clusters",
+    "import_findings",
+    "list_cases",
+    "read_jsonl",
+    "reopen_case",
+    "view_case",
+]
 
 FINDING_KINDS = ("relay", "subrouting", "subsidiary", "distillation", "ban_evasion", "jailbreak")
 FINDING_ENTITIES = ("account", "api_key", "exchange", "cluster")
 OPEN_STATUSES = ("open", "confirmed")
 _SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-
-
-@dataclass
-class ImportResult:
-    """What an import of findings did.
-
-    Attributes:
-        opened: Ids of cases opened.
-        attached: Number of new findings attached to an existing case.
-        updated: Number of findings already known (updated in place).
-        shadow: Number of findings from shadow detectors (recorded, no case).
-        errors: ``(line, reason)`` for each finding that could not be read (nothing else is lost).
-    """
-
-    opened: list[int] = field(default_factory=list)
-    attached: int = 0
-    updated: int = 0
-    shadow: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return {
-            "opened": self.opened,
-            "attached": self.attached,
-            "updated": self.updated,
-            "shadow": self.shadow,
-            "errors": [{"line": n, "reason": r} for n, r in self.errors],
-        }
-
-
-def read_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """Read a JSON Lines file (``.gz`` allowed) or a JSON array into ``(line, value)`` pairs.
-
-    Lines that are not JSON come back as ``(line, InvalidInputError)`` so callers can report them.
-
-    Raises:
-        NotFoundError: If the file does not exist.
-        InputFormatError: If it cannot be read at all.
-    """
-    if not path.exists():
-        raise NotFoundError(f"file {path} does not exist", hint="check the path")
-    try:
-        raw = (
-            gzip.open(path, "rt", encoding="utf-8").read()
-            if path.suffix == ".gz"
-            else path.read_text("utf-8")
-        )
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"cannot read {path}: {exc}") from exc
-    if raw.lstrip().startswith("["):
-        try:
-            return list(enumerate(json.loads(raw), start=1))
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(f"{path} is not valid JSON: {exc}") from exc
-    out: list[tuple[int, Any]] = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((n, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            out.append((n, InvalidInputError(f"not JSON: {exc.msg}")))
-    return out
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -184,9 +134,7 @@ def _link(session: Session, case: Case, etype: str, value: str, role: str) -> No
 
 
 def _find_open_case(session: Session, etype: str, value: str) -> Case | None:
-    stmt = select(Case).where(
-        Case.entity_type == etype, Case.entity_id == value, Case.status.in_(OPEN_STATUSES)
-    )
+    stmt = select(Case).where(Case.entity_type == etype, Case.entity_id == value, Case.status.in_(OPEN_STATUSES))
     case = session.scalars(stmt.order_by(Case.id)).first()
     if case is None and etype == "account":
         stmt = (
@@ -236,9 +184,7 @@ def import_findings(session: Session, findings: Iterable[Any], actor: Actor) -> 
             result.errors.append((line, str(exc)))
             continue
         _import_one(session, f, actor, result)
-    audit.record(
-        session, actor, "case.import", "findings", "-", result.as_dict() | {"errors": len(result.errors)}
-    )
+    audit.record(session, actor, "case.import", "findings", "-", result.as_dict() | {"errors": len(result.errors)})
     return result
 
 
@@ -296,41 +242,6 @@ def _import_one(session: Session, f: dict[str, Any], actor: Actor, result: Impor
     _attach(session, case, row)
 
 
-def import_clusters(session: Session, clusters: Iterable[Any], actor: Actor) -> ImportResult:
-    """Record clusters-v1 dicts (upsert by ``cluster_id``).
-
-    Raises:
-        PermissionDeniedError: Unless the actor may ``case.import``.
-    """
-    check(actor, "case.import")
-    result = ImportResult()
-    for n, item in enumerate(clusters, start=1):
-        line, raw = item if isinstance(item, tuple) else (n, item)
-        try:
-            if isinstance(raw, Exception):
-                raise raw
-            if not isinstance(raw, dict):
-                raise InvalidInputError("a cluster must be a JSON object")
-            cid = check_text(raw.get("cluster_id"), "cluster_id", max_len=200)
-            accounts = raw.get("accounts")
-            if not isinstance(accounts, list):
-                raise InvalidInputError("accounts must be an array")
-        except InvalidInputError as exc:
-            result.errors.append((line, str(exc)))
-            continue
-        row = session.get(Cluster, cid)
-        values = {"accounts": accounts, "links": raw.get("links") or [], "campaign": raw.get("campaign")}
-        if row is None:
-            session.add(Cluster(cluster_id=cid, **values))
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            result.updated += 1
-        session.flush()
-    return result
-
-
 def finding_to_dict(f: Finding) -> dict[str, Any]:
     """JSON-ready form of a finding (the stored findings-v1 payload plus case-store fields)."""
     return {
@@ -338,17 +249,6 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "case_id": f.case_id,
         "detector_status": f.detector_status,
         "last_seen_at": iso(f.last_seen_at),
-    }
-
-
-def cluster_to_dict(c: Cluster) -> dict[str, Any]:
-    """JSON-ready form of a cluster."""
-    return {
-        "cluster_id": c.cluster_id,
-        "accounts": c.accounts,
-        "links": c.links,
-        "campaign": c.campaign,
-        "updated_at": iso(c.updated_at),
     }
 
 
@@ -371,12 +271,9 @@ def case_to_dict(case: Case, *, detail: bool = False) -> dict[str, Any]:
     }
     if detail:
         out["findings"] = [finding_to_dict(f) for f in case.findings]
-        out["entities"] = [
-            {"type": ce.entity.type, "value": ce.entity.value, "role": ce.role} for ce in case.entities
-        ]
+        out["entities"] = [{"type": ce.entity.type, "value": ce.entity.value, "role": ce.role} for ce in case.entities]
         out["notes"] = [
-            {"id": n.id, "author": n.author, "body": n.body, "created_at": iso(n.created_at)}
-            for n in case.notes
+            {"id": n.id, "author": n.author, "body": n.body, "created_at": iso(n.created_at)} for n in case.notes
         ]
         out["decisions"] = [
             {
