@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,15 +22,16 @@ def print_summary(summary: IngestSummary) -> None:
     for col in ("file", "format", "table", "status", "loaded", "quarantined", "duplicates"):
         table.add_column(col, overflow="fold")
     for f in summary.files:
-        table.add_row(f.path, f.format, f.table, f"{f.status}: {f.error}" if f.error else f.status,
+        status = f"{f.status}: {f.error}" if f.error else f.status
+        table.add_row(escape(f.path), f.format, f.table, escape(status),
                       str(f.loaded), str(f.quarantined), str(f.duplicates))
     console.print(table)
     for note in summary.recovered:
-        console.print(f"[yellow]recovered:[/] {note}", markup=True, highlight=False)
+        console.print(f"[yellow]recovered:[/] {escape(note)}", highlight=False)
     console.print(f"loaded {summary.loaded:,} rows, quarantined {summary.quarantined:,}, "
                   f"skipped {summary.duplicates:,} duplicates", highlight=False)
     for reason, n in summary.reasons().most_common():
-        console.print(f"  quarantined {n:,} × {reason}", highlight=False)
+        console.print(f"  quarantined {n:,} × {escape(reason)}", highlight=False)
 
 
 def ingest_cmd(

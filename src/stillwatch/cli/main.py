@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stillwatch import __version__
 from stillwatch.config import Settings, load_settings
@@ -26,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.enrich",
     "stillwatch.cli.status",
     "stillwatch.cli.simulate",
+    "stillwatch.cli.detect",
+    "stillwatch.cli.link",
     "stillwatch.cli.cases",
     "stillwatch.cli.serve",
     "stillwatch.cli.export",
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except StillwatchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

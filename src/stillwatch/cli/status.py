@@ -7,6 +7,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stillwatch.store.status import store_status
@@ -23,9 +24,9 @@ def status_cmd(
     if as_json:
         typer.echo(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(title=f"stillwatch store {status['data_dir']}", show_header=False)
+    table = Table(title=f"stillwatch store {escape(status['data_dir'])}", show_header=False)
     for key, value in status.items():
-        table.add_row(key, str(value))
+        table.add_row(key, escape(str(value)))
     console.print(table)
 
 
