@@ -66,6 +66,14 @@ def test_shadow_findings_are_recorded_but_open_no_case(store):
         assert s.scalars(select(Case)).all() == []
 
 
+def test_shadow_flag_and_missing_severity(store):
+    with store.session() as s:
+        res = import_findings(s, [make_finding(5, shadow=True), make_finding(6, severity="", score=0.95)], SYSTEM)
+    assert res.shadow == 1 and len(res.opened) == 1
+    with store.session() as s:
+        assert s.get(Finding, "f-6").severity == "critical"
+
+
 def test_account_finding_joins_open_cluster_case(store):
     cluster_finding = make_finding(
         50, entity="cluster", entity_id="cl-1", accounts=["acct-7", "acct-8"], kind="distillation"

@@ -83,8 +83,18 @@ def _parse_ts(value: Any) -> datetime | None:
         raise InvalidInputError(f"first_flagged_at is not RFC 3339: {str(value)[:40]!r}") from exc
 
 
+def severity_of(score: float) -> str:
+    """Severity for a finding that carries none: by score (0.9, 0.75, 0.5 cut-offs)."""
+    return "critical" if score >= 0.9 else "high" if score >= 0.75 else "medium" if score >= 0.5 else "low"
+
+
 def detector_status(finding: dict[str, Any]) -> str:
-    """The detector's status (``shadow``, ``active``…) from ``detector.status`` or ``status``."""
+    """The detector's status (``shadow``, ``test``, ``stable``…).
+
+    Read from ``detector.status``, ``detector_status`` or ``status``; ``shadow: true`` wins.
+    """
+    if finding.get("shadow") is True:
+        return "shadow"
     det = finding.get("detector") or {}
     status = (det.get("status") if isinstance(det, dict) else None) or finding.get("detector_status")
     return str(status or finding.get("status") or "active")
@@ -101,6 +111,8 @@ def validate_finding(raw: Any) -> dict[str, Any]:
     score = raw.get("score")
     if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
         raise InvalidInputError(f"score must be a number in [0, 1]; got {str(score)[:30]!r}")
+    if raw.get("severity") in (None, ""):
+        raw = {**raw, "severity": severity_of(float(score))}
     check_choice(raw.get("severity"), "severity", SEVERITIES)
     det = raw.get("detector")
     if not isinstance(det, dict) or not isinstance(det.get("name"), str) or not det["name"]:
