@@ -166,3 +166,13 @@ def test_tokens_are_hashed_and_revocable(api):
     assert api.client.get("/api/v1/me", headers=gw).status_code == 401
     dup = api.client.post("/api/v1/users", json={"username": "gw", "role": "viewer"}, headers=api.h("admin"))
     assert dup.status_code == 409
+
+
+def test_findings_never_serve_raw_prompt_text(api):
+    f = make_finding(1, kind="jailbreak", entity="exchange", entity_id="req-1", prompt="secret jailbreak text")
+    case_id = _import(api, [f])["opened"][0]
+    for role in ("viewer", "admin"):
+        one = api.client.get("/api/v1/findings/f-1", headers=api.h(role)).json()
+        case = api.client.get(f"/api/v1/cases/{case_id}", headers=api.h(role)).json()
+        assert "prompt" not in one and "secret jailbreak text" not in str(case)
+    assert case["entity_type"] == "account" and case["entity_id"] == "acct-1"

@@ -254,10 +254,15 @@ def _import_one(session: Session, f: dict[str, Any], actor: Actor, result: Impor
     _attach(session, case, row)
 
 
+#: Keys a finding may carry with raw prompt or response text. They are never served with findings:
+#: raw prompt text is read only through a report with ``prompt.view``, and that read is audited.
+PROMPT_KEYS = frozenset({"prompt", "prompt_text", "messages", "request", "response_text", "system"})
+
+
 def finding_to_dict(f: Finding) -> dict[str, Any]:
-    """JSON-ready form of a finding (the stored findings-v1 payload plus case-store fields)."""
+    """JSON-ready form of a finding: the findings-v1 payload (minus :data:`PROMPT_KEYS`) and case fields."""
     return {
-        **f.payload,
+        **{k: v for k, v in f.payload.items() if k not in PROMPT_KEYS},
         "case_id": f.case_id,
         "detector_status": f.detector_status,
         "last_seen_at": iso(f.last_seen_at),
