@@ -54,6 +54,12 @@ class ChunkResult:
     seen: int = 0
 
 
+def to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Build an Arrow batch column by column (several times faster than ``from_pylist``)."""
+    arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 def process_chunk(job: ChunkJob) -> ChunkResult:
     """Turn raw items into staged rows and quarantine rows."""
     global _COMPRESSOR
@@ -95,6 +101,6 @@ def process_chunk(job: ChunkJob) -> ChunkResult:
         else:
             row["key"] = record_key(job.table, row)
         good.append(row)
-    rows = pa.RecordBatch.from_pylist(good, schema=staging_schema(job.table)) if good else None
+    rows = to_batch(good, staging_schema(job.table)) if good else None
     qrows = pa.RecordBatch.from_pylist(bad, schema=QUARANTINE_SCHEMA) if bad else None
     return ChunkResult(rows, qrows, reasons, len(job.items))
