@@ -175,11 +175,13 @@ def build_enterprise(ctx: Ctx, idx: int, name: str, n_accounts: int, employees: 
             p = make_persona(rng, country, "office", rate=0.5, mix=mix, agent_share=0.0, followup=0.3)
             p.system = _persona_system(rng, ctx, "personas_en", 0.35)
             p.user_id = rng.choice(("emp-", "u_", "")) + rand_hex(rng, 10)
+            p.ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randint(2, 254)}"
             personas.append(p)
         base = actor.ips.subnet(country, "hosting")[0]
         ips = [actor.ips.ip_in(base) for _ in range(rng.randint(1, 3))]
         seat = new_seat(rng, acct, client, personas, ips)
         seat.pass_user = rng.random() < 0.7
+        seat.pass_xff = rng.random() < 0.15  # in-house proxies append the employee's private address
         seat.max_tokens = 4096 if client.name == "litellm" and rng.random() < 0.6 else seat.max_tokens
         actor.add_seat(seat)
     return actor

@@ -166,6 +166,19 @@ def domain_of(name: str, rng: random.Random) -> str:
     return slug + rng.choice((".com", ".io", ".ai", ".co", ".dev"))
 
 
+_PHONES = ("US", "GB", "IN", "DE", "FR", "MY", "PH", "VN", "BR", "NG", "CA", "AU", "SG")
+
+
+def _phone(rng: random.Random, country: str) -> str | None:
+    """The verified phone's country: usually the declared one; expats and travellers differ."""
+    x = rng.random()
+    if x < 0.05:
+        return None
+    if x < 0.09:
+        return rng.choice(_PHONES)
+    return country
+
+
 def make_account(
     ctx: Ctx,
     rng: random.Random,
@@ -203,9 +216,9 @@ def make_account(
         declared_country=country if rng.random() > 0.04 else None,
         billing_country=billing_country or country,
         payment_fingerprint=payment or payment_fp(rng),
-        phone_country=phone_country or (country if rng.random() > 0.05 else None),
+        phone_country=phone_country or _phone(rng, country),
         signup_ip=signup_ip or sampler.ip(country, "residential" if rng.random() < 0.8 else "hosting"),  # type: ignore[attr-defined]
-        plan=plan or ("team" if is_company and rng.random() < 0.3 else "api"),
+        plan=plan or ("team" if is_company and rng.random() < 0.3 else ("pro" if rng.random() < 0.15 else "api")),
     )
     acct.keys = [rand_id(rng, "key_", 12, "0123456789abcdef") for _ in range(max(1, n_keys))]
     if rng.random() < 0.03:

@@ -42,6 +42,7 @@ class Seat:
     keep_text: bool = True
     pass_user: bool = False
     stream_share: float = 0.5
+    pass_xff: bool = False
     scale: float = 1.0
     start_ms: int = 0
     cc_user: dict[int, str] = field(default_factory=dict)
@@ -73,6 +74,7 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
     client = seat.client
     system = persona.system
     tools = None
+    extra: dict[str, str] | None = None
     user_id = persona.user_id if seat.pass_user else None
     if persona.agent and client.name == "claude-cli":
         system = agent_system(persona, ts, rng)
@@ -82,6 +84,9 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
             dev = seat.cc_user[pi] = rand_hex(rng, 64) + "|" + rand_uuid(rng)
         device, auuid = dev.split("|")
         user_id = cc_user_id(rng, device, auuid)
+        if not client.headers["user-agent"].startswith("claude-cli/1."):
+            sess = user_id.rsplit("_", 1)[-1]
+            extra = {"x-claude-code-session-id": sess, "x-client-request-id": rand_uuid(rng)}
     req = Req(
         ts=ts,
         account_id=acct.account_id,
@@ -97,6 +102,8 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
         tools=tools,
         user_id=user_id,
         keep_text=seat.keep_text,
+        extra_headers=extra,
+        xff=persona.ip if seat.pass_xff else None,
     )
     if tools and rng.random() < 0.5:
         req.meta["trace"] = tool_trace(ctx.bank, rng, tools, rng.randint(1, 4))
