@@ -1,0 +1,192 @@
+"""Distillation detector: scripted collection of model outputs as training data.
+
+Per account, signals from research/anchors-detection.md (ranked list items 1, 4, 8):
+
+* **extraction shape** — template concentration (one masked template dominates), chain-of-thought
+  elicitation, benchmark coverage, capability concentration (agentic coding, tool use, grading),
+  pinned ``max_tokens``, no follow-up turns;
+* **coordination** — the same templates used heavily by many other accounts (cross-account reuse)
+  and egress shared with other accounts (proxy pools);
+* **release reaction** — a large share of traffic moved to a model first seen in the window.
+
+An account needs extraction-shape evidence *and* coordination evidence: a single researcher
+running benchmarks (extraction-like shape, no coordination) is not a finding. Cluster findings sum
+the same signals over the members of a linked cluster (``stillwatch.link``), so a hydra whose
+accounts each look unremarkable still crosses the threshold.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from stillwatch.detect.base import Detector, robust_centre_scale, squash
+from stillwatch.detect.evidence import Evidence, baseline_text
+
+SHAPE = ("top_template_share", "cot_share", "bench_share", "cap_max_share", "max_tokens_pinned_share",
+         "no_followup_share", "new_model_share")  # fmt: skip
+COORD = ("xacct_template_share", "shared_egress_accounts")
+_WHY = {
+    "top_template_share": "one prompt template dominates the traffic (scripted generation)",
+    "cot_share": "prompts ask the model to show its step-by-step reasoning",
+    "bench_share": "prompts near-match public benchmark items",
+    "cap_max_share": "traffic concentrated on one capability (agentic coding, tool use or grading)",
+    "max_tokens_pinned_share": "max_tokens pinned to one value",
+    "no_followup_share": "single-shot requests, no follow-up turns",
+    "new_model_share": "moved its traffic to a newly launched model right after launch",
+    "xacct_template_share": "its templates are used heavily by many other accounts (coordinated campaign)",
+    "shared_egress_accounts": "its egress addresses also carry other accounts (proxy pool)",
+}
+_FAMILY = {**dict.fromkeys(SHAPE, "extraction"), "new_model_share": "timing", "xacct_template_share": "extraction",
+           "shared_egress_accounts": "network"}  # fmt: skip
+
+
+def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
+    if name not in X.columns:
+        return np.zeros(len(X))
+    return pd.to_numeric(X[name], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+
+
+def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """``cap_max_share`` (largest capability share) and ``no_followup_share``."""
+    frame = frame.copy()
+    caps = [c for c in frame.columns if c.startswith("cap_") and c.endswith("_share")]
+    frame["cap_max_share"] = frame[caps].fillna(0).max(axis=1) if caps else 0.0
+    frame["cap_max_name"] = (
+        frame[caps].fillna(0).idxmax(axis=1).str.slice(4, -6) if caps else ""
+    )
+    frame["no_followup_share"] = 1.0 - frame["followup_share"].fillna(0.0) if "followup_share" in frame else 0.0
+    return frame
+
+
+class DistillationDetector(Detector):
+    """Account-level distillation detector (extraction shape AND coordination).
+
+    Args:
+        shape_z: Robust z a shape feature must exceed to count.
+        min_exchanges: Accounts with fewer exchanges are not scored.
+        midpoint: Combined strength at which the score is 0.5.
+    """
+
+    name = "distillation_shape_coord"
+    version = "1"
+    kind = "distillation"
+    entity = "account"
+    status = "test"
+    required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges",)
+
+    def __init__(self, shape_z: float = 2.0, min_exchanges: int = 10, midpoint: float = 4.0) -> None:
+        self.shape_z = shape_z
+        self.min_exchanges = min_exchanges
+        self.midpoint = midpoint
+
+    def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803
+        ref = X[_col(X, "n_exchanges") >= self.min_exchanges]
+        ref = ref if len(ref) >= 10 else X
+        self.baseline_: dict[str, tuple[float, float]] = {}
+        self.quantiles_: dict[str, tuple[float, float]] = {}
+        for name in SHAPE + COORD:
+            v = _col(ref, name)
+            self.baseline_[name] = robust_centre_scale(v, floor=0.02)
+            self.quantiles_[name] = (float(np.median(v)), float(np.quantile(v, 0.99))) if v.size else (0.0, 0.0)
+        self.offset_ = 0.5
+
+    def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
+        out = {}
+        for name in SHAPE:
+            c, s = self.baseline_[name]
+            out[name] = np.clip((_col(X, name) - c) / s - self.shape_z, 0, 3)
+        xa = _col(X, "xacct_template_share")
+        out["xacct_template_share"] = np.clip(8.0 * xa, 0, 4)
+        shared = _col(X, "shared_egress_accounts")
+        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared) + 0.5), 0.0)
+        return out
+
+    def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
+        st = self._strengths(X)
+        shape = np.stack([st[n] for n in SHAPE], axis=1)
+        coord = np.stack([st[n] for n in COORD], axis=1)
+        return np.sort(shape, axis=1)[:, -3:].sum(axis=1), coord.max(axis=1) + 0.5 * coord.min(axis=1), st
+
+    def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        shape, coord, _ = self._parts(X)
+        gate = (shape >= 1.0) & (coord >= 1.0) & (_col(X, "n_exchanges") >= self.min_exchanges)
+        s = squash(shape + coord, self.midpoint)
+        return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
+
+    def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
+        """Evidence items per row, strongest first."""
+        self._check_fitted()
+        _, _, st = self._parts(X)
+        out = []
+        for i in range(len(X)):
+            items = []
+            for name in SHAPE + COORD:
+                if st[name][i] <= 0.5:
+                    continue
+                med, p99 = self.quantiles_[name]
+                why = _WHY[name]
+                if name == "cap_max_share" and "cap_max_name" in X.columns:
+                    why = f"{why}: {X['cap_max_name'].iloc[i]}"
+                items.append(Evidence(name, _col(X.iloc[[i]], name)[0], baseline_text(med, p99), why,
+                                      _FAMILY[name], float(st[name][i])))
+            items.sort(key=lambda e: -e.strength)
+            out.append(items)
+        return out
+
+
+# ---------------------------------------------------------------------- per-account extras (Ibis)
+def template_reuse(view: Any, min_uses: int = 3) -> Any:
+    """Per account: share of exchanges on templates that at least 3 *other* accounts also use
+    ``min_uses`` times or more (a template is scripted when reused; shared when many do so).
+
+    Returns:
+        Ibis table ``account_id, xacct_template_share, xacct_accounts``.
+    """
+    t = view.filter(view.u_template_id.notnull())
+    per = t.group_by(["account_id", "u_template_id"]).aggregate(n=t.count())
+    heavy = per.filter(per.n >= min_uses)
+    tmpl = heavy.group_by("u_template_id").aggregate(n_acc=heavy.account_id.nunique())
+    j = per.left_join(tmpl, "u_template_id")
+    j = j.select(per.account_id, per.n, n_acc=j.n_acc.fill_null(0))
+    shared = (j.n_acc >= 4) & (j.n >= min_uses)
+    agg = j.group_by("account_id").aggregate(
+        sh=ibis.ifelse(shared, j.n, 0).sum(), tot=j.n.sum(), xacct_accounts=ibis.ifelse(shared, j.n_acc, 0).max()
+    )
+    return agg.select(
+        "account_id", xacct_template_share=(agg.sh / agg.tot).cast("float64"), xacct_accounts=agg.xacct_accounts
+    )
+
+
+def new_model_shift(engine: Any, view: Any, until: datetime) -> pd.DataFrame:  # noqa: ARG001
+    """Per account: share of its exchanges since a model's first appearance that use that model,
+    for models first seen in the window after its first day (newly launched), and the hours from
+    launch to the account's first use.
+
+    Returns:
+        pandas frame ``account_id, new_model_share, new_model_delay_h``.
+    """
+    first = engine.execute(view.group_by("model").aggregate(first=view.ts.min())).to_pandas()
+    start = engine.execute(view.ts.min()).column(0)[0].as_py()
+    empty = pd.DataFrame({"account_id": [], "new_model_share": [], "new_model_delay_h": []})
+    if first.empty or start is None:
+        return empty
+    first["first"] = pd.to_datetime(first["first"], utc=True)
+    new = first[first["first"] > pd.Timestamp(start) + pd.Timedelta(days=1)]
+    if new.empty:
+        return empty
+    model, launch = new.sort_values("first").iloc[0][["model", "first"]]
+    after = view.filter(view.ts >= ibis.literal(launch.to_pydatetime(), type="timestamp('UTC')"))
+    agg = after.group_by("account_id").aggregate(
+        n=after.count(), n_new=ibis.ifelse(after.model == model, 1, 0).sum(),
+        first_new=ibis.ifelse(after.model == model, after.ts, ibis.null()).min(),
+    )  # fmt: skip
+    df = engine.execute(agg).to_pandas()
+    df["new_model_share"] = df["n_new"] / df["n"].clip(lower=1)
+    delay = (pd.to_datetime(df["first_new"], utc=True) - launch).dt.total_seconds() / 3600
+    df["new_model_delay_h"] = delay
+    return df[["account_id", "new_model_share", "new_model_delay_h"]]

@@ -1,0 +1,242 @@
+"""Relay ("transfer station") detector: one account reselling access to many unrelated end users
+in a restricted region.
+
+Mechanisms (research/relay-intel.md §0, §2):
+
+* **resale** — many unrelated end users behind one identity (distinct system prompts, client
+  products, ``metadata.user_id`` devices, languages, concurrent conversations) or conversations
+  hopping between accounts (the same conversation on several accounts);
+* **origin** — the end users are in a restricted region: time-of-day fit to a restricted region's
+  UTC offset far from the declared country, mainland holiday dips and make-up-workday activity,
+  forwarded-for or client addresses in a restricted region, egress shared with other accounts;
+* **support** — relay-family artifacts, hosting/proxy egress, 24/7 saturation.
+
+An account is flagged only with both resale *and* origin evidence, so an enterprise gateway with
+many genuinely local users (resale-like fan-out, gateway artifacts, cloud egress) is not. Every
+strength is a robust z-score against all accounts in the window; nothing is tuned to one
+generator's constants. Language is shown as context and never scored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from stillwatch.detect.base import Detector, robust_centre_scale, squash
+from stillwatch.detect.evidence import Evidence, baseline_text
+
+#: Fan-out features (log1p, robust z against all accounts).
+FANOUT = ("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "max_per_minute", "n_first_msgs")
+#: Origin features produced by :mod:`stillwatch.detect.subrouting` / the runner.
+ORIGIN = ("tz_restricted", "cal_restricted", "restricted_addr_share", "shared_egress_accounts", "hop_share")
+SUPPORT = ("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
+           "hosting_share", "vpn_proxy_share", "coverage_24_7")  # fmt: skip
+
+_WHY = {
+    "n_sys_prompts": "many distinct system prompts: unrelated client products and users behind one account",
+    "n_md_devices": "many distinct metadata.user_id devices behind one account",
+    "n_ua_families": "many distinct client programs behind one account",
+    "n_langs": "conversations in many languages behind one account",
+    "max_per_minute": "more concurrent requests than one team produces",
+    "n_first_msgs": "many distinct conversations",
+    "hop_share": "the same conversations also appear on other accounts (pooled accounts, relay failover)",
+    "shared_egress_accounts": "its egress addresses also carry other, unrelated accounts (a relay or proxy host)",
+    "restricted_addr_share": "client or X-Forwarded-For addresses in a restricted region",
+    "tz_restricted": "daily activity fits a restricted region's time zone, far from the declared country",
+    "cal_restricted": "activity follows the mainland holiday / make-up-workday calendar",
+    "relay_hit_share": "requests carry relay-software artifacts",
+    "relay_strong_hits": "requests match a strong relay-software indicator",
+    "max_tokens_default_share": "max_tokens at relay format-conversion defaults",
+    "zero_width_share": "zero-width characters inside words (relay word cloaking)",
+    "hosting_share": "traffic from hosting/cloud networks rather than offices or homes",
+    "vpn_proxy_share": "traffic from VPN/proxy networks",
+    "coverage_24_7": "active around the clock (no sleep gap)",
+}
+_FAMILY = {
+    **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share"),
+                    "multi_user"),
+    "max_per_minute": "timing", "coverage_24_7": "timing", "tz_restricted": "timing", "cal_restricted": "timing",
+    "shared_egress_accounts": "network", "restricted_addr_share": "network", "hosting_share": "network",
+    "vpn_proxy_share": "network",
+    **dict.fromkeys(("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share"), "client"),
+}  # fmt: skip
+
+
+def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
+    if name not in X.columns:
+        return np.zeros(len(X))
+    return pd.to_numeric(X[name], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+
+
+class RelayDetector(Detector):
+    """Account-level relay detector (resale evidence AND origin evidence).
+
+    Args:
+        fanout_z: Robust z a fan-out feature must exceed to count as resale evidence.
+        support_z: Robust z a supporting feature must exceed to add to the score.
+        min_exchanges: Accounts with fewer exchanges in the window are not scored.
+        midpoint: Combined evidence strength at which the score is 0.5 (the threshold).
+        max_restricted_share_for_subrouting: Kept for the runner: an account whose estimated
+            restricted share is below this is reported as sub-routing instead of relay.
+    """
+
+    name = "relay_fanout_origin"
+    version = "1"
+    kind = "relay"
+    entity = "account"
+    status = "test"
+    required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges",)
+
+    def __init__(
+        self,
+        fanout_z: float = 3.0,
+        support_z: float = 3.0,
+        min_exchanges: int = 30,
+        midpoint: float = 4.0,
+        max_restricted_share_for_subrouting: float = 0.6,
+    ) -> None:
+        self.fanout_z = fanout_z
+        self.support_z = support_z
+        self.min_exchanges = min_exchanges
+        self.midpoint = midpoint
+        self.max_restricted_share_for_subrouting = max_restricted_share_for_subrouting
+
+    # ------------------------------------------------------------------ fit / score
+    def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803
+        self.baseline_: dict[str, tuple[float, float]] = {}
+        self.quantiles_: dict[str, tuple[float, float]] = {}
+        active = X[_col(X, "n_exchanges") >= self.min_exchanges]
+        ref = active if len(active) >= 10 else X
+        for name in FANOUT + SUPPORT:
+            v = np.log1p(_col(ref, name)) if name in FANOUT or name == "relay_strong_hits" else _col(ref, name)
+            self.baseline_[name] = robust_centre_scale(v, floor=0.05 if name in FANOUT else 0.01)
+            raw = _col(ref, name)
+            self.quantiles_[name] = (
+                (float(np.median(raw)), float(np.quantile(raw, 0.99))) if raw.size else (0.0, 0.0)
+            )
+        self.offset_ = 0.5
+
+    def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
+        out: dict[str, np.ndarray] = {}
+        for name in FANOUT + SUPPORT:
+            v = np.log1p(_col(X, name)) if name in FANOUT or name == "relay_strong_hits" else _col(X, name)
+            c, s = self.baseline_[name]
+            out[name] = (v - c) / s
+        # origin strengths are already on an evidence scale (computed by the runner)
+        out["tz_restricted"] = _col(X, "tz_restricted")
+        out["cal_restricted"] = _col(X, "cal_restricted")
+        out["restricted_addr_share"] = np.minimum(4.0, 40.0 * _col(X, "restricted_addr_share"))
+        shared = _col(X, "shared_egress_accounts")
+        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(4.0, 1.0 + np.log2(shared)), 0.0)
+        hop = _col(X, "hop_share")
+        out["hop_share"] = np.where(_col(X, "hop_n") >= 3, np.minimum(4.0, 20.0 * hop), 0.0)
+        return out
+
+    def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
+        st = self._strengths(X)
+        fan = np.stack([np.clip(st[n] - self.fanout_z, 0, 4) for n in FANOUT], axis=1)
+        # resale: the two strongest fan-out signals (one alone could be a big single app), plus hopping
+        fan_sorted = np.sort(fan, axis=1)
+        resale = np.minimum(fan_sorted[:, -1], fan_sorted[:, -2] + 1.0) + fan_sorted[:, -2] * 0.5 + st["hop_share"]
+        origin = np.stack([st[n] for n in ORIGIN], axis=1)
+        origin = np.clip(origin, 0, 4)
+        origin_sum = origin.max(axis=1) + 0.5 * (origin.sum(axis=1) - origin.max(axis=1))
+        sup = np.stack([np.clip(st[n] - self.support_z, 0, 2) for n in SUPPORT], axis=1).sum(axis=1)
+        return resale, origin_sum, np.minimum(sup, 2.0), st
+
+    def fanout_strength(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Second-strongest fan-out robust z per row (two independent signs of many end users)."""
+        self._check_fitted()
+        st = self._strengths(X)
+        fan = np.sort(np.stack([st[n] for n in FANOUT], axis=1), axis=1)
+        return fan[:, -2]
+
+    def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        resale, origin, sup, _ = self._parts(X)
+        total = resale + origin + 0.5 * sup
+        gate = (resale >= 1.0) & (origin >= 1.0) & (_col(X, "n_exchanges") >= self.min_exchanges)
+        s = squash(total, self.midpoint)
+        return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
+
+    # ------------------------------------------------------------------ evidence
+    def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
+        """Evidence items per row, strongest first (only items beyond their baseline)."""
+        self._check_fitted()
+        _, _, _, st = self._parts(X)
+        out: list[list[Evidence]] = []
+        for i in range(len(X)):
+            items: list[Evidence] = []
+            for name in FANOUT + ORIGIN + SUPPORT:
+                strength = float(st[name][i])
+                limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
+                if strength <= limit:
+                    continue
+                value: Any = X[name].iloc[i] if name in X.columns else None
+                if name in self.quantiles_:
+                    med, p99 = self.quantiles_[name]
+                    base = baseline_text(med, p99)
+                else:
+                    base = _ORIGIN_BASE.get(name, "absent for most accounts")
+                items.append(Evidence(name, value, base, _WHY[name], _FAMILY[name], strength))
+            items.sort(key=lambda e: -e.strength)
+            out.append(items)
+        return out
+
+
+_ORIGIN_BASE = {
+    "tz_restricted": "0 for accounts whose activity fits their declared country",
+    "cal_restricted": "0 for accounts that do not follow the mainland calendar",
+    "restricted_addr_share": "0 for almost every account",
+    "shared_egress_accounts": "1 (an egress address normally carries one account)",
+    "hop_share": "0 (a conversation normally stays on one account)",
+}
+
+
+# ---------------------------------------------------------------------- per-account extras (Ibis)
+def egress_sharing(view: Any, min_exchanges: int = 3) -> Any:
+    """Per account: the most other accounts seen on one of its egress addresses.
+
+    Only public addresses the account used at least ``min_exchanges`` times count (residential,
+    hosting and proxy alike: an address normally carries one customer).
+
+    Args:
+        view: The exchange view (already cut to the window).
+        min_exchanges: Minimum exchanges of the account on the address.
+
+    Returns:
+        Ibis table ``account_id, shared_egress_accounts``.
+    """
+    t = view.filter(~view.ip_kind.isin(["unknown", "private", "reserved"]) & (view.client_ip != "unknown"))
+    per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count())
+    per = per.filter(per.n >= min_exchanges)
+    ip_acc = per.group_by("client_ip").aggregate(n_acc=per.account_id.nunique())
+    j = per.join(ip_acc, "client_ip")
+    return j.group_by("account_id").aggregate(shared_egress_accounts=j.n_acc.max().cast("int64"))
+
+
+def conversation_hopping(view: Any, max_accounts: int = 20, within_s: int = 3600) -> Any:
+    """Per account: follow-up exchanges whose conversation (system + first user turn) continues on
+    another account within ``within_s`` seconds (pooled accounts, relay failover).
+
+    A conversation seen on more than ``max_accounts`` accounts is a common prompt, not a hop.
+
+    Returns:
+        Ibis table ``account_id, hop_n, hop_share``.
+    """
+
+    t = view.filter(view.is_followup.fill_null(False) & view.first_user_hash.notnull())
+    t = t.select("account_id", "request_id", conv=t.sys_hash.fill_null("") + ":" + t.first_user_hash,
+                 sec=t.ts.epoch_seconds())
+    conv_acc = t.group_by("conv").aggregate(n_acc=t.account_id.nunique())
+    keep = conv_acc.filter((conv_acc.n_acc >= 2) & (conv_acc.n_acc <= max_accounts))
+    c = t.join(keep, "conv").select("account_id", "request_id", "conv", "sec")
+    d = c.view()
+    pairs = c.join(d, [c.conv == d.conv, c.account_id != d.account_id, (c.sec - d.sec).abs() <= within_s])
+    hops = pairs.select(account_id=c.account_id, request_id=c.request_id).distinct()
+    hop_n = hops.group_by("account_id").aggregate(hop_n=hops.count().cast("int64"))
+    follow = t.group_by("account_id").aggregate(n_follow=t.count())
+    j = follow.left_join(hop_n, "account_id")
+    j = j.select(follow.account_id, follow.n_follow, hop_n=j.hop_n.fill_null(0))
+    return j.select("account_id", "hop_n", hop_share=(j.hop_n / j.n_follow).cast("float64"))

@@ -1,0 +1,58 @@
+"""Evaluation harness: replay detection day by day and score findings against labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stillwatch.evaluate.metrics import evaluate_findings, read_labels, wilson
+from stillwatch.evaluate.replay import replay
+
+if TYPE_CHECKING:
+    from stillwatch.config import Settings
+    from stillwatch.engine import Engine
+
+__all__ = ["evaluate", "evaluate_findings", "read_labels", "replay", "wilson"]
+
+
+def _account_stats(engine: Engine) -> tuple[dict[str, int], dict[str, datetime]]:
+    t = engine.table("exchanges_enriched")
+    df = engine.execute(t.group_by("account_id").aggregate(n=t.count(), first=t.ts.min())).to_pandas()
+    firsts = {}
+    for a, ts in zip(df["account_id"], df["first"], strict=True):
+        ts = ts.to_pydatetime()
+        firsts[str(a)] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+    return dict(zip(df["account_id"].astype(str), df["n"].astype(int), strict=True)), firsts
+
+
+def evaluate(
+    engine: Engine,
+    settings: Settings,
+    labels: Path | str | list[dict[str, Any]],
+    step: str = "daily",
+    *,
+    progress: Any = None,
+    **detect_kwargs: Any,
+) -> dict[str, Any]:
+    """Replay detection over the store and evaluate the findings against ``labels``.
+
+    Args:
+        engine: The engine (the store must be ingested and enriched).
+        settings: Settings.
+        labels: ``labels.jsonl`` path or parsed labels (simulated data only).
+        step: Replay step: ``daily`` (default), ``12h`` or ``6h``.
+        progress: Optional ``(done, total, until)`` callback.
+        **detect_kwargs: Passed to the detection run (``clusters``, ``link``).
+
+    Returns:
+        The evaluation (see :func:`stillwatch.evaluate.metrics.evaluate_findings`) plus ``meta``.
+    """
+    labs = read_labels(labels) if isinstance(labels, str | Path) else labels
+    result = replay(engine, settings, step, progress=progress, **detect_kwargs)
+    per_account, first_seen = _account_stats(engine)
+    out = evaluate_findings(result.findings, labs, per_account, first_seen)
+    out["meta"] = {"step": step, "steps": len(result.steps), "seconds": round(result.seconds, 1),
+                   "until": result.steps[-1].isoformat() if result.steps else None}
+    out["_findings"] = result.findings
+    return out

@@ -1,0 +1,158 @@
+"""Evaluation metrics against ground-truth labels (provider-logs-v1 §6; findings-v1 "Evaluation output").
+
+* per abuse kind: precision and recall over accounts, recall over exchanges, campaigns found,
+  median and 90th-percentile time to detect;
+* per benign group: false-positive rate (accounts with any non-shadow finding) with a 95 % Wilson
+  interval;
+* sub-routing: absolute error of the share estimate and whether its interval covered the truth.
+
+Time to detect is ``first_flagged_at − max(active_from, first exchange of the account in the
+logs)``: an account that existed before the data window cannot be detected before its first
+logged exchange.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from stillwatch.detect.findings import Finding, parse_ts
+from stillwatch.exceptions import InputFormatError
+
+ABUSE_KINDS: tuple[str, ...] = ("relay", "subrouting", "subsidiary", "distillation", "ban_evasion", "jailbreak")
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes out of ``n`` (95 % by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def read_labels(path: Path | str) -> list[dict[str, Any]]:
+    """Read ``labels.jsonl``.
+
+    Raises:
+        InputFormatError: A line is not a JSON object with ``entity``, ``id`` and ``label``.
+    """
+    out = []
+    for n, line in enumerate(Path(path).read_bytes().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputFormatError(f"{path}:{n}: not JSON: {exc}") from exc
+        if not isinstance(obj, dict) or not {"entity", "id", "label"} <= obj.keys():
+            raise InputFormatError(f"{path}:{n}: a label needs entity, id and label")
+        out.append(obj)
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return float(np.quantile(values, q)) if values else None
+
+
+def evaluate_findings(
+    findings: list[Finding],
+    labels: list[dict[str, Any]],
+    exchanges_per_account: dict[str, int] | None = None,
+    first_seen: dict[str, datetime] | None = None,
+) -> dict[str, Any]:
+    """The findings-v1 evaluation of ``findings`` against ``labels`` at account level.
+
+    Args:
+        findings: Findings (the last replay step, with replay ``first_flagged_at``).
+        labels: Parsed ``labels.jsonl``.
+        exchanges_per_account: Exchanges per account in the logs (for exchange recall).
+        first_seen: First logged exchange per account (for time to detect).
+
+    Returns:
+        A JSON-serialisable dict: ``kinds``, ``benign_groups``, ``subrouting``, ``totals``.
+    """
+    exchanges_per_account = exchanges_per_account or {}
+    first_seen = first_seen or {}
+    acct = {str(lab["id"]): lab for lab in labels if lab["entity"] == "account"}
+    flagged: dict[str, dict[str, Finding]] = defaultdict(dict)  # kind -> account -> best finding
+    for f in findings:
+        if f.entity == "account":
+            targets = [f.entity_id]
+        elif f.entity in ("cluster",):
+            targets = []
+        else:
+            targets = list(f.accounts)
+        for a in targets:
+            cur = flagged[f.kind].get(a)
+            if cur is None or (f.first_flagged_at or datetime.max.replace(tzinfo=UTC)) < (
+                cur.first_flagged_at or datetime.max.replace(tzinfo=UTC)
+            ):
+                flagged[f.kind][a] = f
+    kinds: dict[str, Any] = {}
+    for kind in ABUSE_KINDS:
+        pos = {a for a, lab in acct.items() if lab["label"] == kind}
+        pred = {a for a, f in flagged.get(kind, {}).items() if not f.shadow}
+        tp = pos & pred
+        ex_pos = sum(exchanges_per_account.get(a, 0) for a in pos)
+        ex_tp = sum(exchanges_per_account.get(a, 0) for a in tp)
+        ttd = []
+        for a in tp:
+            f = flagged[kind][a]
+            start = max(
+                t for t in (parse_ts(acct[a].get("active_from")), first_seen.get(a)) if t is not None
+            ) if (acct[a].get("active_from") or a in first_seen) else None  # fmt: skip
+            if start is not None and f.first_flagged_at is not None:
+                ttd.append(max(0.0, (f.first_flagged_at - start).total_seconds() / 3600))
+        camps = defaultdict(set)
+        for a in pos:
+            camps[acct[a].get("campaign_id") or acct[a].get("group") or a].add(a)
+        found_camps = sum(1 for members in camps.values() if members & pred)
+        kinds[kind] = {
+            "positives": len(pos), "flagged": len(pred), "true_positives": len(tp),
+            "precision": len(tp) / len(pred) if pred else None,
+            "recall": len(tp) / len(pos) if pos else None,
+            "exchange_recall": ex_tp / ex_pos if ex_pos else None,
+            "campaigns": len(camps), "campaigns_found": found_camps,
+            "ttd_median_h": _quantile(ttd, 0.5), "ttd_p90_h": _quantile(ttd, 0.9),
+            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos)[:20],
+        }  # fmt: skip
+    any_flag = {a for by in flagged.values() for a, f in by.items() if not f.shadow}
+    groups: dict[str, Any] = {}
+    benign_all = [a for a, lab in acct.items() if lab["label"] == "benign"]
+    for group in sorted({str(acct[a].get("group")) for a in benign_all}) + ["all_benign"]:
+        members = benign_all if group == "all_benign" else [a for a in benign_all if str(acct[a].get("group")) == group]
+        k = sum(1 for a in members if a in any_flag)
+        lo, hi = wilson(k, len(members))
+        groups[group] = {"accounts": len(members), "flagged": k, "fpr": k / len(members) if members else None,
+                         "fpr_low": lo, "fpr_high": hi, "flagged_ids": sorted(a for a in members if a in any_flag)[:20]}
+    sub = []
+    for a, lab in acct.items():
+        if lab["label"] != "subrouting" or "restricted_share" not in lab:
+            continue
+        truth = float(lab["restricted_share"])
+        f = flagged.get("subrouting", {}).get(a)
+        est = f.estimate if f is not None and f.estimate else None
+        row: dict[str, Any] = {"account_id": a, "truth": truth, "detected": f is not None}
+        if est and "restricted_share" in est:
+            row.update(estimate=est["restricted_share"], low=est["low"], high=est["high"],
+                       abs_error=abs(float(est["restricted_share"]) - truth),
+                       covered=float(est["low"]) <= truth <= float(est["high"]))  # fmt: skip
+        sub.append(row)
+    errs = [r["abs_error"] for r in sub if "abs_error" in r]
+    subrouting = {
+        "accounts": sub,
+        "mean_abs_error": float(np.mean(errs)) if errs else None,
+        "max_abs_error": float(np.max(errs)) if errs else None,
+        "coverage": (sum(1 for r in sub if r.get("covered")) / len(sub)) if sub else None,
+    }
+    return {"kinds": kinds, "benign_groups": groups, "subrouting": subrouting,
+            "totals": {"findings": len(findings), "shadow": sum(1 for f in findings if f.shadow)}}  # fmt: skip
