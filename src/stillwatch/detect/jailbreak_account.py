@@ -1,0 +1,327 @@
+"""Jailbreak findings per exchange and per account: repeated attempts and fuzzing bursts.
+
+:func:`scan` streams the canonical ``exchanges`` of a window through
+:class:`~stillwatch.detect.jailbreak.JailbreakDetector`. :func:`account_frame` aggregates the
+candidates per account:
+
+* ``jb_attempts`` — flagged exchanges;
+* ``jb_templates`` — distinct template clusters among them;
+* ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
+  cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
+  shape of a fuzzing campaign (GPTFuzzer-style mutation of one template), not of a user who
+  pastes the same jailbreak twice.
+
+:class:`AccountJailbreakDetector` turns those counts into a score; :func:`findings` writes
+findings-v1 records with the evidence (counts, templates matched, burst window, sample ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from stillwatch.detect.base import Detector
+from stillwatch.detect.evidence import Evidence
+from stillwatch.detect.findings import Finding
+from stillwatch.detect.jailbreak import JailbreakDetector, score_frame
+from stillwatch.detect.jailbreak_features import exchange_texts, mask_payload
+from stillwatch.enrich.templates import band_keys, signature
+
+if TYPE_CHECKING:
+    from stillwatch.config import Settings
+    from stillwatch.engine import Engine
+
+EXCHANGE_COLUMNS = ("request_id", "ts", "account_id", "api_key_id", "system_text", "user_texts")
+#: Exchanges scoring at least this are kept as candidates for bursts (below the flag threshold).
+CANDIDATE_SCORE = 0.2
+
+
+class AccountJailbreakDetector(Detector):
+    """Accounts with repeated jailbreak attempts or fuzzing bursts.
+
+    Args:
+        min_attempts: Flagged exchanges at which the attempts score reaches 0.5 (the threshold).
+        burst_min: Distinct variants of one template within the burst window at which the burst
+            score reaches 0.5.
+    """
+
+    name: ClassVar[str] = "jailbreak_account"
+    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = "jailbreak"
+    entity: ClassVar[str] = "account"
+    status: ClassVar[str] = "test"
+    required_columns: ClassVar[tuple[str, ...]] = ("jb_attempts", "burst_variants")
+
+    def __init__(self, min_attempts: int = 3, burst_min: int = 5) -> None:
+        self.min_attempts = min_attempts
+        self.burst_min = burst_min
+
+    def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803, ARG002 - fixed rule, no baseline
+        self.offset_ = 0.5
+
+    def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        attempts = X["jb_attempts"].to_numpy(dtype=float)
+        burst = X["burst_variants"].to_numpy(dtype=float)
+        s_att = 1.0 - np.power(0.5, attempts / max(1, int(self.min_attempts)))
+        s_burst = 1.0 - np.power(0.5, burst / max(1, int(self.burst_min)))
+        return np.maximum(s_att, s_burst)
+
+
+# ------------------------------------------------------------------------------------ scanning
+def scan(
+    engine: Engine,
+    until: datetime,
+    window_days: int = 28,
+    detector: JailbreakDetector | None = None,
+    batch_rows: int = 20_000,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score every exchange with ``until - window_days <= ts < until``.
+
+    Returns:
+        Candidate rows (score >= :data:`CANDIDATE_SCORE`) with the verdict columns, and the
+        number of exchanges per account in the window.
+    """
+    import ibis
+
+    det = (
+        detector
+        if detector is not None and detector.is_fitted()
+        else (detector or JailbreakDetector()).fit(pd.DataFrame({"entity_id": [], "system_text": [], "user_texts": []}))
+    )
+    until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
+    t = engine.table("exchanges")
+    expr = t.filter((t.ts >= ibis.literal(until - timedelta(days=window_days))) & (t.ts < ibis.literal(until))).select(
+        *EXCHANGE_COLUMNS
+    )
+    parts: list[pd.DataFrame] = []
+    totals: dict[str, int] = {}
+    for batch in engine.batches(expr, batch_rows=batch_rows):
+        frame = batch.to_pandas()
+        for acc, n in frame["account_id"].value_counts().items():
+            totals[str(acc)] = totals.get(str(acc), 0) + int(n)
+        scored = score_frame(det, frame)
+        parts.append(scored[scored["score"] >= CANDIDATE_SCORE])
+    cols = [*EXCHANGE_COLUMNS, "score", "classifier", "template_source", "template_item", "template_sim", "probes"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*cols, "flagged"])
+    out["flagged"] = out["score"] >= float(det.offset_) if len(out) else pd.Series(dtype=bool)
+    return out, totals
+
+
+# ------------------------------------------------------------------------------ aggregation
+def _best_text(system_text: Any, user_texts: Any) -> str:
+    texts = exchange_texts(system_text, list(user_texts) if user_texts is not None else None)
+    return max(texts, key=len) if texts else ""
+
+
+def _clusters(sigs: list[np.ndarray | None], near: float) -> list[int]:
+    """Union-find over signatures sharing an LSH band and estimated Jaccard >= near."""
+    parent = list(range(len(sigs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    buckets: dict[bytes, list[int]] = {}
+    for i, sig in enumerate(sigs):
+        if sig is None:
+            continue
+        for key in band_keys(sig):
+            for j in buckets.setdefault(key, []):
+                if find(i) != find(j) and float(np.mean(sigs[j] == sig)) >= near:  # type: ignore[operator]
+                    parent[find(i)] = find(j)
+            buckets[key].append(i)
+    return [find(i) for i in range(len(sigs))]
+
+
+def _max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[int, datetime | None, datetime | None]:
+    """Most distinct variants within any window of ``minutes`` (two pointers over sorted ts)."""
+    order = np.argsort(np.array(ts, dtype="datetime64[us]"))
+    best, lo, window = 0, 0, timedelta(minutes=minutes)
+    span: tuple[datetime | None, datetime | None] = (None, None)
+    for hi in range(len(order)):
+        while ts[order[hi]] - ts[order[lo]] > window:
+            lo += 1
+        n = len({variants[order[k]] for k in range(lo, hi + 1)})
+        if n > best:
+            best, span = n, (ts[order[lo]], ts[order[hi]])
+    return best, span[0], span[1]
+
+
+def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float = 0.5) -> pd.DataFrame:
+    """Per-account jailbreak features from scored candidate exchanges.
+
+    Args:
+        candidates: Output of :func:`scan` (or :func:`score_frame` with ``account_id`` and ``ts``).
+        burst_minutes: Burst window length.
+        near: Estimated Jaccard for two masked texts to be variants of one template.
+
+    Returns:
+        One row per account with ``entity_id``, ``jb_attempts``, ``jb_templates``,
+        ``burst_variants``, ``burst_from``, ``burst_to``, ``templates`` (list),
+        ``sample_request_ids`` (list), ``max_score``.
+    """
+    cols = [
+        "entity_id",
+        "jb_attempts",
+        "jb_templates",
+        "burst_variants",
+        "burst_from",
+        "burst_to",
+        "templates",
+        "sample_request_ids",
+        "max_score",
+    ]
+    rows: list[dict[str, Any]] = []
+    for acc, grp in candidates.groupby("account_id", sort=True):
+        grp = grp.sort_values(["ts", "request_id"])
+        masked = [mask_payload(_best_text(s, u)) for s, u in zip(grp["system_text"], grp["user_texts"], strict=True)]
+        sigs = [signature(m) if m else None for m in masked]
+        cluster = _clusters(sigs, near)
+        flagged = grp["flagged"].to_numpy(dtype=bool)
+        ts = [pd.Timestamp(x).to_pydatetime() for x in grp["ts"]]
+        variants = [hashlib.blake2b(m.encode(), digest_size=8).hexdigest() for m in masked]
+        best = (0, None, None)
+        for c in set(cluster):
+            idx = [i for i, k in enumerate(cluster) if k == c]
+            if not flagged[idx].any():
+                continue
+            b = _max_burst([ts[i] for i in idx], [variants[i] for i in idx], burst_minutes)
+            if b[0] > best[0]:
+                best = b
+        named = sorted({f"{s}:{i}" for s, i in zip(grp["template_source"], grp["template_item"], strict=True) if i})
+        rows.append(
+            {
+                "entity_id": str(acc),
+                "jb_attempts": int(flagged.sum()),
+                "jb_templates": len({cluster[i] for i in np.flatnonzero(flagged)}),
+                "burst_variants": best[0],
+                "burst_from": best[1],
+                "burst_to": best[2],
+                "templates": named,
+                "sample_request_ids": list(grp.loc[flagged, "request_id"].astype(str))[:50],
+                "max_score": float(grp["score"].max()),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------------- findings
+def _exchange_findings(
+    det: JailbreakDetector, flagged: pd.DataFrame, window: tuple[datetime, datetime], report_id: str | None
+) -> Iterator[Finding]:
+    for row in flagged.itertuples(index=False):
+        ev = [
+            Evidence(
+                "jb_classifier",
+                row.classifier,
+                round(float(det.offset_), 4),
+                "jailbreak classifier (n-grams of the payload-masked text) above its threshold",
+                "extraction",
+            )
+        ]
+        if row.template_item:
+            ev.append(
+                Evidence(
+                    "jb_known_template",
+                    f"{row.template_source}:{row.template_item}",
+                    row.template_sim,
+                    "near-copy of a public jailbreak template (MinHash Jaccard)",
+                    "extraction",
+                )
+            )
+        if row.probes:
+            ev.append(
+                Evidence("sysprompt_probe", row.probes, None, "system-prompt extraction probe pattern", "extraction")
+            )
+        yield Finding(
+            kind="jailbreak",
+            entity="exchange",
+            entity_id=str(row.request_id),
+            score=float(row.score),
+            detector=det.describe(),
+            evidence=ev,
+            exchanges=[str(row.request_id)],
+            accounts=[str(row.account_id)],
+            window_from=window[0],
+            window_to=window[1],
+            status=det.status,
+            report_id=report_id,
+        )
+
+
+def findings(
+    candidates: pd.DataFrame,
+    totals: dict[str, int],
+    window: tuple[datetime, datetime],
+    *,
+    exchange_detector: JailbreakDetector,
+    account_detector: AccountJailbreakDetector | None = None,
+    burst_minutes: int = 60,
+) -> list[Finding]:
+    """Exchange findings for flagged exchanges and account findings for flagged accounts."""
+    out = list(_exchange_findings(exchange_detector, candidates[candidates["flagged"]], window, None))
+    frame = account_frame(candidates, burst_minutes=burst_minutes)
+    if frame.empty:
+        return out
+    acc_det = (account_detector or AccountJailbreakDetector()).fit(frame)
+    scores = acc_det.score(frame)
+    for row, score in zip(frame.itertuples(index=False), scores, strict=True):
+        if score < float(acc_det.offset_):
+            continue
+        ev = [
+            Evidence(
+                "jb_attempts",
+                row.jb_attempts,
+                {"of_exchanges": totals.get(row.entity_id, 0)},
+                "exchanges flagged as jailbreak attempts in the window",
+                "extraction",
+            ),
+            Evidence("jb_templates", row.jb_templates, None, "distinct jailbreak template clusters used", "extraction"),
+        ]
+        if row.templates:
+            ev.append(
+                Evidence(
+                    "jb_templates_matched", row.templates[:20], None, "known public templates matched", "extraction"
+                )
+            )
+        if row.burst_variants >= 2:
+            ev.append(
+                Evidence(
+                    "fuzz_burst_variants",
+                    row.burst_variants,
+                    {"window_minutes": burst_minutes, "from": str(row.burst_from), "to": str(row.burst_to)},
+                    "distinct mutated variants of one jailbreak template sent in a short window (fuzzing)",
+                    "timing",
+                )
+            )
+        out.append(
+            Finding(
+                kind="jailbreak",
+                entity="account",
+                entity_id=row.entity_id,
+                score=float(score),
+                detector=acc_det.describe(),
+                evidence=ev,
+                exchanges=row.sample_request_ids,
+                accounts=[row.entity_id],
+                window_from=window[0],
+                window_to=window[1],
+                status=acc_det.status,
+            )
+        )
+    return out
+
+
+def run(engine: Engine, settings: Settings, until: datetime, window_days: int = 28) -> list[Finding]:  # noqa: ARG001
+    """Scan the window before ``until`` and return exchange and account jailbreak findings."""
+    det = JailbreakDetector()
+    candidates, totals = scan(engine, until, window_days, det)
+    until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
+    return findings(candidates, totals, (until - timedelta(days=window_days), until), exchange_detector=det)

@@ -1,0 +1,170 @@
+"""Text normalisation, payload masking and hashed n-gram features for the jailbreak detector.
+
+The detector and the retro-hunt share these functions, so the training script
+(``scripts/train_jailbreak.py``), scoring and template similarity see the same text:
+
+* :func:`normalise` — NFKC, zero-width and control characters removed, lower case, whitespace
+  collapsed, the head of long texts kept (jailbreak wrappers lead; payloads trail).
+* :func:`mask_payload` — template slots, quoted spans, numbers, URLs and code replaced by
+  tokens (:func:`stillwatch.enrich.templates.mask`), so two fills of one template with different
+  requests look alike. The classifier sees masked text too: it learns the wrapper, not the
+  harmful request.
+* :func:`vectorise` — hashed character 2–5-grams (within word boundaries) plus word 1–2-grams,
+  binary, L2-normalised. Hashing needs no vocabulary, so the shipped artifact is just weights.
+
+Nothing here depends on the script or language of the text beyond Unicode normalisation:
+Chinese and English are hashed the same way (fairness: MISSION.md).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stillwatch.enrich.templates import mask
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+#: Characters of normalised text the features look at (head of the text).
+HEAD_CHARS = 6000
+#: Characters kept from the end of long texts (the request usually comes last).
+TAIL_CHARS = 1000
+CHAR_FEATURES = 2**20
+WORD_FEATURES = 2**18
+N_FEATURES = CHAR_FEATURES + WORD_FEATURES
+#: Version of the feature function; the model manifest records it and loading checks it.
+FEATURES_VERSION = "jbf-1"
+
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WS = re.compile(r"\s+")
+#: Explicit payload slots used by template collections (PyRIT, GPTFuzzer, garak, jailbreakchat).
+SLOT = re.compile(
+    r"\{\{\s*prompt\s*\}\}|\{generator\.name\}|\[INSERT PROMPT HERE\]|\[insert (?:x|prompt|question)\]"
+    r"|\[PROMPT\]|<PROMPT>|\{prompt\}|\{query\}|\{question\}",
+    re.IGNORECASE,
+)
+
+#: System-prompt extraction probe patterns (English and Chinese), after :func:`normalise`.
+SYSPROMPT_PROBES: tuple[tuple[str, str], ...] = (
+    ("repeat_instructions", r"(repeat|print|output|show|display|reveal|recite|dump|copy)\b.{0,40}"
+     r"(system (prompt|message|instructions?)|initial (prompt|instructions?)|(your|the) instructions|"
+     r"(starting|original|hidden) (prompt|instructions?)|text above|everything above|words above)"),
+    ("what_instructions", r"what (are|were) (your|the) (initial|original|system|hidden|first) "
+     r"(instructions?|prompt|rules)|what were you told before"),
+    ("ignore_then_reveal", r"ignore (all )?(previous|prior|above) instructions.{0,80}(what|print|reveal|show|repeat)"),
+    ("begin_with_you_are", r"(begin|start)(ning)? (with|your answer with) .?(you are|my instructions are)"),
+    ("encode_prompt", r"(base64|rot13|hex|encode).{0,40}(system prompt|initial instructions|instructions you)"),
+    ("code_framing", r"console\.log\(\s*system_?prompt|print\(\s*system_?prompt|<system_?prompt>|"
+     r"system message in json"),
+    ("zh_reveal", r"(重复|输出|显示|打印|告诉我|泄露).{0,12}(系统提示|系统提示词|初始指令|你的指令|上面的(内容|文字))"),
+)  # fmt: skip
+_PROBE_RX = tuple((name, re.compile(p, re.IGNORECASE | re.DOTALL)) for name, p in SYSPROMPT_PROBES)
+
+
+def normalise(text: str | None) -> str:
+    """Text as the features see it.
+
+    NFKC, invisible and control characters removed (zero-width cloaking does not hide a
+    template), lower case, whitespace collapsed; long texts keep their first
+    :data:`HEAD_CHARS` and last :data:`TAIL_CHARS` characters.
+
+    Args:
+        text: Any text (``None`` and empty give ``""``).
+
+    Returns:
+        The normalised text.
+    """
+    if not text:
+        return ""
+    raw = text[: (HEAD_CHARS + TAIL_CHARS) * 4]
+    out = unicodedata.normalize("NFKC", raw)
+    out = _CONTROL.sub(" ", _INVISIBLE.sub("", out))
+    out = _WS.sub(" ", out.lower()).strip()
+    if len(out) > HEAD_CHARS + TAIL_CHARS:
+        out = out[:HEAD_CHARS] + " " + out[-TAIL_CHARS:]
+    return out
+
+
+def mask_payload(text: str | None) -> str:
+    """Normalised text with template slots and variable spans replaced by tokens.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The payload-insensitive form used for n-grams and template similarity.
+    """
+    norm = normalise(text)
+    if not norm:
+        return ""
+    return mask(SLOT.sub(" <slot> ", norm), limit=HEAD_CHARS + TAIL_CHARS + 100)
+
+
+def sysprompt_probes(text: str | None) -> list[str]:
+    """Ids of the system-prompt extraction probe patterns found in a text."""
+    norm = normalise(text)
+    return [name for name, rx in _PROBE_RX if rx.search(norm)]
+
+
+@lru_cache(maxsize=1)
+def _vectorisers() -> tuple[Any, Any]:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    char = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, alternate_sign=False,
+        binary=True, norm=None, lowercase=False, dtype=np.float32,
+    )  # fmt: skip
+    word = HashingVectorizer(
+        analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, alternate_sign=False,
+        binary=True, norm=None, lowercase=False, token_pattern=r"(?u)<\w+>|\b\w\w+\b|[^\W\d_]",
+        dtype=np.float32,
+    )  # fmt: skip
+    return char, word
+
+
+def vectorise(texts: Iterable[str | None], *, masked: bool = False) -> csr_matrix:
+    """Hashed, binary, L2-normalised character and word n-gram rows of texts.
+
+    Args:
+        texts: Raw texts (``None`` allowed).
+        masked: Whether the texts are already :func:`mask_payload` output.
+
+    Returns:
+        A ``(n, N_FEATURES)`` float32 CSR matrix.
+    """
+    from scipy.sparse import hstack
+    from sklearn.preprocessing import normalize
+
+    docs = [t or "" for t in texts] if masked else [mask_payload(t) for t in texts]
+    char, word = _vectorisers()
+    mat = hstack([char.transform(docs), word.transform(docs)], format="csr", dtype=np.float32)
+    return normalize(mat, norm="l2", copy=False)
+
+
+def exchange_texts(system_text: str | None, user_texts: Sequence[str | None] | None) -> list[str]:
+    """The texts of one exchange the detector scores: system prompt and every user turn.
+
+    Args:
+        system_text: The system prompt.
+        user_texts: User turns in order.
+
+    Returns:
+        Non-empty texts (system first); at most the first two and last two user turns.
+    """
+    turns = [t for t in (user_texts or []) if isinstance(t, str) and t.strip()]
+    if len(turns) > 4:
+        turns = turns[:2] + turns[-2:]
+    out = [system_text] if isinstance(system_text, str) and system_text.strip() else []
+    return out + turns
+
+
+def cosine(a: csr_matrix, b: csr_matrix) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the single row ``b`` (rows are L2-normalised)."""
+    return np.asarray((a @ b.T).toarray()).ravel()
