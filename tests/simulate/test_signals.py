@@ -307,3 +307,30 @@ def test_traditional_script_for_taiwan(sim: SimData) -> None:
 def test_utc_window_and_holiday_calendar_used(sim: SimData) -> None:
     first = datetime.fromisoformat(sim.exchanges[0]["ts"].replace("Z", "+00:00"))
     assert first.tzinfo == UTC or first.utcoffset() == timedelta(0)
+
+
+def test_429_handoff_to_another_account_of_the_pool(sim: SimData) -> None:
+    acc = sim.account_labels()
+    relay = sim.by_group("relay_")
+    handoffs = 0
+    limited = [e for e in relay if e["response"]["status"] == 429]
+    assert limited
+    for e in limited:
+        t0 = datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
+        for f in relay:
+            if f is e or f["account_id"] == e["account_id"]:
+                continue
+            dt = (datetime.fromisoformat(f["ts"].replace("Z", "+00:00")) - t0).total_seconds()
+            if 0 <= dt <= 2 and f["request"]["messages"][-1] == e["request"]["messages"][-1]:
+                assert acc[f["account_id"]]["campaign_id"] == acc[e["account_id"]]["campaign_id"]
+                handoffs += 1
+                break
+    assert handoffs >= len(limited) * 0.8
+
+
+def test_private_forwarded_for_on_gateways_and_restricted_leaks_on_relays(sim: SimData) -> None:
+    g = geoip()
+    gateway = [e for e in sim.by_group("enterprise_gateway") if "forwarded_for" in e]
+    relay = [e for e in sim.by_group("relay_") if "forwarded_for" in e]
+    assert gateway and all(e["forwarded_for"].startswith("10.") for e in gateway)
+    assert relay and all(g.lookup(e["forwarded_for"]).country_code == "CN" for e in relay)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +67,7 @@ class Req:
     transform: Callable[[Req, dict[str, Any], dict[str, str]], tuple[dict[str, Any], dict[str, str]]] | None = None
     exchange_label: tuple[str, str, str | None] | None = None
     keep_text: bool = True
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None
 
 
 _FRAGMENTS: dict[int, tuple[Client, orjson.Fragment, orjson.Fragment]] = {}

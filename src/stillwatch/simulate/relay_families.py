@@ -85,6 +85,13 @@ class Deployment:
     transform: Transform | None = None
 
 
+_NO_META: dict[str, Any] = {}
+
+
+def _meta(req: Req) -> dict[str, Any]:
+    return req.meta if req.meta is not None else _NO_META
+
+
 def _hdr(headers: dict[str, str], **updates: str) -> dict[str, str]:
     out = dict(headers)
     out.update({k.replace("_", "-"): v for k, v in updates.items()})
@@ -110,7 +117,7 @@ def _one_api(opts: dict[str, bool]) -> Transform:
 
 def _new_api(opts: dict[str, bool]) -> Transform:
     def tf(req: Req, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        if opts["thinking"] and req.meta.get("think"):
+        if opts["thinking"] and _meta(req).get("think"):
             mt = max(int(body.get("max_tokens", 8192)), 1280)
             body["max_tokens"] = mt
             body["thinking"] = {"type": "enabled", "budget_tokens": int(mt * 0.8)}
@@ -123,7 +130,7 @@ def _new_api(opts: dict[str, bool]) -> Transform:
 
 def _crs(opts: dict[str, bool]) -> Transform:
     def tf(req: Req, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        if not req.meta.get("agent") and opts["inject_system"]:
+        if not _meta(req).get("agent") and opts["inject_system"]:
             orig = body.pop("system", None)
             body["system"] = CC_IDENTITY
             if orig:
@@ -133,8 +140,8 @@ def _crs(opts: dict[str, bool]) -> Transform:
                     *body["messages"],
                 ]
         if "metadata" not in body:
-            device = CRS_DEVICE if opts["const_device"] else req.meta.get("acct_device", CRS_DEVICE)
-            body["metadata"] = {"user_id": f"user_{device}_account__session_{req.meta.get('session', '')}"}
+            device = CRS_DEVICE if opts["const_device"] else _meta(req).get("acct_device", CRS_DEVICE)
+            body["metadata"] = {"user_id": f"user_{device}_account__session_{_meta(req).get('session', '')}"}
         body.pop("top_p", None)
         body["_path"] = "/v1/messages?beta=true"
         return body, headers
@@ -145,16 +152,16 @@ def _crs(opts: dict[str, bool]) -> Transform:
 def _sub2api(opts: dict[str, bool]) -> Transform:
     def tf(req: Req, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         orig = body.get("system")
-        if not req.meta.get("agent"):
+        if not _meta(req).get("agent"):
             blocks = [{"type": "text", "text": CC_IDENTITY}]
             if orig:
                 blocks.append({"type": "text", "text": orig})
             body["system"] = blocks
-        session = req.meta.get("session", "")
+        session = _meta(req).get("session", "")
         if opts["session_mask"]:
-            session = req.meta.get("mask", session)
+            session = _meta(req).get("mask", session)
         body["metadata"] = {
-            "user_id": f"user_{req.meta['acct_device']}_account_{req.meta['acct_uuid']}_session_{session}"
+            "user_id": f"user_{_meta(req)['acct_device']}_account_{_meta(req)['acct_uuid']}_session_{session}"
         }
         body["_path"] = "/v1/messages?beta=true"
         return body, headers
@@ -165,7 +172,7 @@ def _sub2api(opts: dict[str, bool]) -> Transform:
 def _cpa(opts: dict[str, bool]) -> Transform:
     def tf(req: Req, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         orig = body.get("system")
-        if opts["cloak"] and not req.meta.get("agent"):
+        if opts["cloak"] and not _meta(req).get("agent"):
             cch = hashlib.sha256(str(req.ts).encode()).hexdigest()[:16]
             body["system"] = [
                 {
@@ -186,18 +193,18 @@ def _cpa(opts: dict[str, bool]) -> Transform:
                 if m["role"] == "user" and isinstance(m["content"], str):
                     m["content"] = _zwsp(m["content"])
         if opts["alias_tools"] and body.get("tools"):
-            w = req.meta.get("alias", ("amber", "canal", "eagle"))
+            w = _meta(req).get("alias", ("amber", "canal", "eagle"))
             for t in body["tools"]:
                 t["name"] = f"mcp__{w[0]}_{w[1]}__{w[2]}_{t['name']}"
         body["_path"] = "/v1/messages?beta=true"
-        return body, _hdr(headers, x_client_request_id=req.meta.get("session", ""))
+        return body, _hdr(headers, x_client_request_id=_meta(req).get("session", ""))
 
     return tf
 
 
 def _litellm(opts: dict[str, bool]) -> Transform:
     def tf(req: Req, body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        if opts["json_tool"] and req.meta.get("json"):
+        if opts["json_tool"] and _meta(req).get("json"):
             body["tools"] = [{"name": "json_tool_call", "input_schema": {"type": "object"}}]
             body["tool_choice"] = {"type": "tool", "name": "json_tool_call"}
         return body, headers

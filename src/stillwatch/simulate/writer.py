@@ -108,7 +108,7 @@ class BackgroundWriter:
 
     def __init__(self, sink: IO[bytes]) -> None:
         self.sink = sink
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="simulate-writer", daemon=True)
         self.thread.start()

@@ -146,7 +146,7 @@ def build_enterprise(ctx: Ctx, idx: int, name: str, n_accounts: int, employees: 
     """Companies running a gateway (LiteLLM or in-house) in front of many local employees."""
     actor = PeopleActor(ctx, idx, name, "enterprise_gateway")
     rng = actor.rng
-    for _ in range(n_accounts):
+    for k in range(n_accounts):
         country = weighted(rng, ENTERPRISE_COUNTRIES)
         acct = make_account(
             ctx,
@@ -181,7 +181,7 @@ def build_enterprise(ctx: Ctx, idx: int, name: str, n_accounts: int, employees: 
         ips = [actor.ips.ip_in(base) for _ in range(rng.randint(1, 3))]
         seat = new_seat(rng, acct, client, personas, ips)
         seat.pass_user = rng.random() < 0.7
-        seat.pass_xff = rng.random() < 0.15  # in-house proxies append the employee's private address
+        seat.pass_xff = k == 0 or rng.random() < 0.15  # in-house proxies append the employee's private address
         seat.max_tokens = 4096 if client.name == "litellm" and rng.random() < 0.6 else seat.max_tokens
         actor.add_seat(seat)
     return actor

@@ -226,7 +226,7 @@ class HydraActor(Actor):
                 thinking=self.thinking if mode == "cot" else None,
             )
             if tools and rng.random() < 0.6:
-                req.meta["trace"] = tool_trace(bank, rng, tools, rng.randint(1, 6))
+                req.meta = {"trace": tool_trace(bank, rng, tools, rng.randint(1, 6))}
             if rng.random() < 0.02:
                 req.status = 429
             out.append(req)

@@ -106,7 +106,7 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
         xff=persona.ip if seat.pass_xff else None,
     )
     if tools and rng.random() < 0.5:
-        req.meta["trace"] = tool_trace(ctx.bank, rng, tools, rng.randint(1, 4))
+        req.meta = {"trace": tool_trace(ctx.bank, rng, tools, rng.randint(1, 4))}
     return req
 
 

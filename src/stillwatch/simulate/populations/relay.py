@@ -220,7 +220,7 @@ class RelayActor(Actor):
             xff=p.ip if dep.xff else None,
             transform=dep.transform,
         )
-        req.meta.update(
+        req.meta = dict(
             agent=agent,
             session=sess,
             acct_device=device,
