@@ -24,6 +24,9 @@ def serve_cmd(
 
     settings = ctx.obj.settings
     app = create_app(settings)
+    from stillwatch.decide.http import mount  # POST /api/v1/decide, /api/v1/decide/signup, GET /metrics
+
+    mount(app)
     bind_host = host or settings.serve.host
     bind_port = port or settings.serve.port
     typer.echo(f"stillwatch API on http://{bind_host}:{bind_port}/docs", err=True)

@@ -1,0 +1,131 @@
+"""HTTP face of the decision service: ``POST /api/v1/decide``, ``POST /api/v1/decide/signup``, ``GET /metrics``.
+
+Mount on any FastAPI app with :func:`mount` (``stillwatch serve`` does). Bodies are parsed here,
+not by FastAPI's validation, so malformed JSON, oversized bodies and missing fields get a defined
+decision (HTTP 200, ``faults.bad_input_action``, a ``bad input:`` reason) rather than an error
+envelope, and an unexpected error gets the fail-open/fail-closed decision, never a bare 500.
+When ``STILLWATCH_DECIDE_TOKEN`` (or ``token=``) is set, callers must send
+``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+if TYPE_CHECKING:
+    from stillwatch.decide.service import DecisionService
+
+TOKEN_ENV = "STILLWATCH_DECIDE_TOKEN"
+PREFIX = "/api/v1"
+_JSON = "application/json"
+
+
+def _service(request: Request) -> DecisionService:
+    svc = getattr(request.app.state, "decide_service", None)
+    if svc is None:
+        from stillwatch.decide.service import DecisionService, get_service
+
+        settings = getattr(request.app.state, "settings", None)
+        svc = DecisionService.from_settings(settings) if settings is not None else get_service()
+        request.app.state.decide_service = svc
+    return svc
+
+
+def _authorised(request: Request) -> bool:
+    token = getattr(request.app.state, "decide_token", None)
+    if not token:
+        return True
+    got = request.headers.get("authorization", "")
+    return got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())
+
+
+def _unauthorised() -> Response:
+    body = {"error": {"type": "unauthorized", "message": "missing or wrong decision-service token", "hint": None}}
+    return Response(orjson.dumps(body), status_code=401, media_type=_JSON)
+
+
+async def _read(request: Request, svc: DecisionService) -> tuple[Any, str | None]:
+    limit = svc.policy.limits_input["max_body_bytes"]
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None, f"body of {declared} bytes exceeds {limit}"
+    raw = await request.body()
+    if len(raw) > limit:
+        return None, f"body of {len(raw)} bytes exceeds {limit}"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"body is not JSON ({str(exc)[:80]})"
+    if not isinstance(data, dict):
+        return None, f"body is a JSON {type(data).__name__}, not an object"
+    return data, None
+
+
+router = APIRouter(tags=["decide"])
+
+
+@router.post(f"{PREFIX}/decide", summary="Per-request decision for the API gateway")
+async def decide_endpoint(request: Request) -> Response:
+    """Decide one gateway request: ``{action, score, reasons, ttl_s, policy_version, ...}``."""
+    t0 = time.perf_counter()
+    if not _authorised(request):
+        return _unauthorised()
+    svc = _service(request)
+    data, problem = await _read(request, svc)
+    resp = svc.bad_input(problem) if problem else svc.decide(data)
+    svc.metrics.http_latency.labels("decide").observe(time.perf_counter() - t0)
+    return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
+
+
+@router.post(f"{PREFIX}/decide/signup", summary="Sign-up / key-creation decision")
+async def decide_signup_endpoint(request: Request) -> Response:
+    """Decide a sign-up or key creation; the answer names the enforced account or cluster it resembles."""
+    t0 = time.perf_counter()
+    if not _authorised(request):
+        return _unauthorised()
+    svc = _service(request)
+    if svc.signup is None:
+        from stillwatch.decide.signup import SignupDecider, attach, index_source_from_settings
+
+        settings = getattr(request.app.state, "settings", None)
+        attach(svc, SignupDecider(svc, index_source_from_settings(settings) if settings is not None else None))
+        svc.signup.start()
+    data, problem = await _read(request, svc)
+    resp = svc.signup.decide(data if problem is None else {"__bad__": problem, "account_id": ""})
+    if problem:
+        resp.reasons = [f"bad input: {problem}"]
+    svc.metrics.http_latency.labels("signup").observe(time.perf_counter() - t0)
+    return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text exposition of the decision service's metrics."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(_service(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def mount(app: FastAPI, service: DecisionService | None = None, *, token: str | None = None) -> FastAPI:
+    """Add the decision routes and ``/metrics`` to an app.
+
+    Args:
+        app: A FastAPI app (e.g. from :func:`stillwatch.api.app.create_app`).
+        service: The service to use; default built on first request from ``app.state.settings``.
+        token: Shared bearer token required from callers (default ``$STILLWATCH_DECIDE_TOKEN``; none: open).
+
+    Returns:
+        The same app.
+    """
+    if service is not None:
+        app.state.decide_service = service
+    app.state.decide_token = token or os.environ.get(TOKEN_ENV) or None
+    app.include_router(router)
+    return app
