@@ -51,6 +51,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/cases/{case_id}/stix"): "export.stix",
     ("GET", "/api/v1/clusters/{cluster_id}/stix"): "export.stix",
     ("GET", "/api/v1/cases/{case_id}/report"): "export.report",
+    ("GET", "/api/v1/clusters/{cluster_id}/report"): "export.report",
 }
 #: Framework routes without a Require dependency: the OpenAPI document and the docs UI.
 PUBLIC_FRAMEWORK_PATHS = {"/api/v1/openapi.json", "/docs", "/docs/oauth2-redirect"}

@@ -232,6 +232,15 @@ def render_cluster_html(session: Session, cluster_id: str, *, include_prompts: b
     return _env.get_template("report.html").render(**ctx)
 
 
+def to_pdf(html: str) -> bytes:
+    """Render report HTML to PDF bytes with weasyprint."""
+    import weasyprint
+
+    data = weasyprint.HTML(string=html).write_pdf()
+    assert data is not None
+    return bytes(data)
+
+
 def write_report(html: str, fmt: str, out: Path) -> Path:
     """Write an HTML report as ``html`` or ``pdf``.
 
@@ -244,7 +253,5 @@ def write_report(html: str, fmt: str, out: Path) -> Path:
     if fmt == "html":
         out.write_text(html, encoding="utf-8")
     else:
-        import weasyprint
-
-        weasyprint.HTML(string=html).write_pdf(str(out))
+        out.write_bytes(to_pdf(html))
     return out

@@ -11,6 +11,7 @@ from stillwatch.security.permissions import Actor, check
 
 router = APIRouter(tags=["exports"])
 _TLP = Query(default="amber", pattern="^(clear|white|green|amber|red)$")
+_FORMAT = Query(default="html", alias="format", pattern="^(html|pdf)$")
 
 
 @router.get("/cases/{case_id}/stix")
@@ -39,19 +40,53 @@ def cluster_stix(
     return Response(bundle.serialize(pretty=True), media_type="application/stix+json;version=2.1")
 
 
+def _report_response(html: str, fmt: str) -> Response:
+    if fmt == "pdf":
+        from stillwatch.export.report import to_pdf
+
+        return Response(to_pdf(html), media_type="application/pdf")
+    return HTMLResponse(html)
+
+
 @router.get("/cases/{case_id}/report", response_class=HTMLResponse)
 def case_report(
     case_id: int,
     store: StoreDep,
     include_prompts: bool = False,
+    fmt: str = _FORMAT,
+    tlp: str = _TLP,
     actor: Actor = Depends(Require("export.report")),
-) -> HTMLResponse:
-    """The malicious-use report of a case as HTML; prompt text only with prompt.view (audited)."""
+) -> Response:
+    """The malicious-use report of a case (HTML or PDF); prompt text only with prompt.view (audited)."""
     from stillwatch.export.report import render_case_html
 
     if include_prompts:
         check(actor, "prompt.view")
     with store.session() as session:
-        html = render_case_html(session, case_id, include_prompts=include_prompts)
-        audit.record(session, actor, "export.report", "case", case_id, {"include_prompts": include_prompts})
-    return HTMLResponse(html)
+        html = render_case_html(session, case_id, include_prompts=include_prompts, tlp=tlp)
+        audit.record(
+            session, actor, "export.report", "case", case_id, {"include_prompts": include_prompts, "format": fmt}
+        )
+    return _report_response(html, fmt)
+
+
+@router.get("/clusters/{cluster_id}/report", response_class=HTMLResponse)
+def cluster_report(
+    cluster_id: str,
+    store: StoreDep,
+    include_prompts: bool = False,
+    fmt: str = _FORMAT,
+    tlp: str = _TLP,
+    actor: Actor = Depends(Require("export.report")),
+) -> Response:
+    """The malicious-use report of a cluster (campaign), HTML or PDF."""
+    from stillwatch.export.report import render_cluster_html
+
+    if include_prompts:
+        check(actor, "prompt.view")
+    with store.session() as session:
+        html = render_cluster_html(session, cluster_id, include_prompts=include_prompts, tlp=tlp)
+        audit.record(
+            session, actor, "export.report", "cluster", cluster_id, {"include_prompts": include_prompts, "format": fmt}
+        )
+    return _report_response(html, fmt)
