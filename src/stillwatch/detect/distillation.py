@@ -68,6 +68,7 @@ class DistillationDetector(Detector):
 
     Args:
         shape_z: Robust z a shape feature must exceed to count.
+        coord_z: Robust z cross-account template reuse must exceed to count as coordination.
         min_exchanges: Accounts with fewer exchanges are not scored.
         midpoint: Combined strength at which the score is 0.5.
     """
@@ -79,8 +80,11 @@ class DistillationDetector(Detector):
     status = "test"
     required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges",)
 
-    def __init__(self, shape_z: float = 2.0, min_exchanges: int = 10, midpoint: float = 4.0) -> None:
+    def __init__(
+        self, shape_z: float = 2.0, coord_z: float = 3.0, min_exchanges: int = 30, midpoint: float = 4.0
+    ) -> None:
         self.shape_z = shape_z
+        self.coord_z = coord_z
         self.min_exchanges = min_exchanges
         self.midpoint = midpoint
 
@@ -100,17 +104,21 @@ class DistillationDetector(Detector):
         for name in SHAPE:
             c, s = self.baseline_[name]
             out[name] = np.clip((_col(X, name) - c) / s - self.shape_z, 0, 3)
-        xa = _col(X, "xacct_template_share")
-        out["xacct_template_share"] = np.clip(8.0 * xa, 0, 4)
+        c, sc = self.baseline_["xacct_template_share"]
+        out["xacct_template_share"] = np.clip((_col(X, "xacct_template_share") - c) / sc - self.coord_z, 0, 3)
         shared = _col(X, "shared_egress_accounts")
-        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared) + 0.5), 0.0)
+        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared.clip(1)) + 0.5), 0.0)
         return out
 
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
         st = self._strengths(X)
-        shape = np.stack([st[n] for n in SHAPE], axis=1)
         coord = np.stack([st[n] for n in COORD], axis=1)
-        return np.sort(shape, axis=1)[:, -3:].sum(axis=1), coord.max(axis=1) + 0.5 * coord.min(axis=1), st
+        # scripted collection is single-shot: no follow-up turns is required, then the two
+        # strongest other extraction signs (CoT, capability focus, template, new-model shift…)
+        others = np.stack([st[n] for n in SHAPE if n != "no_followup_share"], axis=1)
+        shape = np.where(st["no_followup_share"] >= 1.0,
+                         st["no_followup_share"] + np.sort(others, axis=1)[:, -2:].sum(axis=1), 0.0)  # fmt: skip
+        return shape, coord.max(axis=1) + 0.5 * coord.min(axis=1), st
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         shape, coord, _ = self._parts(X)

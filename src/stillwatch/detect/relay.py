@@ -28,10 +28,10 @@ from stillwatch.detect.base import Detector, robust_centre_scale, squash
 from stillwatch.detect.evidence import Evidence, baseline_text
 
 #: Fan-out features (log1p, robust z against all accounts).
-FANOUT = ("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "max_per_minute", "n_first_msgs")
+FANOUT = ("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs")
 #: Origin features produced by :mod:`stillwatch.detect.subrouting` / the runner.
-ORIGIN = ("tz_restricted", "cal_restricted", "restricted_addr_share", "shared_egress_accounts", "hop_share")
-SUPPORT = ("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
+ORIGIN = ("tz_restricted", "cal_restricted", "restricted_addr_share", "shared_egress_accounts", "share_low")
+SUPPORT = ("max_per_minute", "relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
            "hosting_share", "vpn_proxy_share", "coverage_24_7")  # fmt: skip
 
 _WHY = {
@@ -44,6 +44,7 @@ _WHY = {
     "hop_share": "the same conversations also appear on other accounts (pooled accounts, relay failover)",
     "shared_egress_accounts": "its egress addresses also carry other, unrelated accounts (a relay or proxy host)",
     "restricted_addr_share": "client or X-Forwarded-For addresses in a restricted region",
+    "share_low": "most of the traffic follows a restricted region's clock and calendar (lower bound)",
     "tz_restricted": "daily activity fits a restricted region's time zone, far from the declared country",
     "cal_restricted": "activity follows the mainland holiday / make-up-workday calendar",
     "relay_hit_share": "requests carry relay-software artifacts",
@@ -58,8 +59,8 @@ _FAMILY = {
     **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share"),
                     "multi_user"),
     "max_per_minute": "timing", "coverage_24_7": "timing", "tz_restricted": "timing", "cal_restricted": "timing",
-    "shared_egress_accounts": "network", "restricted_addr_share": "network", "hosting_share": "network",
-    "vpn_proxy_share": "network",
+    "shared_egress_accounts": "network", "share_low": "timing", "restricted_addr_share": "network",
+    "hosting_share": "network", "vpn_proxy_share": "network",
     **dict.fromkeys(("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share"), "client"),
 }  # fmt: skip
 
@@ -77,6 +78,7 @@ class RelayDetector(Detector):
         fanout_z: Robust z a fan-out feature must exceed to count as resale evidence.
         support_z: Robust z a supporting feature must exceed to add to the score.
         min_exchanges: Accounts with fewer exchanges in the window are not scored.
+        min_hops: Follow-up exchanges continuing on another account needed to count hopping.
         midpoint: Combined evidence strength at which the score is 0.5 (the threshold).
         max_restricted_share_for_subrouting: Kept for the runner: an account whose estimated
             restricted share is below this is reported as sub-routing instead of relay.
@@ -94,12 +96,14 @@ class RelayDetector(Detector):
         fanout_z: float = 3.0,
         support_z: float = 3.0,
         min_exchanges: int = 30,
+        min_hops: int = 5,
         midpoint: float = 4.0,
         max_restricted_share_for_subrouting: float = 0.6,
     ) -> None:
         self.fanout_z = fanout_z
         self.support_z = support_z
         self.min_exchanges = min_exchanges
+        self.min_hops = min_hops
         self.midpoint = midpoint
         self.max_restricted_share_for_subrouting = max_restricted_share_for_subrouting
 
@@ -129,9 +133,11 @@ class RelayDetector(Detector):
         out["cal_restricted"] = _col(X, "cal_restricted")
         out["restricted_addr_share"] = np.minimum(4.0, 40.0 * _col(X, "restricted_addr_share"))
         shared = _col(X, "shared_egress_accounts")
-        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(4.0, 1.0 + np.log2(shared)), 0.0)
+        out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(4.0, 1.0 + np.log2(shared.clip(1))), 0.0)
         hop = _col(X, "hop_share")
-        out["hop_share"] = np.where(_col(X, "hop_n") >= 3, np.minimum(4.0, 20.0 * hop), 0.0)
+        out["hop_share"] = np.where(_col(X, "hop_n") >= self.min_hops, np.minimum(4.0, 20.0 * hop), 0.0)
+        human = _col(X, "utc_offset_fit") >= 0.5  # a restricted *clock* needs human-shaped activity
+        out["share_low"] = np.clip(8.0 * (_col(X, "share_low") - 0.25), 0, 4) * human
         return out
 
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
@@ -140,6 +146,13 @@ class RelayDetector(Detector):
         # resale: the two strongest fan-out signals (one alone could be a big single app), plus hopping
         fan_sorted = np.sort(fan, axis=1)
         resale = np.minimum(fan_sorted[:, -1], fan_sorted[:, -2] + 1.0) + fan_sorted[:, -2] * 0.5 + st["hop_share"]
+        # pooled resale (vs. a platform forwarding part of its traffic): shared egress, hopping
+        # conversations, relay software, or most of the traffic on a restricted clock
+        strong_sw = st["relay_strong_hits"] > self.support_z
+        pool = (st["shared_egress_accounts"] >= 1) | (st["hop_share"] >= 1) | strong_sw | (st["share_low"] >= 2.8)
+        resale = np.where(pool, resale, 0.0)
+        # relay software on an egress shared with other accounts: pooled accounts on a relay host
+        resale = np.maximum(resale, np.where(strong_sw & (st["shared_egress_accounts"] >= 1), 1.0, 0.0))
         origin = np.stack([st[n] for n in ORIGIN], axis=1)
         origin = np.clip(origin, 0, 4)
         origin_sum = origin.max(axis=1) + 0.5 * (origin.sum(axis=1) - origin.max(axis=1))
@@ -147,11 +160,10 @@ class RelayDetector(Detector):
         return resale, origin_sum, np.minimum(sup, 2.0), st
 
     def fanout_strength(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        """Second-strongest fan-out robust z per row (two independent signs of many end users)."""
+        """Strongest fan-out robust z per row (a sign of many end users behind the account)."""
         self._check_fitted()
         st = self._strengths(X)
-        fan = np.sort(np.stack([st[n] for n in FANOUT], axis=1), axis=1)
-        return fan[:, -2]
+        return np.stack([st[n] for n in FANOUT], axis=1).max(axis=1)
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         resale, origin, sup, _ = self._parts(X)
@@ -191,6 +203,7 @@ _ORIGIN_BASE = {
     "restricted_addr_share": "0 for almost every account",
     "shared_egress_accounts": "1 (an egress address normally carries one account)",
     "hop_share": "0 (a conversation normally stays on one account)",
+    "share_low": "0 for accounts whose users are local",
 }
 
 

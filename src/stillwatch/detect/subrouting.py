@@ -211,8 +211,8 @@ class SubroutingDetector(Detector):
         tz = np.asarray(tz.fillna(0.0) if hasattr(tz, "fillna") else np.zeros(len(X)), dtype=float)
         strength = 20.0 * np.maximum(low - self.min_low, 0) + np.minimum(2.0, 20 * addr) + 0.5 * np.clip(cal, 0, 2)
         # a platform forwards *other people's* traffic: the restricted share needs many end users
-        # behind the account, or direct address / clock / calendar evidence (not a lone script)
-        support = (users >= self.min_fanout_z) | (addr > 0) | (tz >= 1) | (cal >= 1)
+        # behind the account or direct address evidence (a lone script or team is not a platform)
+        support = (users >= self.min_fanout_z) | (addr > 0)
         gate = (low > self.min_low) & (n >= self.min_exchanges) & support
         s = squash(strength + 1.0, self.midpoint)
         return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
@@ -263,6 +263,7 @@ def describe_estimate(row: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- origin features (pandas)
 MIN_EXCHANGES_FOR_MIXTURE = 50
+MIN_EXCHANGES_FOR_CALENDAR = 100
 
 
 def _local_offset(row: pd.Series) -> float | None:
@@ -377,17 +378,22 @@ def add_origin_features(
         if min(circ_dist(b, r) for r in roff.values()) <= 1 and circ_dist(b, d) >= 3:
             tz[i] = float(np.clip((f - 0.3) / 0.15, 0, 4))
     frame["tz_restricted"] = tz
-    enough = frame["n_exchanges"] >= MIN_EXCHANGES_FOR_MIXTURE
     shape, weekend = learn_shape(frame, hourly)
     frame["cal_fit"] = 0.0
     if "CN" in roff and "makeup_ratio_cn" in frame.columns and 0 < weekend < 1:
         # 1 = the account works the mainland calendar (make-up days like workdays, holidays like
         # weekends); 0 = it ignores it. Scaled by the baseline weekend level of all accounts.
-        on_clock = best.apply(lambda b: pd.notna(b) and circ_dist(b, roff["CN"]) <= 1) & enough
+        on_clock = best.apply(lambda b: pd.notna(b) and circ_dist(b, roff["CN"]) <= 1)
+        on_clock &= frame["n_exchanges"] >= MIN_EXCHANGES_FOR_CALENDAR
+        hol_local = pd.Series(1.0, index=frame.index)
+        for i, row in frame.iterrows():
+            col = f"holiday_ratio_{str(row.get('declared_country') or '').lower()}"
+            if col != "holiday_ratio_cn" and col in frame.columns and pd.notna(row[col]):
+                hol_local[i] = max(float(row[col]), 0.05)
         mk = np.log(frame["makeup_ratio_cn"].astype(float).clip(lower=0.05)) / np.log(1 / weekend)
-        hol = np.log(frame["holiday_ratio_cn"].astype(float).clip(lower=0.05)) / np.log(weekend)
-        parts = pd.concat([mk, hol], axis=1)
-        cal = parts.mean(axis=1, skipna=True).clip(-0.5, 1.5)
+        hol = np.log(frame["holiday_ratio_cn"].astype(float).clip(lower=0.05) / hol_local) / np.log(weekend)
+        # both calendar effects must agree (make-up days worked AND mainland holidays quiet)
+        cal = pd.concat([mk, hol], axis=1).min(axis=1, skipna=False).clip(-0.5, 1.5)
         frame["cal_fit"] = cal.where(on_clock, 0.0).fillna(0.0)
     frame["cal_restricted"] = 4.0 * ((frame["cal_fit"] - 0.3) / 0.7).clip(0, 1)
     shapes = {}

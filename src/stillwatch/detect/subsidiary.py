@@ -44,7 +44,7 @@ class SubsidiaryDetector(Detector):
     status = "test"
     required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges", "parent_restricted")
 
-    def __init__(self, min_share_low: float = 0.1, min_exchanges: int = 50, midpoint: float = 2.5) -> None:
+    def __init__(self, min_share_low: float = 0.1, min_exchanges: int = 50, midpoint: float = 2.0) -> None:
         self.min_share_low = min_share_low
         self.min_exchanges = min_exchanges
         self.midpoint = midpoint
