@@ -357,8 +357,9 @@ class FailoverState:
         try:
             stats = fut.result(timeout=self.deadline_s)
         except Exception as exc:  # noqa: BLE001 - timeout, connection or protocol error: go local
-            fut.cancel()
-            self._fail(exc, obs)
+            # A timed-out call is still in flight and may land late: buffer only calls that failed.
+            in_flight = not fut.cancel() and not fut.done()
+            self._fail(exc, None if in_flight else obs)
             return self._degraded(local)
         if not self.up:
             self.up = True
@@ -367,13 +368,14 @@ class FailoverState:
             self._start_catchup()
         return stats
 
-    def _fail(self, exc: BaseException, obs: Observation) -> None:
+    def _fail(self, exc: BaseException, obs: Observation | None) -> None:
         with self._lock:
             self.failures += 1
             self.up = False
             self.last_error = f"{type(exc).__name__}: {str(exc)[:120]}" if str(exc) else type(exc).__name__
             self.down_until = time.monotonic() + self.retry_s
-            self.buffer.append(obs)
+            if obs is not None:
+                self.buffer.append(obs)
         log.warning("redis unavailable (%s); deciding from local state", self.last_error)
 
     def _degraded(self, local: WindowStats) -> WindowStats:

@@ -90,7 +90,7 @@ def _validated(data: Any, source: str) -> Policy:
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError(f"policy {source} is not a mapping")
-    default = _default_data() if source != "builtin" else {}
+    default = _default_data()
     for sec in _SECTIONS:
         value = data.get(sec, default.get(sec))
         if not isinstance(value, dict):
