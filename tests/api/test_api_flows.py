@@ -176,3 +176,12 @@ def test_findings_never_serve_raw_prompt_text(api):
         case = api.client.get(f"/api/v1/cases/{case_id}", headers=api.h(role)).json()
         assert "prompt" not in one and "secret jailbreak text" not in str(case)
     assert case["entity_type"] == "account" and case["entity_id"] == "acct-1"
+
+
+def test_oversized_bodies_are_refused(api, monkeypatch):
+    from stillwatch.api import app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_BODY_BYTES", 1000)
+    resp = api.client.post("/api/v1/findings", json=[make_finding(i) for i in range(10)], headers=api.h("analyst"))
+    assert resp.status_code == 413 and resp.json()["error"]["type"] == "too_large"
+    assert resp.headers["x-content-type-options"] == "nosniff"

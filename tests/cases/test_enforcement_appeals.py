@@ -76,15 +76,23 @@ def test_enforcement_list_reflects_changes_at_once_with_etag(store):
 
 def test_current_enforcement_list_function(tmp_path, db_url):
     settings = Settings(data_dir=tmp_path, serve={"database_url": db_url})
-    assert current_enforcement_list(settings) == []
     from stillwatch.cases.db import open_store
+    from stillwatch.cases.enforcement import close_cached_stores
+
+    try:
+        assert current_enforcement_list(settings) == []
+    finally:
+        close_cached_stores()
 
     st = open_store(db_url)
     with st.session() as s:
         take_action(s, "egress", "2001:db8::/48", "ban", "relay v6 range", LEE)
     st.dispose()
-    entries = current_enforcement_list(settings)
-    assert [(e["target_type"], e["target"], e["action"]) for e in entries] == [("egress", "2001:db8::/48", "ban")]
+    try:
+        entries = current_enforcement_list(settings)
+        assert [(e["target_type"], e["target"], e["action"]) for e in entries] == [("egress", "2001:db8::/48", "ban")]
+    finally:
+        close_cached_stores()
 
 
 def test_csv_neutralises_formulas(store):

@@ -43,6 +43,8 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+#: Largest request body accepted (bytes); a findings import of 10,000 findings fits.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 _STATUS: list[tuple[type[StillwatchError], int, str]] = [
     (NotFoundError, 404, "not_found"),
@@ -90,7 +92,13 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        response: Response = JSONResponse(
+            error_body("too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"), status_code=413
+        )
+    else:
+        response = await call_next(request)
     path = request.url.path
     csp = API_CSP if path.startswith(API_PREFIX) else DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
     response.headers.setdefault("Content-Security-Policy", csp)

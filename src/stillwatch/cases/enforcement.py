@@ -16,6 +16,7 @@ import hashlib
 import io
 import ipaddress
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -286,21 +287,33 @@ def enforcement_list(session: Session) -> EnforcementList:
     return EnforcementList(entries, etag, iso(now) or "")
 
 
+_STORES: dict[str, Any] = {}
+_STORES_LOCK = threading.Lock()
+
+
 def current_enforcement_list(settings: Settings) -> list[dict[str, Any]]:
     """The current enforcement list for a settings object (for the decision service).
 
-    Opens the case store at ``settings.case_store_url`` (migrating it if needed), reads the list and
-    closes the connection. For a hot path keep a :class:`~stillwatch.cases.db.Store` and call
-    :func:`enforcement_list` instead.
+    The case store at ``settings.case_store_url`` is opened (and migrated) once per process and
+    kept; every call reads the database again, so changes show up on the next call.
 
     Returns:
-        The entries, as documented on :class:`EnforcementList`.
+        The entries, as documented on :class:`EnforcementList` (strongest action last per target).
     """
     from stillwatch.cases.db import open_store
 
-    store = open_store(settings.case_store_url)
-    try:
-        with store.session() as session:
-            return enforcement_list(session).entries
-    finally:
-        store.dispose()
+    url = settings.case_store_url
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = _STORES[url] = open_store(url)
+    with store.session() as session:
+        return enforcement_list(session).entries
+
+
+def close_cached_stores() -> None:
+    """Dispose of the stores :func:`current_enforcement_list` keeps open (tests, shutdown)."""
+    with _STORES_LOCK:
+        for store in _STORES.values():
+            store.dispose()
+        _STORES.clear()
