@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from stillwatch.config import Settings
@@ -71,7 +72,8 @@ def test_bad_input_never_stops_the_run(duck: Engine, settings: Settings) -> None
 
 def test_incremental_days_and_texts_cache(duck: Engine, settings: Settings) -> None:
     data = generate(300, accounts=8, days=3)
-    first_two = data.filter(pc.less(data["day"], pc.cast(pc.scalar("2026-01-07"), data["day"].type)))
+    last = pa.scalar(date(2026, 1, 7), pa.date32())
+    first_two = data.filter(pc.less(data["day"], last))
     duck.write_table("exchanges", first_two, partition_by=["day"])
     r1 = enrich(duck, settings)
     assert r1.days == ["2026-01-05", "2026-01-06"]
@@ -79,7 +81,7 @@ def test_incremental_days_and_texts_cache(duck: Engine, settings: Settings) -> N
     f1 = build_features(duck, settings)
     assert f1.days == ["2026-01-05", "2026-01-06"]
     # a new day arrives: only it is recomputed, and only unseen texts are analysed
-    third = data.filter(pc.equal(data["day"], pc.cast(pc.scalar("2026-01-07"), data["day"].type)))
+    third = data.filter(pc.equal(data["day"], last))
     duck.write_partitions("exchanges", third, partition_by=["day"])
     r2 = enrich(duck, settings)
     assert r2.days == ["2026-01-07"]

@@ -16,7 +16,7 @@ from importlib import resources
 
 import numpy as np
 
-from stillwatch.enrich.templates import band_keys
+from stillwatch.enrich.templates import BANDS, ROWS
 
 BENCHMARK_INDEX = "data/benchmark_index.npz"
 JAILBREAK_INDEX = "data/jailbreak_index.npz"
@@ -26,6 +26,14 @@ BENCHMARKS: tuple[str, ...] = (
     "gsm8k", "mmlu", "humaneval", "cmmlu", "agieval", "mt_bench", "arena_hard", "alpaca_eval",
 )  # fmt: skip
 _LOCK = threading.Lock()
+_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], dtype=np.uint64)
+
+
+def band_hashes(sigs: np.ndarray) -> np.ndarray:
+    """``(n, BANDS)`` uint64 hashes of each LSH band (4 rows) of ``(n, 64)`` signatures."""
+    rows = np.asarray(sigs, dtype=np.uint64).reshape(len(sigs), BANDS, ROWS)
+    with np.errstate(over="ignore"):
+        return (rows * _MULT[:ROWS]).sum(axis=2, dtype=np.uint64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +60,9 @@ class NearIndex:
         self.sources = sources
         self.item_ids = item_ids
         self.version = version
-        self.buckets: dict[bytes, list[int]] = {}
-        for i in range(len(sigs)):
-            for key in band_keys(sigs[i]):
-                self.buckets.setdefault(key, []).append(i)
+        hashes = band_hashes(sigs) if len(sigs) else np.zeros((0, BANDS), dtype=np.uint64)
+        self._order = [np.argsort(hashes[:, b], kind="stable") for b in range(BANDS)]
+        self._sorted = [hashes[self._order[b], b] for b in range(BANDS)]
 
     def __len__(self) -> int:
         return len(self.sigs)
@@ -64,12 +71,16 @@ class NearIndex:
         """Best match at or above ``threshold`` (ties broken by source then id), or ``None``."""
         if sig is None or not len(self.sigs):
             return None
-        cands: set[int] = set()
-        for key in band_keys(sig):
-            cands.update(self.buckets.get(key, ()))
-        if not cands:
+        qh = band_hashes(sig.reshape(1, -1))[0]
+        found = []
+        for b in range(BANDS):
+            lo = np.searchsorted(self._sorted[b], qh[b], side="left")
+            hi = np.searchsorted(self._sorted[b], qh[b], side="right")
+            if hi > lo:
+                found.append(self._order[b][lo:hi])
+        if not found:
             return None
-        idx = np.fromiter(sorted(cands), dtype=np.int64)
+        idx = np.unique(np.concatenate(found))
         sims = (self.sigs[idx] == sig).mean(axis=1)
         best = float(sims.max())
         if best < threshold:

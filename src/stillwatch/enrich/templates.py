@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +84,14 @@ def shingles(text: str) -> set[bytes]:
     return {norm[i : i + SHINGLE].encode("utf-8", "surrogatepass") for i in range(len(norm) - SHINGLE + 1)}
 
 
+@lru_cache(maxsize=1)
+def _permutations() -> Any:
+    """datasketch's permutations for (NUM_PERM, SEED), computed once per process."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED).permutations
+
+
 def signature(text: str | None) -> np.ndarray | None:
     """64-permutation MinHash signature (uint32) of the text, or ``None`` when empty."""
     if not text:
@@ -91,7 +101,7 @@ def signature(text: str | None) -> np.ndarray | None:
         return None
     from datasketch import MinHash
 
-    mh = MinHash(num_perm=NUM_PERM, seed=SEED)
+    mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme="affine32")
     mh.update_batch(list(sh))
     return np.asarray(mh.hashvalues, dtype=np.uint64).astype(np.uint32)
 

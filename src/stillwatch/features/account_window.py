@@ -33,10 +33,15 @@ DOCS: dict[str, str] = {
 }
 for _r in HOLIDAY_REGIONS:
     DOCS[f"holiday_ratio_{_r.lower()}"] = (
-        f"mean exchanges per {_r} public-holiday day / per ordinary {_r} workday (local days; <1 = quieter on holidays)"
+        f"mean exchanges per {_r} public-holiday day / per ordinary {_r} workday (local days; <1 = quieter on "
+        "holidays; denominator floored at one exchange; null when the window has no such days)"
     )
 DOCS["makeup_ratio_cn"] = (
-    "mean exchanges per CN make-up weekend workday (调休) / per ordinary CN weekend day (>1 = works the CN calendar)"
+    "mean exchanges per CN make-up weekend workday (调休) / per ordinary CN weekend day (>1 = works the CN "
+    "calendar; denominator floored at one exchange)"
+)
+DOCS["makeup_vs_workday_cn"] = (
+    "mean exchanges per CN make-up weekend workday / per ordinary CN workday (about 1 = follows the CN calendar)"
 )
 
 HOW_DOCS: dict[str, str] = {
@@ -60,8 +65,12 @@ def _offset_fit(view: ir.Table, offsets: ir.Table) -> ir.Table:
     dots = p.join(offsets, p.hour == offsets.utc_hour)
     dots = dots.group_by(["account_id", "offset_hours"]).aggregate(dot=(dots.p * dots.weight).sum())
     fit = dots.join(spread, "account_id")
-    denom = fit.sumsq - 1.0 / 24.0
-    fit = fit.mutate(fit=ibis.ifelse(denom > 1e-12, (fit.dot / denom.sqrt()).round(9), ibis.null().cast("float64")))
+    denom = fit.sumsq - ibis.literal(1.0 / 24.0, type="float64")
+    fit = fit.mutate(
+        fit=ibis.ifelse(
+            denom > ibis.literal(1e-12, type="float64"), (fit.dot / denom.sqrt()).round(9), ibis.null().cast("float64")
+        )
+    )
     fit = fit.filter(fit.fit.notnull())
     w = ibis.window(group_by="account_id", order_by=[ibis.desc("fit"), ibis.asc("offset_hours")])
     ranked = fit.mutate(rn=ibis.row_number().over(w))
@@ -108,12 +117,11 @@ def _holidays(view: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, in
     sums = j.group_by("account_id").aggregate(**aggs)
 
     def ratio(num: ir.NumericValue, num_days: int, den: ir.NumericValue, den_days: int) -> ir.FloatingValue:
-        if not num_days or not den_days:
+        if not num_days or not den_days:  # no such calendar days in the window
             return ibis.null().cast("float64")
-        rate_den = den.cast("float64") / den_days
-        return ibis.ifelse(
-            rate_den > 0, ((num.cast("float64") / num_days) / rate_den).round(9), ibis.null().cast("float64")
-        )
+        floor = ibis.greatest(den.cast("float64"), ibis.literal(1.0, type="float64"))
+        rate_den = floor / ibis.literal(float(den_days), type="float64")
+        return ((num.cast("float64") / ibis.literal(float(num_days), type="float64")) / rate_den).round(9)
 
     cols = {
         f"holiday_ratio_{r.lower()}": ratio(sums[f"hol_{r}"], counts[r]["hol"], sums[f"work_{r}"], counts[r]["work"])
@@ -121,6 +129,9 @@ def _holidays(view: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, in
     }
     cols["makeup_ratio_cn"] = ratio(
         sums["makeup_CN"], counts["CN"]["makeup"], sums["weekend_CN"], counts["CN"]["weekend"]
+    )
+    cols["makeup_vs_workday_cn"] = ratio(
+        sums["makeup_CN"], counts["CN"]["makeup"], sums["work_CN"], counts["CN"]["work"]
     )
     return sums.select("account_id", **cols)
 
@@ -155,7 +166,7 @@ def build(
         last_ts=view.ts.max(),
         active_days=view.day.nunique().cast("int64"),
         active_day_hours=(view.day.cast("string") + ":" + view.hour.cast("string")).nunique().cast("int64"),
-        coverage_24_7=(view.how.nunique() / 168.0).cast("float64"),
+        coverage_24_7=view.how.nunique().cast("float64") / ibis.literal(168.0, type="float64"),
     )
     base = base.mutate(active_hours_per_day=(base.active_day_hours / base.active_days).cast("float64")).drop(
         "active_day_hours"
