@@ -310,7 +310,10 @@ def build_relays(ctx: Ctx, first_idx: int, n_relays: int, users_per_relay: int, 
         family = FAMILIES[i % len(FAMILIES)]
         users = max(5, int(users_per_relay * rng.lognormvariate(0, 0.5)))
         accts = max(2, int(accounts_per_relay * rng.uniform(0.5, 1.5)))
-        out.append(RelayActor(ctx, first_idx + i, f"relay{i}", family, accts, users))
+        actor = RelayActor(ctx, first_idx + i, f"relay{i}", family, accts, users)
+        if i == 1:  # the first new-api operator passes client headers through (X-Forwarded-For leaks)
+            actor.dep.xff = True
+        out.append(actor)
     return out
 
 
