@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.simulate",
     "stillwatch.cli.detect",
     "stillwatch.cli.link",
+    "stillwatch.cli.run",
     "stillwatch.cli.cases",
     "stillwatch.cli.serve",
     "stillwatch.cli.export",
