@@ -189,3 +189,14 @@ def test_open_cases_from_findings_file(tmp_path, db_url):
     assert len(res.opened) == 3 and res.errors[0][0] == 4
     again = open_cases_from_findings(settings, path)
     assert again.opened == [] and again.updated == 3
+
+
+def test_python_values_in_findings_are_stored_as_json(store):
+    from datetime import UTC, datetime
+
+    f = make_finding(1, estimate={"exchanges": 10, "seen": datetime(2026, 3, 1, tzinfo=UTC)})
+    with store.session() as s:
+        res = import_findings(s, [f, make_finding(2, estimate={"bad": float("nan")})], SYSTEM)
+    assert len(res.opened) == 1 and "JSON" in res.errors[0][1]
+    with store.session() as s:
+        assert s.get(Finding, "f-1").payload["estimate"]["seen"] == "2026-03-01T00:00:00Z"

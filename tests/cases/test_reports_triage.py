@@ -168,3 +168,18 @@ def test_import_reports_file(store, tmp_path):
 def test_normalisation():
     assert normalise("  Ｈｅｌｌｏ\n\tWORLD ") == "hello world"
     assert prompt_text({"system": "sys", "messages": [{"role": "user", "content": "hi"}]}) == "sys\nhi"
+
+
+def test_hits_with_numpy_and_datetimes_are_stored(store):
+    import numpy as np
+
+    from stillwatch.cases.models import utcnow
+
+    def hunt(report):
+        return [{"request_id": "req-1", "score": np.float32(0.5), "n": np.int64(3), "ts": utcnow(), "tags": {"a"}}]
+
+    with store.session() as s:
+        submit_report(s, _report("r1"), ANA, retro_hunt=hunt)
+    with store.session() as s:
+        hit = s.get(Report, "r1").hits[0]
+    assert hit["n"] == 3 and abs(hit["score"] - 0.5) < 1e-6 and hit["ts"].endswith("Z") and hit["tags"] == ["a"]

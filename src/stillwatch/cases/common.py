@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -142,6 +143,28 @@ def paginate(session: Session, stmt: Select[Any], limit: int, offset: int, to_di
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.limit(limit).offset(offset)).all()
     return Page([to_dict(r) for r in rows], int(total), limit, offset)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def json_safe(value: Any) -> Any:
+    """A deep copy of ``value`` that JSON columns can store (datetimes, numpy scalars, sets converted).
+
+    Raises:
+        InvalidInputError: If the value holds NaN or infinity, which JSON cannot represent.
+    """
+    try:
+        return json.loads(json.dumps(value, default=_default, allow_nan=False))
+    except ValueError as exc:
+        raise InvalidInputError(f"value cannot be stored as JSON: {exc}") from exc
 
 
 def iso(value: datetime | None) -> str | None:

@@ -35,6 +35,7 @@ from stillwatch.cases.common import (
     check_version,
     get_or_404,
     iso,
+    json_safe,
     paginate,
 )
 from stillwatch.cases.models import SEVERITIES, Report, utcnow
@@ -159,7 +160,7 @@ def _hunt_input(r: Report) -> ReportForHunt:
 def _run_hunt(r: Report, retro_hunt: RetroHunt) -> None:
     try:
         hits = retro_hunt(_hunt_input(r))
-        r.hits = [dict(h) for h in hits][:10_000]
+        r.hits = json_safe([dict(h) for h in hits][:10_000])
         r.retro_hunt_error = None
     except Exception as exc:  # a failing hook never loses the report
         r.retro_hunt_error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -32,6 +32,7 @@ from stillwatch.cases.common import (
     check_version,
     get_or_404,
     iso,
+    json_safe,
     paginate,
 )
 from stillwatch.cases.files import ImportResult, read_jsonl
@@ -191,7 +192,7 @@ def import_findings(session: Session, findings: Iterable[Any], actor: Actor) -> 
         try:
             if isinstance(raw, Exception):
                 raise raw
-            f = validate_finding(raw)
+            f = json_safe(validate_finding(raw))
         except InvalidInputError as exc:
             result.errors.append((line, str(exc)))
             continue
