@@ -135,6 +135,10 @@ def test_bad_input_is_refused_with_clear_errors(store):
         decide(s, 99_999, "confirmed", "x", ANALYST)
     with store.session() as s, pytest.raises(NotFoundError):
         assign(s, case_id, "nobody", ANALYST)
+    with store.session() as s:
+        create_user(s, "vic", "viewer", SYSTEM)
+    with store.session() as s, pytest.raises(InvalidInputError, match="cannot work cases"):
+        assign(s, case_id, "vic", ANALYST)
     with store.session() as s, pytest.raises(PermissionDeniedError):
         decide(s, case_id, "confirmed", "x", VIEWER)
     with store.session() as s, pytest.raises(PermissionDeniedError):

@@ -50,7 +50,7 @@ from stillwatch.cases.models import (
     utcnow,
 )
 from stillwatch.exceptions import ConflictError, NotFoundError
-from stillwatch.security.permissions import Actor, check
+from stillwatch.security.permissions import Actor, check, is_allowed
 
 __all__ = [
     "ImportResult",
@@ -354,6 +354,8 @@ def assign(
         user = session.scalar(select(User).where(User.username == username))
         if user is None or not user.active:
             raise NotFoundError(f"user {username[:64]!r} does not exist or is inactive")
+        if not is_allowed(user.role, "case.decide"):
+            raise InvalidInputError(f"user {username[:64]!r} is a {user.role} and cannot work cases")
     old = case.assignee.username if case.assignee else None
     case.assignee = user
     case.updated_at = utcnow()
