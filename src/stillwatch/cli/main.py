@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.cases",
     "stillwatch.cli.serve",
     "stillwatch.cli.export",
+    "stillwatch.cli.rules",
 )
 
 err_console = Console(stderr=True)
