@@ -130,7 +130,7 @@ def generate(n: int, *, accounts: int = 20, days: int = 3, seed: int = 7, bad_in
         ts = start + timedelta(days=day, hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60))
         if relay:
             texts = [rng.choice(_ZH_HANS + _BENCH + _EN)]
-            extra = rng.choice(
+            extra: dict[str, Any] = rng.choice(
                 [
                     {
                         "user_agent": "Go-http-client/2.0",

@@ -30,6 +30,18 @@ def count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
     return ibis.ifelse(cond.fill_null(False), 1, 0).sum().cast("int64")
 
 
+def _family_hits(fam: str) -> Builder:
+    return lambda t: count_if(t.relay_families.contains(fam))
+
+
+def _cap_share(cap: str) -> Builder:
+    return lambda t: share(t[f"any_cap_{cap}"])
+
+
+def _bench_share(bench: str) -> Builder:
+    return lambda t: share(t.u_bench_name == bench)
+
+
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
@@ -145,7 +157,7 @@ def activity_specs() -> list[tuple[str, str, Builder]]:
             (
                 f"relay_hits_{_slug(fam)}",
                 f"exchanges matching a {fam} indicator",
-                lambda t, f=fam: count_if(t.relay_families.contains(f)),
+                _family_hits(fam),
             )
         )
     for cap in CAPABILITIES:
@@ -153,7 +165,7 @@ def activity_specs() -> list[tuple[str, str, Builder]]:
             (
                 f"cap_{cap}_share",
                 f"share tagged capability '{cap}' (system or first user turn)",
-                lambda t, c=cap: share(t[f"any_cap_{c}"]),
+                _cap_share(cap),
             )
         )
     for bench in BENCHMARKS:
@@ -161,7 +173,7 @@ def activity_specs() -> list[tuple[str, str, Builder]]:
             (
                 f"bench_{bench}_share",
                 f"share near-matching benchmark {bench}",
-                lambda t, b=bench: share(t.u_bench_name == b),
+                _bench_share(bench),
             )
         )
     return specs
