@@ -65,6 +65,21 @@ def _s(value: Any, limit: int = 512) -> str | None:
     return text[:limit]
 
 
+_HIT_CACHE: dict[tuple[Any, ...], list[client.Indicator]] = {}
+_HIT_CACHE_MAX = 100_000
+
+
+def _cached_hits(fields: dict[str, Any]) -> list[client.Indicator]:
+    """Indicator matches memoised on the fields they read (repeated templates cost nothing)."""
+    key = tuple(tuple(v) if isinstance(v, list) else v for v in fields.values())
+    hits = _HIT_CACHE.get(key)
+    if hits is None:
+        if len(_HIT_CACHE) >= _HIT_CACHE_MAX:
+            _HIT_CACHE.clear()
+        hits = _HIT_CACHE[key] = client.match_indicators(fields)
+    return hits
+
+
 def _enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any]:
     ip = network.lookup(_s(row.get("client_ip"), 128))
     xff = network.parse_forwarded_for(_s(row.get("forwarded_for"), 2048))
@@ -94,7 +109,7 @@ def _enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, An
         "all_text": "\n".join([system_text or "", *users])[:200_000],
         "agent_shaped": agent,
     }
-    hits = client.match_indicators(fields)
+    hits = _cached_hits(fields)
     user_turns = row.get("user_turns") or len(users)
     return {
         "client_ip": ip.ip if ip.version else _s(row.get("client_ip"), 128),
