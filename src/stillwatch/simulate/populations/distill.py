@@ -79,38 +79,41 @@ class HydraActor(Actor):
         self.per_day = per_day
         self.mix = KIND_MIX[kind]
         self.total_w = sum(w for _, w in self.mix)
-        # accounts registered in waves; a fifth of them arrive during the window as replacements
+        # accounts registered in waves (every few days, from before the window to its end); each
+        # is used for a limited span and then retired, so about ``n_accounts`` are live at a time
         self.accounts = []
-        waves = max(1, n_accounts // rng.randint(40, 150))
-        pre = int(n_accounts * 0.8)
-        for w in range(waves):
-            size = pre // waves if w < waves - 1 else pre - (pre // waves) * (waves - 1)
-            created = ctx.start_ms - rng.randrange(5, 120) * _DAY
+        self.retire: dict[str, int] = {}
+        span_days = min(ctx.days, rng.uniform(7, 12))
+        total = max(n_accounts, int(1.3 * n_accounts * (ctx.days + span_days) / span_days))
+        wave_starts = []
+        t = ctx.start_ms - int(span_days * _DAY) - rng.randrange(20) * _DAY
+        while t < ctx.end_ms - _DAY:
+            wave_starts.append(t)
+            t += rng.randrange(2, 5) * _DAY
+        per_wave = [0] * len(wave_starts)
+        for _ in range(total):
+            per_wave[rng.randrange(len(wave_starts))] += 1
+        for start, size in zip(wave_starts, per_wave, strict=True):
+            if size == 0:
+                continue
             self.accounts += pool_accounts(
                 ctx,
                 rng,
                 self.ips,
-                max(1, size),
+                size,
                 label="distillation",
                 group=self.group,
                 campaign_id=self.campaign,
-                created_around=created,
-                spread_ms=4 * _DAY,
+                created_around=start,
+                spread_ms=2 * _DAY,
             )
-        late = n_accounts - len(self.accounts)
-        for _ in range(max(0, late)):
-            created = ctx.start_ms + rng.randrange(max(1, ctx.days - 1)) * _DAY + rng.randrange(_DAY)
-            self.accounts += pool_accounts(
-                ctx,
-                rng,
-                self.ips,
-                1,
-                label="distillation",
-                group=self.group,
-                campaign_id=self.campaign,
-                created_around=created,
-                spread_ms=_HOUR,
-            )
+        for a in self.accounts:
+            life = int(span_days * rng.uniform(0.5, 1.5) * _DAY)
+            first_use = a.created_ms + rng.randrange(_HOUR, _DAY)  # little or no warming
+            self.retire[a.account_id] = first_use + life
+            a.active_from_ms = max(first_use, ctx.start_ms)
+        # accounts retired before the window never show up in these logs
+        self.accounts = [a for a in self.accounts if self.retire[a.account_id] > ctx.start_ms + _DAY]
         for a in self.accounts:
             if rng.random() < 0.1:
                 a.email_domain = rng.choice(rng.choice(list(UNIVERSITIES.values())))
@@ -119,8 +122,9 @@ class HydraActor(Actor):
         self._enf: list[dict[str, Any]] = []
         for a in self.accounts:
             if rng.random() < 0.12:
-                when = max(a.created_ms, ctx.start_ms) + rng.randrange(2 * _DAY, max(3 * _DAY, ctx.days * _DAY))
-                if when < ctx.end_ms:
+                lo = a.active_from_ms or ctx.start_ms
+                when = lo + rng.randrange(_DAY, max(2 * _DAY, self.retire[a.account_id] - lo))
+                if when < min(ctx.end_ms, self.retire[a.account_id]):
                     self.banned[a.account_id] = when
                     self._enf.append(
                         {
@@ -154,14 +158,13 @@ class HydraActor(Actor):
         self.thinking = rng.choice((None, 8000, 16000)) if kind == "reasoning" else None
         self.switch_delay = rng.randrange(2 * _HOUR, 20 * _HOUR)
         self.cn_rhythm = rng.uniform(0.2, 0.5)
-        for a in self.accounts:
-            a.active_from_ms = max(a.created_ms, ctx.start_ms)
 
     def _live(self, ts: int) -> list[Account]:
         return [
             a
             for a in self.accounts
-            if a.created_ms <= ts and (a.account_id not in self.banned or ts < self.banned[a.account_id])
+            if (a.active_from_ms or a.created_ms) <= ts < self.retire[a.account_id]
+            and (a.account_id not in self.banned or ts < self.banned[a.account_id])
         ]
 
     def _content(self, rng: random.Random) -> tuple[str, str, bool]:
