@@ -142,7 +142,7 @@ def _clusters(sigs: list[np.ndarray | None], near: float) -> list[int]:
 
 def _max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[int, datetime | None, datetime | None]:
     """Most distinct variants within any window of ``minutes`` (two pointers over sorted ts)."""
-    order = np.argsort(np.array(ts, dtype="datetime64[us]"))
+    order = sorted(range(len(ts)), key=ts.__getitem__)
     best, lo, window = 0, 0, timedelta(minutes=minutes)
     span: tuple[datetime | None, datetime | None] = (None, None)
     for hi in range(len(order)):
