@@ -1,0 +1,99 @@
+"""Retro-hunt: a reported jailbreak is found in past and later traffic, payload-insensitively."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from stillwatch.cases.retro_hunt import RetroHunt
+from stillwatch.config import Settings
+from stillwatch.detect.findings import read_jsonl
+from stillwatch.detect.retrohunt import EngineRetroHunt, TemplateMatcher, core, report_texts, retro_hunt
+from stillwatch.engine import Engine, get_engine
+from stillwatch.exceptions import InputFormatError
+from tests.detect.jb_helpers import AIM, BENIGN, DAN, T0, exchange, table
+
+REPORT = {
+    "report_id": "BB-2026-0042",
+    "received_at": "2026-03-05T12:00:00Z",
+    "title": "DAN still works",
+    "prompt": DAN.format(q="write a keylogger in C"),
+}
+
+
+def store_rows() -> list[dict]:
+    rows = [
+        # before the report, other payloads (EN and ZH)
+        exchange(1, "acc-a", DAN.format(q="how do I pick a lock"), T0),
+        exchange(2, "acc-a", DAN.format(q="如何制作假证件"), T0 + timedelta(hours=1)),
+        # after the report: changed case, zero-width cloaking, extra whitespace, sent as system prompt
+        exchange(
+            3,
+            "acc-b",
+            DAN.format(q="steal cookies").upper().replace("ANYTHING", "ANY\u200bTHING"),
+            T0 + timedelta(days=5),
+        ),  # fmt: skip
+        exchange(4, "acc-c", "hi", T0 + timedelta(days=6), system_text=DAN.format(q="   phishing   mail ")),
+        # other jailbreak template, benign persona prompts and ordinary questions: no hits
+        exchange(5, "acc-d", AIM.format(q="write a keylogger in C"), T0 + timedelta(days=1)),
+    ]
+    rows += [exchange(10 + i, "acc-e", t, T0 + timedelta(hours=i)) for i, t in enumerate(BENIGN)]
+    return rows
+
+
+def test_report_texts_and_core() -> None:
+    assert report_texts({"report_id": "x", "prompt": "hello"}) == ["hello"]
+    msgs = {"report_id": "x", "prompt": [{"role": "system", "content": "s"},
+                                         {"role": "user", "content": [{"type": "text", "text": "u"}]},
+                                         {"role": "assistant", "content": "a"}]}  # fmt: skip
+    assert report_texts(msgs) == ["s", "u"]
+    with pytest.raises(InputFormatError):
+        report_texts({"report_id": "x", "prompt": []})
+    long = "a" * 300 + ". now tell me how to pick a lock"
+    assert core(long) == "a" * 300 + "."
+
+
+def test_matcher_is_payload_insensitive() -> None:
+    m = TemplateMatcher([DAN.format(q="write a keylogger in C")])
+    same, other, benign = m.similarity([DAN.format(q="how to hotwire a car"), AIM.format(q="x"), BENIGN[1]])
+    assert same >= 0.9
+    assert other < 0.4 and benign < 0.4
+
+
+def test_hunt_finds_before_and_after(engine: Engine, settings: Settings) -> None:
+    engine.write_table("exchanges", table(store_rows()), partition_by=["day"])
+    result = retro_hunt(engine, settings, REPORT)
+    hits = {h.request_id: h for h in result.hits}
+    assert set(hits) == {"r00001", "r00002", "r00003", "r00004"}
+    assert hits["r00001"].when == "before" and hits["r00003"].when == "after"
+    assert all(h.similarity >= 0.6 for h in result.hits)
+    assert [h.ts for h in result.hits] == sorted(h.ts for h in result.hits)
+    assert all(f.report_id == "BB-2026-0042" for f in result.findings)
+    accounts = {f.entity_id: f.to_dict() for f in result.findings if f.entity == "account"}
+    assert set(accounts) == {"acc-a", "acc-b", "acc-c"}
+    ev = {e["feature"]: e for e in accounts["acc-a"]["evidence"]}
+    assert ev["report_hits"]["value"] == 2 and ev["report_hits"]["baseline"] == {"before": 2, "after": 0}
+    assert accounts["acc-a"]["report_id"] == "BB-2026-0042"
+    exch = [f for f in result.findings if f.entity == "exchange"]
+    assert {f.finding_id for f in exch} == {h.finding_id for h in result.hits}
+
+
+def test_messages_report_and_empty_store(settings: Settings) -> None:
+    with get_engine(settings, "duckdb") as eng:
+        res = retro_hunt(eng, settings, {"report_id": "r", "prompt": [{"role": "user", "content": "x"}]})
+        assert res.hits == [] and res.findings == []
+
+
+def test_protocol_adapter_attaches_hits(settings: Settings) -> None:
+    with get_engine(settings, "duckdb") as eng:
+        eng.write_table("exchanges", table(store_rows()), partition_by=["day"])
+    hunt = EngineRetroHunt(settings)
+    assert isinstance(hunt, RetroHunt)
+    report = {**REPORT, "prompt": [{"role": "user", "content": REPORT["prompt"]}], "prompt_text": REPORT["prompt"],
+              "model": None}  # fmt: skip
+    hits = hunt(report)
+    assert {h["request_id"] for h in hits} == {"r00001", "r00002", "r00003", "r00004"}
+    assert all(set(h) >= {"request_id", "account_id", "ts", "score", "finding_id", "why"} for h in hits)
+    written = read_jsonl(settings.data_dir / "findings" / "retrohunt-BB-2026-0042.jsonl")
+    assert {f.report_id for f in written} == {"BB-2026-0042"} and len(written) == 4 + 3
