@@ -98,9 +98,7 @@ async def decide_signup_endpoint(request: Request) -> Response:
         attach(svc, SignupDecider(svc, index_source_from_settings(settings) if settings is not None else None))
         svc.signup.start()
     data, problem = await _read(request, svc)
-    resp = svc.signup.decide(data if problem is None else {"__bad__": problem, "account_id": ""})
-    if problem:
-        resp.reasons = [f"bad input: {problem}"]
+    resp = svc.signup.bad_input(problem) if problem else svc.signup.decide(data)
     svc.metrics.http_latency.labels("signup").observe(time.perf_counter() - t0)
     return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -107,8 +108,7 @@ class SignupDecider:
         except (ValidationError, TypeError) as exc:
             from stillwatch.decide.service import _validation_text
 
-            return self._finish(pol.faults["bad_input_action"], 0.0, [f"bad input: {_validation_text(exc)}"], [],
-                                ["input"], t0)  # fmt: skip
+            return self.bad_input(_validation_text(exc), t0)
         reasons: list[str] = []
         degraded: list[str] = []
         action, score = "allow", 0.0
@@ -130,6 +130,8 @@ class SignupDecider:
             reasons.append(f"no sign-up index loaded ({self.last_error or 'not yet built'})")
         else:
             record = {k: getattr(req, k) for k in _RECORD_FIELDS if getattr(req, k) is not None}
+            # The linking code needs a sign-up time (a missing one breaks its tz-aware arithmetic).
+            record.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
             try:
                 found = self._score(record)
             except cf.TimeoutError:
@@ -162,6 +164,11 @@ class SignupDecider:
         if not reasons:
             reasons.append("resembles no enforced account or cluster")
         return self._finish(action, score, reasons, matches, degraded, t0)
+
+    def bad_input(self, why: str, t0: float | None = None) -> SignupResponse:
+        """The decision for a record that cannot be read (``faults.bad_input_action``)."""
+        action = self.service.policy.faults["bad_input_action"]
+        return self._finish(action, 0.0, [f"bad input: {why}"], [], ["input"], t0 or time.perf_counter())
 
     def _score(self, record: dict[str, Any]) -> list[Any]:
         from stillwatch.link.signup import score_signup
