@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stillwatch import __version__
+from stillwatch.config import Settings
 from stillwatch.exceptions import ConfigError
 from stillwatch.simulate.calendar import window_days
 from stillwatch.simulate.exchange import iso_ms, render
@@ -194,7 +195,7 @@ def simulate(
     start: date | None = None,
     days: int | None = None,
     populations: Sequence[str] | None = None,
-    restricted_regions: Sequence[str] = ("CN", "HK", "MO", "RU", "IR", "KP", "CU", "SY"),
+    restricted_regions: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationSummary:
     """Simulate provider logs with ground truth and write them to ``out_dir``.
@@ -207,7 +208,8 @@ def simulate(
         start: First UTC day (default: Spring Festival 2026 window).
         days: Window length in days.
         populations: Subset of :data:`POPULATIONS` to simulate (default all).
-        restricted_regions: Region codes the provider does not serve (pass ``settings.restricted_regions``).
+        restricted_regions: Region codes the provider does not serve (pass ``settings.restricted_regions``;
+            None reads them from :class:`~stillwatch.config.Settings`).
         progress: Called as ``progress(done, expected)`` every few thousand exchanges.
 
     Returns:
@@ -219,6 +221,8 @@ def simulate(
         StoreError: output directory not writable.
     """
     t0 = time.perf_counter()
+    if restricted_regions is None:
+        restricted_regions = Settings().restricted_regions
     total = parse_scale(scale)
     pops = check_populations(populations)
     small = total <= 200_000
