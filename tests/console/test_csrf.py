@@ -55,6 +55,11 @@ def test_cross_site_post_with_valid_token_is_refused(console: Console) -> None:
     assert r.status_code == 403
     r = c.post("/console/cases/1/decide", data=data, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403
+    r = c.post("/console/cases/1/decide", data=data, headers={"Origin": "null"})
+    assert r.status_code == 403
+    r = c.post("/console/cases/1/decide", data=data,
+               headers={"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"})
+    assert r.status_code == 403
     with console.store.session() as s:
         assert s.scalar(select(Case.status).where(Case.id == 1)) == "open"
     r = c.post("/console/cases/1/decide", data=data,
