@@ -35,12 +35,15 @@ def _simulate(settings: Settings, out: Path, scale: str) -> Path:
     return target
 
 
-def _evaluate(settings: Settings, out: Path, labels: Path) -> dict[str, Any] | None:
-    try:
-        from stillwatch.evaluate import evaluate_findings
-    except ImportError:
-        return None
-    return evaluate_findings(out / "findings.jsonl", labels)  # type: ignore[no-any-return]
+def _evaluate(findings_path: Path, labels: Path) -> None:
+    """Score the one-shot findings against the simulator's labels (no replay: see ``stillwatch eval``)."""
+    from stillwatch.detect.findings import read_jsonl
+    from stillwatch.evaluate import evaluate_findings, read_labels
+    from stillwatch.evaluate.report import print_report
+
+    console.print("\n[bold]evaluation against the simulator's labels[/] (single run over the whole window; "
+                  "`stillwatch eval` replays day by day for time to detect)", highlight=False)
+    print_report(evaluate_findings(read_jsonl(findings_path), read_labels(labels)), console)
 
 
 def _demo_token(settings: Settings) -> str:
@@ -112,11 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         inputs = _simulate(settings, args.out, args.scale)
         result = run_pipeline(settings, [inputs], out_dir=args.out,
                               step=lambda s: console.print(f"… {s}", highlight=False))
+        assert result.findings_path is not None
         cases = open_cases_from_findings(settings, result.findings_path, result.clusters_path)
         _summary(settings, result, cases)
-        report = _evaluate(settings, args.out, inputs / "labels.jsonl")
-        if report is not None:
-            console.print(report.get("table", ""), highlight=False)
+        _evaluate(result.findings_path, inputs / "labels.jsonl")
         console.print(f"demo pipeline finished in {time.perf_counter() - start:.0f} s", highlight=False)
         if args.serve:
             _serve(settings, _demo_token(settings))
