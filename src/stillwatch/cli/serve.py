@@ -27,9 +27,13 @@ def serve_cmd(
     from stillwatch.decide.http import mount  # POST /api/v1/decide, /api/v1/decide/signup, GET /metrics
 
     mount(app)
+    from stillwatch.console import mount_console  # analyst console under /console
+
+    mount_console(app)
     bind_host = host or settings.serve.host
     bind_port = port or settings.serve.port
     typer.echo(f"stillwatch API on http://{bind_host}:{bind_port}/docs", err=True)
+    typer.echo(f"stillwatch console on http://{bind_host}:{bind_port}/console/ (log in with an API token)", err=True)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", proxy_headers=False)
 
 
