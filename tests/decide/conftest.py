@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,9 @@ from stillwatch.decide.service import DecisionService
 from stillwatch.decide.snapshot import Snapshot, SnapshotProvider, build_snapshot
 
 REDIS_ENV = "STILLWATCH_TEST_REDIS_URL"
-JAILBREAKS = Path("/work/shared/data/jailbreak-in-the-wild/inthewild_jailbreak_prompts.jsonl.gz")
+from tests.paths import SHARED_DATA  # noqa: E402
+
+JAILBREAKS = SHARED_DATA / "jailbreak-in-the-wild/inthewild_jailbreak_prompts.jsonl.gz"
 
 ENFORCEMENT = [
     {"target_type": "account", "target": "acct-banned", "action": "ban", "case_id": 7, "via_cluster": None},

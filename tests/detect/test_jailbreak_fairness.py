@@ -14,8 +14,8 @@ import pytest
 
 from stillwatch.detect.jailbreak import JailbreakDetector
 from tests.detect.jb_helpers import DAN
+from tests.paths import SHARED_DATA as DATA  # noqa: E402
 
-DATA = Path("/work/shared/data")
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 from importlib import resources
-from pathlib import Path
 
 import pytest
+from tests.paths import SHARED_DATA
 
 from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
 from stillwatch.enrich.templates import mask, signature, similarity, template_id
@@ -69,7 +69,7 @@ def test_jailbreak_index_and_recorded_split() -> None:
     assert len(split["indexed"]) == len(idx)
 
 
-PYRIT = Path("/work/shared/data/jailbreak-templates-pyrit/jailbreak_templates.jsonl.gz")
+PYRIT = SHARED_DATA / "jailbreak-templates-pyrit/jailbreak_templates.jsonl.gz"
 
 
 @pytest.mark.skipif(not PYRIT.exists(), reason="shared jailbreak corpus not mounted")

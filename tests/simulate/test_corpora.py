@@ -8,8 +8,7 @@ from pathlib import Path
 
 from stillwatch.simulate import simulate
 from stillwatch.simulate.corpora import LICENCES, PACKED_DIR, REQUIRED_POOLS, load_packed
-
-DATA = Path("/work/shared/data")
+from tests.paths import SHARED_DATA as DATA  # noqa: E402
 
 
 def test_packed_copy_is_small_and_permissive() -> None:

@@ -9,8 +9,7 @@ import pytest
 from stillwatch.cli.main import main
 from stillwatch.exceptions import ConfigError, InputFormatError, StillwatchError, StoreError
 from stillwatch.simulate import simulate
-
-DATA = Path("/work/shared/data")
+from tests.paths import SHARED_DATA as DATA  # noqa: E402
 
 
 def test_unknown_scale(tmp_path: Path) -> None:
