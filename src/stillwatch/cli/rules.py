@@ -46,7 +46,7 @@ def list_cmd(
 
 @rules_app.command("test")
 def test_cmd(directory: DirOption = None) -> None:
-    """Run every rule's inline positive and negative tests (exit 1 on any failure)."""
+    """Run every rule's inline positive and negative tests (exit 2 on any failure)."""
     from stillwatch.rules import load_rules
     from stillwatch.rules.runner import run_tests
 
@@ -58,7 +58,7 @@ def test_cmd(directory: DirOption = None) -> None:
         )
     console.print(f"{len(outcomes) - len(failed)}/{len(outcomes)} rule tests passed")
     if failed:
-        raise typer.Exit(1)
+        raise RuleError(f"{len(failed)} rule test(s) failed", hint="fix the rule or its test, then bump its version")
 
 
 @rules_app.command("manifest")

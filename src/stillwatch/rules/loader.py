@@ -56,7 +56,7 @@ def parse(text: str, path: str = "<string>") -> tuple[dict[str, Any], dict[tuple
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise RuleError(f"{where}: [yaml] {exc}", hint="fix the YAML syntax") from exc
     if not isinstance(raw, dict):
