@@ -360,6 +360,19 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def evaluate_shipped(test: list[Row]) -> None:
+    """Score the held-out split with the shipped model through the detector's own code path."""
+    from stillwatch.detect.jailbreak import load_model
+
+    load_model.cache_clear()
+    model = load_model()
+    scores = model.predict_proba([r.text for r in test])
+    probes = np.array([bool(sysprompt_probes(r.text)) for r in test])
+    out = {"model": model.version, "classifier": evaluate(scores, test, model.threshold)}
+    out["detector_with_probes"] = evaluate(scores, test, model.threshold, probes)
+    print(json.dumps(out, indent=1))
+
+
 def main() -> None:
     """Build the data set, choose the threshold out of fold, fit, evaluate and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -372,9 +385,13 @@ def main() -> None:
     parser.add_argument("--benign-fpr", type=float, default=0.015, help="out-of-fold benign/persona FPR target")
     parser.add_argument("--upweight", type=float, default=3.0, help="sample weight of persona and benign-en rows")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--evaluate", action="store_true", help="only re-evaluate the shipped model on the test split")
     args = parser.parse_args()
     t0 = time.time()
     rows, stats = build(args.data, args.purge, args.fills, args.seed)
+    if args.evaluate:
+        evaluate_shipped([r for r in rows if r.test])
+        return
     train = [r for r in rows if not r.test]
     test = [r for r in rows if r.test]
     print(f"rows: {len(train)} train, {len(test)} test ({time.time() - t0:.0f}s)")
