@@ -346,7 +346,7 @@ def _has_calendar_shift(region: str) -> bool:
 
 def add_origin_features(
     frame: pd.DataFrame, hourly: pd.DataFrame, restricted: list[str], start: datetime, until: datetime,
-    n_boot: int = 100,
+    n_boot: int = 60,
 ) -> pd.DataFrame:
     """Add ``tz_restricted``, ``cal_restricted``, ``restricted_share``/``share_low``/``share_high``.
 
@@ -467,7 +467,7 @@ def _estimate_all(
             continue
         R = np.stack(rcols, axis=1)  # noqa: N806
         point, _ = mixture_share(np.maximum(y[sel] - dn[sel], 0), L[sel], R[sel])
-        boots = n_boot if (point > 0.005 or dn[sel].sum() > 0) else 0
+        boots = n_boot if (point > 0.02 or dn[sel].sum() > 0) else 0
         seed = int.from_bytes(aid.encode()[-4:], "little")
         e = estimate_share(y[sel], dn[sel], L[sel], R[sel], day_idx[sel], n_boot=boots, seed=seed)
         out[aid] = {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
