@@ -88,11 +88,9 @@ def scan(
     """
     import ibis
 
-    det = (
-        detector
-        if detector is not None and detector.is_fitted()
-        else (detector or JailbreakDetector()).fit(pd.DataFrame({"entity_id": [], "system_text": [], "user_texts": []}))
-    )
+    det = detector or JailbreakDetector()
+    if not det.is_fitted():
+        det.fit(pd.DataFrame({"entity_id": [], "system_text": [], "user_texts": []}))
     until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
     t = engine.table("exchanges")
     expr = t.filter((t.ts >= ibis.literal(until - timedelta(days=window_days))) & (t.ts < ibis.literal(until))).select(
@@ -187,7 +185,7 @@ def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float
         flagged = grp["flagged"].to_numpy(dtype=bool)
         ts = [pd.Timestamp(x).to_pydatetime() for x in grp["ts"]]
         variants = [hashlib.blake2b(m.encode(), digest_size=8).hexdigest() for m in masked]
-        best = (0, None, None)
+        best: tuple[int, datetime | None, datetime | None] = (0, None, None)
         for c in set(cluster):
             idx = [i for i, k in enumerate(cluster) if k == c]
             if not flagged[idx].any():
@@ -270,7 +268,8 @@ def findings(
     frame = account_frame(candidates, burst_minutes=burst_minutes)
     if frame.empty:
         return out
-    acc_det = (account_detector or AccountJailbreakDetector()).fit(frame)
+    acc_det = account_detector or AccountJailbreakDetector()
+    acc_det.fit(frame)
     scores = acc_det.score(frame)
     for row, score in zip(frame.itertuples(index=False), scores, strict=True):
         if score < float(acc_det.offset_):

@@ -133,7 +133,7 @@ class TemplateMatcher:
     """
 
     def __init__(self, queries: list[str]) -> None:
-        forms = []
+        forms: list[str] = []
         for q in queries:
             m = mask_payload(q)
             forms.extend({m, core(m)})

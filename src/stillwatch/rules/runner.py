@@ -53,7 +53,7 @@ def events_table(rule: Rule) -> pa.Table:
     schema = _schema(rule.table)
     rows: list[dict[str, Any]] = []
     for i, t in enumerate(rule.tests):
-        row = {name: None for name in schema.names}
+        row: dict[str, Any] = {name: None for name in schema.names}
         row.update(t.event)
         row["request_id"] = f"test-{i}"
         rows.append(row)

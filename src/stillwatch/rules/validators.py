@@ -312,7 +312,7 @@ class DuplicateIdValidator(Validator):
 
     def finalize(self) -> list[tuple[str, Issue]]:
         """Every file whose id another file also uses."""
-        out = []
+        out: list[tuple[str, Issue]] = []
         for rid, where in self.seen.items():
             if len(where) > 1:
                 others = ", ".join(p for p, _ in where)
