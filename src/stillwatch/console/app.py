@@ -107,5 +107,10 @@ def mount_console(app: FastAPI) -> FastAPI:
     app.add_exception_handler(StillwatchError, lambda r, e: _console_error(r, e, prev_sw))
     app.add_exception_handler(HTTPException, lambda r, e: _http_error(r, e, prev_http))
     app.add_exception_handler(LoginRequired, _login_required)
+    if getattr(app.state, "console_data", None) is None:
+        from stillwatch.console.store_data import StoreData
+
+        settings = app.state.settings
+        app.state.console_data = StoreData(settings.data_dir, settings.restricted_regions)
     app.state.console_mounted = True
     return app

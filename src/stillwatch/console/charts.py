@@ -47,6 +47,7 @@ def svg_data_url(spec: dict[str, Any]) -> str:
         return _CACHE[key]
     import vl_convert as vlc
 
+    spec = {**spec, "config": {"legend": {"labelLimit": 320}, **spec.get("config", {})}}
     svg = vlc.vegalite_to_svg(spec)
     url = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
     _CACHE[key] = url
@@ -85,9 +86,13 @@ def hour_of_week(findings: list[dict[str, Any]], series: dict[str, Any]) -> dict
         return {"key": "hour_of_week", "title": title, "missing": why}
     rows = [{"how": h, "share": v, "profile": "this entity"} for h, v in enumerate(own)]
     base = ev.get("baseline") if ev else series.get("hour_of_week_baseline")
-    for name in ("local", "restricted"):
+    labels = {"local": "local (declared country)", "restricted": "restricted region"}
+    for name, label in labels.items():
         ref = _how_series(base.get(name)) if isinstance(base, dict) else None
-        rows += [{"how": h, "share": v, "profile": f"{name} profile"} for h, v in enumerate(ref or [])]
+        rows += [{"how": h, "share": v, "profile": label} for h, v in enumerate(ref or [])]
+    note = ("from the finding's evidence" if ev else
+            "from the feature store; the two profiles are diurnal templates at the declared-country and "
+            "restricted-region UTC offsets")
     spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": 640,
@@ -101,7 +106,7 @@ def hour_of_week(findings: list[dict[str, Any]], series: dict[str, Any]) -> dict
             "color": {"field": "profile", "type": "nominal"},
         },
     }
-    return {"key": "hour_of_week", "title": title, "svg": svg_data_url(spec)}
+    return {"key": "hour_of_week", "title": title, "svg": svg_data_url(spec), "note": note}
 
 
 def daily_volume(findings: list[dict[str, Any]], series: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +140,10 @@ def daily_volume(findings: list[dict[str, Any]], series: dict[str, Any]) -> dict
     return {"key": "daily_volume", "title": title, "svg": svg_data_url(spec)}
 
 
-def capabilities(findings: list[dict[str, Any]], campaign: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Template and capability shares (estimate.capabilities, campaign capabilities, template_shares)."""
+def capabilities(
+    findings: list[dict[str, Any]], campaign: dict[str, Any] | None = None, series: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Template and capability shares (campaign, estimate.capabilities, the store, template_shares)."""
     title = "Template and capability shares"
     rows: list[dict[str, Any]] = []
     caps = (campaign or {}).get("capabilities")
@@ -146,6 +153,8 @@ def capabilities(findings: list[dict[str, Any]], campaign: dict[str, Any] | None
              if isinstance(f.get("estimate"), dict) and isinstance(f["estimate"].get("capabilities"), dict)),
             None,
         )
+    if not isinstance(caps, dict):
+        caps = (series or {}).get("capabilities")
     for name, share in (caps or {}).items():
         if isinstance(share, int | float):
             rows.append({"name": str(name)[:80], "share": float(share), "group": "capability"})
@@ -230,7 +239,7 @@ def finding_charts(findings: list[dict[str, Any]], series: dict[str, Any] | None
     return [
         hour_of_week(findings, series),
         daily_volume(findings, series),
-        capabilities(findings),
+        capabilities(findings, None, series),
         model_switches(findings, series),
     ]
 

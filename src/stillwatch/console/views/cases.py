@@ -95,15 +95,21 @@ def _forms(ctx: Ctx, case: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _series(ctx: Ctx, findings: list[dict[str, Any]]) -> dict[str, Any]:
+def series_for(ctx: Ctx, account_id: str | None) -> dict[str, Any]:
+    """Chart series of one account from ``app.state.console_data`` (the feature store), if any."""
     source = getattr(ctx.request.app.state, "console_data", None)
-    accounts = [str(a) for f in findings for a in (f.get("accounts") or [])]
-    if source is None or not accounts:
+    if source is None or not account_id:
         return {}
     try:
-        return dict(source.account_series(accounts[0]) or {})
-    except Exception:  # a failing optional source never breaks the page
+        return dict(source.account_series(account_id) or {})
+    except Exception:  # an optional source that fails never breaks the page
         return {}
+
+
+def _series(ctx: Ctx, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    accounts = [str(f["entity_id"]) for f in findings if f.get("entity") == "account"]
+    accounts += [str(a) for f in findings for a in (f.get("accounts") or [])]
+    return series_for(ctx, accounts[0] if accounts else None)
 
 
 def finding_data(ctx: Ctx, finding_id: str, raw: bool) -> dict[str, Any]:
@@ -134,8 +140,10 @@ def finding_page(finding_id: str, request: Request) -> Response:
 
     def extra() -> dict[str, Any]:
         case = data["case"]
+        series = _series(ctx, [data["finding"]])
         return {
-            "charts": charts.finding_charts([data["finding"]], _series(ctx, [data["finding"]])),
+            "charts": charts.finding_charts([data["finding"]], series),
+            "store_egress": series.get("egress", []),
             "egress": charts.egress_rows([data["finding"]]),
             "forms": _forms(ctx, {**case, "findings": [data["finding"]]} if case else None),
             "here": f"{PREFIX}/findings/{qp(fid)}",
@@ -164,8 +172,10 @@ def case_page(case_ref: str, request: Request) -> Response:
     data = case_data(ctx, case_id, request.query_params.get("raw") == "1")
 
     def extra() -> dict[str, Any]:
+        series = _series(ctx, data["case"]["findings"])
         return {
-            "charts": charts.finding_charts(data["case"]["findings"], _series(ctx, data["case"]["findings"])),
+            "charts": charts.finding_charts(data["case"]["findings"], series),
+            "store_egress": series.get("egress", []),
             "egress": charts.egress_rows(data["case"]["findings"]),
             "forms": _forms(ctx, data["case"]),
             "here": f"{PREFIX}/cases/{case_id}",

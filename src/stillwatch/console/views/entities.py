@@ -117,5 +117,10 @@ def account_page(account_ref: str, request: Request) -> Response:
     ctx = current(request)
     aid, as_json = split_format(account_ref)
     data = account_data(ctx, aid)
-    return page(ctx, "account.html", data, as_json=as_json,
-                extra=lambda: {"charts": charts.finding_charts(data["findings"])})
+    def extra() -> dict[str, Any]:
+        from stillwatch.console.views.cases import series_for
+
+        series = series_for(ctx, aid)
+        return {"charts": charts.finding_charts(data["findings"], series), "store_egress": series.get("egress", [])}
+
+    return page(ctx, "account.html", data, as_json=as_json, extra=extra)
