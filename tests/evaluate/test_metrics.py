@@ -1,0 +1,66 @@
+"""Evaluation metrics on hand-made findings and labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from stillwatch.detect.evidence import Evidence
+from stillwatch.detect.findings import Finding
+from stillwatch.evaluate.metrics import evaluate_findings, wilson
+from stillwatch.evaluate.replay import step_ends
+from stillwatch.exceptions import ConfigError
+
+T0 = datetime(2026, 2, 9, tzinfo=UTC)
+
+
+def _f(kind: str, acct: str, day: int, status: str = "test", estimate: dict | None = None) -> Finding:
+    return Finding(kind, "account", acct, 0.9, {"name": f"d_{kind}", "version": "1", "params": {}},
+                   [Evidence("x", 1, 0, "why", "network")], window_to=T0 + timedelta(days=day),
+                   first_flagged_at=T0 + timedelta(days=day), status=status, estimate=estimate)  # fmt: skip
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(0, 100)
+    assert lo == 0.0 and 0.03 < hi < 0.04
+    lo, hi = wilson(50, 100)
+    assert lo < 0.5 < hi and abs((lo + hi) / 2 - 0.5) < 1e-9
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_precision_recall_ttd_fpr_and_subrouting_error() -> None:
+    labels = [
+        {"entity": "account", "id": "r1", "label": "relay", "group": "relay_x", "campaign_id": "c1",
+         "active_from": "2024-01-01T00:00:00Z"},
+        {"entity": "account", "id": "r2", "label": "relay", "group": "relay_x", "campaign_id": "c1",
+         "active_from": "2026-02-10T00:00:00Z"},
+        {"entity": "account", "id": "s1", "label": "subrouting", "group": "subrouting_platform",
+         "restricted_share": 0.40, "active_from": "2024-01-01T00:00:00Z"},
+        *[{"entity": "account", "id": f"b{i}", "label": "benign", "group": "benign_en"} for i in range(9)],
+        {"entity": "account", "id": "z1", "label": "benign", "group": "benign_zh_legit"},
+        {"entity": "account", "id": "z2", "label": "benign", "group": "benign_zh_legit"},
+    ]  # fmt: skip
+    findings = [
+        _f("relay", "r1", 1), _f("relay", "b0", 2), _f("relay", "z1", 3, status="shadow"),
+        _f("subrouting", "s1", 2, estimate={"restricted_share": 0.43, "low": 0.35, "high": 0.5, "confidence": 0.95}),
+    ]  # fmt: skip
+    out = evaluate_findings(findings, labels, {"r1": 100, "r2": 300, "s1": 10}, {"r1": T0, "s1": T0})
+    relay = out["kinds"]["relay"]
+    assert relay["precision"] == 0.5 and relay["recall"] == 0.5
+    assert relay["exchange_recall"] == pytest.approx(0.25)
+    assert relay["ttd_median_h"] == pytest.approx(24.0)  # from the first logged exchange, not active_from
+    assert relay["campaigns_found"] == 1 and relay["missed"] == ["r2"]
+    assert out["benign_groups"]["benign_en"]["fpr"] == pytest.approx(1 / 9)
+    assert out["benign_groups"]["benign_zh_legit"]["flagged"] == 0  # shadow findings do not count
+    assert out["benign_groups"]["all_benign"]["accounts"] == 11
+    sub = out["subrouting"]["accounts"][0]
+    assert sub["abs_error"] == pytest.approx(0.03) and sub["covered"]
+    assert out["totals"] == {"findings": 4, "shadow": 1}
+
+
+def test_step_ends_cover_the_data() -> None:
+    ends = step_ends(T0 + timedelta(hours=5), T0 + timedelta(days=2, hours=3))
+    assert ends[0] == T0 + timedelta(days=1) and ends[-1] == T0 + timedelta(days=3)
+    with pytest.raises(ConfigError):
+        step_ends(T0, T0, "weekly")
