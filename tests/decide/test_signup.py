@@ -118,3 +118,16 @@ def test_index_failures_and_deadline(decider: SignupDecider) -> None:
     out = decider.decide(account_id="n2", payment_fingerprint="pf-hydra-1")
     assert time.perf_counter() - t0 < 2.0
     assert any("exceeded its deadline" in r for r in out.reasons)
+
+
+def test_stillwatch_decide_signup_in_process(decider: SignupDecider) -> None:
+    import stillwatch
+    from stillwatch.decide.service import set_service
+
+    set_service(decider.service)
+    try:
+        out = stillwatch.decide_signup(account_id="new-9", payment_fingerprint="pf-hydra-1", signup_ip="45.76.10.20")
+        assert out.action in ("challenge", "block")
+        assert out.matches[0].enforced_account == "acct-banned"
+    finally:
+        set_service(None)
