@@ -234,6 +234,8 @@ def _pyrit(d: Path, pools: Pools) -> None:
     for row in _jsonl(d / "jailbreak_templates.jsonl.gz"):
         tpl = _field(row, "template", d)
         if isinstance(tpl, str) and "{{ prompt }}" in tpl:
+            # PyRIT wraps literal text in Jinja raw blocks; the prompt as sent has no such markers
+            tpl = tpl.replace("{% raw %}", "").replace("{% endraw %}", "")
             _add(pools, "jb_templates", tpl.replace("{{ prompt }}", SLOT), f"pyrit:{row.get('name')}")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import jinja2.meta
 
 from stillwatch.simulate.corpora import SLOT, Pools, build_pools, load_packed
 
@@ -69,6 +70,30 @@ def _seed_block(seeds: list[tuple[str, str | None]], rng: random.Random, n: int)
     return "\n###\n".join(lines)
 
 
+#: Template variables the simulator fills with real corpus text.
+_FILLABLE = frozenset(
+    {
+        "instruction",
+        "input",
+        "task",
+        "question",
+        "query",
+        "generations",
+        "generation",
+        "responses",
+        "response",
+        "reference",
+        "student_solution",
+        "num_instructions",
+        "number",
+        "language",
+        "examples",
+        "loop",
+        "range",
+    }
+)
+
+
 def _render_templates(pools: Pools, rng: random.Random, per_template: int) -> tuple[list, list]:
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined, autoescape=False)
     seeds = pools["distill_seeds_en"] + pools.get("en_chat", [])[:300]
@@ -85,8 +110,11 @@ def _render_templates(pools: Pools, rng: random.Random, per_template: int) -> tu
                 continue
             try:
                 tpl = env.from_string(text)
+                needed = jinja2.meta.find_undeclared_variables(env.parse(text))
             except jinja2.TemplateError:
                 continue
+            if not needed <= _FILLABLE:
+                continue  # a template needing inputs we have no real text for would render with holes
             for _ in range(per_template):
                 inst = seeds[rng.randrange(len(seeds))][0]
                 gens = [replies[rng.randrange(len(replies))] for _ in range(rng.randint(2, 4))]

@@ -190,6 +190,8 @@ def tool_trace(bank: TextBank, rng: random.Random, tools: list[str], steps: int)
     out = []
     for _ in range(steps):
         item = bank.pick("code", rng)
+        if item[1] is None:  # tool output is code or program text, never a user's question
+            item = bank.pick("bench_humaneval", rng)
         result = item[1] or item[0]
         tool_id = "toolu_01" + "".join(_B62[int(rng.random() * 62)] for _ in range(22))
         if "Bash" in tools or "bash" in tools:
