@@ -66,3 +66,16 @@ def test_events_table_fills_missing_columns() -> None:
     tbl = events_table(rule)
     assert tbl.schema == EXCHANGE_SCHEMA and tbl.num_rows == len(rule.tests)
     assert tbl.column("request_id").to_pylist() == [f"test-{i}" for i in range(len(rule.tests))]
+
+
+def test_cli_rules_run(settings, capsys) -> None:  # noqa: ANN001
+    from stillwatch.cli.main import main
+    from stillwatch.engine import get_engine
+
+    with get_engine(settings, "duckdb") as eng:
+        eng.write_table("exchanges", events(), partition_by=["day"])
+    assert main(["--data-dir", str(settings.data_dir), "rules", "run"]) == 0
+    assert "4 rule hits" in capsys.readouterr().out
+    with get_engine(settings, "duckdb") as eng:
+        assert eng.has_table("rule_hits")
+        assert set(eng.execute(eng.table("rule_hits")).column("request_id").to_pylist()) == {"e0", "e1", "e2", "e3"}

@@ -82,6 +82,33 @@ def manifest_cmd(
     console.print(f"wrote {escape(str(write_manifest(directory)))}")
 
 
+@rules_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    directory: DirOption = None,
+    include_deprecated: Annotated[
+        bool, typer.Option("--include-deprecated", help="Also run deprecated rules.")
+    ] = False,
+) -> None:
+    """Run the rules over the store's exchanges; write the ``rule_hits`` table (status kept per hit)."""
+    from stillwatch.engine import get_engine
+    from stillwatch.rules import load_rules
+    from stillwatch.rules.runner import run_rules
+
+    rules = load_rules(directory)
+    with get_engine(ctx.obj.settings) as engine:
+        hits = run_rules(engine, rules, include_deprecated=include_deprecated)
+        if hits.num_rows:
+            engine.write_table("rule_hits", hits)
+    counts: dict[str, int] = {}
+    for rid in hits.column("rule_id").to_pylist():
+        counts[rid] = counts.get(rid, 0) + 1
+    names = {r.id: r.name for r in rules}
+    for rid, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        console.print(f"{n:>8}  {escape(names.get(rid, rid))}")
+    console.print(f"{hits.num_rows} rule hits")
+
+
 def register(app: typer.Typer) -> None:
     """Add the rules command group."""
     app.add_typer(rules_app, name="rules")
