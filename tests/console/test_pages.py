@@ -16,6 +16,7 @@ PAGES = [
     ("/console/clusters", "/console/clusters.json", "table#clusters tr.cluster-row", "items"),
     ("/console/clusters/cl-1", "/console/clusters/cl-1.json", "table#links tr.link-row", "cluster"),
     ("/console/accounts/acct-1", "/console/accounts/acct-1.json", "table#account-findings", "findings"),
+    ("/console/keys/key-1", "/console/keys/key-1.json", "table#account-findings", "findings"),
     ("/console/reports", "/console/reports.json", "table#reports tr.report-row", "items"),
     ("/console/reports/rep-1", "/console/reports/rep-1.json", "table#hits", "report"),
     ("/console/enforcement", "/console/enforcement.json", "table#enforcement-list", "enforcement_list"),
@@ -128,3 +129,9 @@ def test_unknown_pages_are_html_404_without_echo(console: Console) -> None:
 def test_api_errors_stay_json(console: Console) -> None:
     r = console.client().get("/api/v1/cases/999", headers={"Authorization": f"Bearer {console.seeded.tokens['lead']}"})
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+
+
+def test_key_page_is_titled_and_linked(console: Console) -> None:
+    page = soup(console.login("viewer").get("/console/keys/key-1").text)
+    assert page.select_one("#account-title").get_text().startswith("API key")
+    assert page.select_one("#account-findings td.none") is not None

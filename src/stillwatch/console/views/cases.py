@@ -118,11 +118,12 @@ def finding_data(ctx: Ctx, finding_id: str, raw: bool) -> dict[str, Any]:
     with ctx.store.session() as s:
         f = get_or_404(s, Finding, finding_id, "finding")
         finding = workflow.finding_to_dict(f)
-        case = workflow.case_to_dict(f.case) if f.case is not None else None
-        audit.record(s, ctx.actor, "finding.view", "finding", finding_id, {"case_id": f.case_id})
-        if case is not None:
+        case = None
+        if f.case is not None:
+            case = workflow.case_to_dict(f.case)
             case["entities"] = [{"type": ce.entity.type, "value": ce.entity.value, "role": ce.role}
                                 for ce in f.case.entities][:200]
+        audit.record(s, ctx.actor, "finding.view", "finding", finding_id, {"case_id": f.case_id})
     return {
         "finding": finding,
         "case": case,

@@ -21,7 +21,7 @@ MEMBER_LIMIT = 2000
 
 def _summary(cluster: dict[str, Any], findings: list[dict[str, Any]]) -> dict[str, Any]:
     camp = cluster.get("campaign") or {}
-    est = next((f["estimate"] for f in findings if isinstance(f.get("estimate"), dict)
+    est: dict[str, Any] = next((f["estimate"] for f in findings if isinstance(f.get("estimate"), dict)
                 and "exchanges" in f["estimate"]), {})
     models = sorted({str(m) for f in findings for m in ((f.get("estimate") or {}).get("models") or [])})
     models = models or sorted({str(m) for m in (camp.get("models") or [])})
@@ -95,8 +95,8 @@ def cluster_page(cluster_ref: str, request: Request) -> Response:
     return page(ctx, "cluster.html", data, as_json=as_json, extra=extra)
 
 
-def account_data(ctx: Ctx, account_id: str) -> dict[str, Any]:
-    """An account: its findings, cases, clusters and enforcement actions."""
+def account_data(ctx: Ctx, account_id: str, entity_type: str = "account") -> dict[str, Any]:
+    """An account (or API key): its findings, cases, clusters and enforcement actions."""
     check(ctx.actor, "finding.view")
     with ctx.store.session() as s:
         rows = s.scalars(select(Finding).where(Finding.entity_id == account_id)
@@ -104,23 +104,36 @@ def account_data(ctx: Ctx, account_id: str) -> dict[str, Any]:
         findings = [workflow.finding_to_dict(f) for f in rows]
         cases = [workflow.case_to_dict(c) for c in s.scalars(
             select(Case).join(CaseEntity, CaseEntity.case_id == Case.id).join(Entity, Entity.id == CaseEntity.entity_id)
-            .where(Entity.type == "account", Entity.value == account_id).distinct())]
-        clusters = [c.cluster_id for c in s.scalars(select(Cluster).limit(5000)) if account_id in map(str, c.accounts)]
-        actions = (enforcement.list_actions(s, ctx.actor, target_type="account", target=account_id).items
+            .where(Entity.type == entity_type, Entity.value == account_id).distinct())]
+        clusters = ([c.cluster_id for c in s.scalars(select(Cluster).limit(5000)) if account_id in map(str, c.accounts)]
+                    if entity_type == "account" else [])
+        actions = (enforcement.list_actions(s, ctx.actor, target_type=entity_type, target=account_id).items
                    if ctx.may("action.view") else [])
-    return {"account_id": account_id, "findings": findings, "cases": cases, "clusters": clusters, "actions": actions}
+    return {"account_id": account_id, "entity_type": entity_type, "findings": findings, "cases": cases,
+            "clusters": clusters, "actions": actions}
+
+
+def _entity_page(request: Request, ref: str, entity_type: str) -> Response:
+    ctx = current(request)
+    eid, as_json = split_format(ref)
+    data = account_data(ctx, eid, entity_type)
+
+    def extra() -> dict[str, Any]:
+        from stillwatch.console.views.cases import series_for
+
+        series = series_for(ctx, eid) if entity_type == "account" else {}
+        return {"charts": charts.finding_charts(data["findings"], series), "store_egress": series.get("egress", [])}
+
+    return page(ctx, "account.html", data, as_json=as_json, extra=extra)
 
 
 @router.get(PREFIX + "/accounts/{account_ref:path}")
 def account_page(account_ref: str, request: Request) -> Response:
     """One account."""
-    ctx = current(request)
-    aid, as_json = split_format(account_ref)
-    data = account_data(ctx, aid)
-    def extra() -> dict[str, Any]:
-        from stillwatch.console.views.cases import series_for
+    return _entity_page(request, account_ref, "account")
 
-        series = series_for(ctx, aid)
-        return {"charts": charts.finding_charts(data["findings"], series), "store_egress": series.get("egress", [])}
 
-    return page(ctx, "account.html", data, as_json=as_json, extra=extra)
+@router.get(PREFIX + "/keys/{key_ref:path}")
+def key_page(key_ref: str, request: Request) -> Response:
+    """One API key (findings about it, cases, actions)."""
+    return _entity_page(request, key_ref, "api_key")

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from stillwatch.cases import audit
 from stillwatch.cases.common import InvalidInputError
@@ -53,8 +53,8 @@ def parse_filters(params: Any) -> dict[str, Any]:
     return out
 
 
-def _filtered(session: Any, f: dict[str, Any]) -> Select[Any]:
-    stmt = select(Finding, Case.status.label("case_status")).outerjoin(Case, Case.id == Finding.case_id)
+def _filtered(session: Any, f: dict[str, Any]) -> Any:
+    stmt: Any = select(Finding, Case.status.label("case_status")).outerjoin(Case, Case.id == Finding.case_id)
     if not f["shadow"]:
         stmt = stmt.where(Finding.detector_status != "shadow")
     if f["kind"]:
