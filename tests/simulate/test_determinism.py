@@ -47,3 +47,10 @@ def test_no_partial_files_left(sim_dir: Path) -> None:
 @pytest.mark.parametrize("name", OUTPUT_FILES)
 def test_every_file_is_non_empty(sim_dir: Path, name: str) -> None:
     assert (sim_dir / name).stat().st_size > 0
+
+
+def test_worker_processes_do_not_change_the_output(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    simulate(one, seed=4, scale=3000, workers=1)
+    simulate(two, seed=4, scale=3000, workers=2)
+    assert _digests(one) == _digests(two)

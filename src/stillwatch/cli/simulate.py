@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -40,6 +41,9 @@ def simulate_cmd(
     population: Annotated[
         list[str] | None, typer.Option("--population", help="Simulate only these populations (repeatable).")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Rendering processes (default: up to 2); output is the same.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Simulate provider logs (exchanges, accounts, enforcement, reports) with ground-truth labels."""
@@ -71,6 +75,7 @@ def simulate_cmd(
             populations=population,
             restricted_regions=settings.restricted_regions,
             progress=tick,
+            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
         )
     table = Table(
         title=f"simulated {summary.exchanges:,} exchanges in {summary.seconds:.1f} s "

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import heapq
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,7 +15,7 @@ from stillwatch import __version__
 from stillwatch.config import Settings
 from stillwatch.exceptions import ConfigError
 from stillwatch.simulate.calendar import window_days
-from stillwatch.simulate.exchange import iso_ms, render
+from stillwatch.simulate.exchange import iso_ms
 from stillwatch.simulate.models import model_catalogue, new_model
 from stillwatch.simulate.populations.base import Actor, Ctx
 from stillwatch.simulate.populations.benign import (
@@ -30,6 +29,7 @@ from stillwatch.simulate.populations.evasion import build_evaders
 from stillwatch.simulate.populations.jailbreak import build_jailbreakers
 from stillwatch.simulate.populations.relay import build_relays
 from stillwatch.simulate.populations.subroute import build_platforms, build_subsidiaries
+from stillwatch.simulate.rows import RowSource
 from stillwatch.simulate.textbank import load_bank
 from stillwatch.simulate.writer import BackgroundWriter, OutputDir, RequestIds, dumps
 
@@ -182,10 +182,6 @@ def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor
     return actors
 
 
-def _merged(actors: Iterable[Actor], days: list[date]) -> Iterable[Any]:
-    return heapq.merge(*(a.stream(days) for a in actors))
-
-
 def simulate(
     out_dir: Path | str,
     seed: int = 1,
@@ -197,6 +193,7 @@ def simulate(
     populations: Sequence[str] | None = None,
     restricted_regions: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> SimulationSummary:
     """Simulate provider logs with ground truth and write them to ``out_dir``.
 
@@ -211,6 +208,7 @@ def simulate(
         restricted_regions: Region codes the provider does not serve (pass ``settings.restricted_regions``;
             None reads them from :class:`~stillwatch.config.Settings`).
         progress: Called as ``progress(done, expected)`` every few thousand exchanges.
+        workers: Processes that render exchanges (forked; the output does not depend on it).
 
     Returns:
         A summary of what was written.
@@ -248,7 +246,7 @@ def simulate(
         summary = SimulationSummary(
             out_dir=Path(out_dir), seed=seed, scale=total, start=start, days=days, corpora=bank.sources
         )
-        _write_all(out, ctx, actors, window_days(start, days), summary, progress, total)
+        _write_all(out, ctx, actors, window_days(start, days), summary, progress, total, workers)
     except BaseException:
         out.abort()
         raise
@@ -266,15 +264,15 @@ BENIGN_REASONS = (
 )
 
 
-def _benign_enforcement(ctx: Ctx, accounts: list[Any]) -> list[dict[str, Any]]:
+def _benign_enforcement(ctx: Ctx, accounts: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Warnings and throttles on a few benign accounts (enforcement is not only about abuse)."""
     rng = random.Random(f"{ctx.seed}:benign-enforcement")
     out = []
-    for acct in accounts:
-        if acct.label == "benign" and rng.random() < 0.012:
+    for account_id, label in accounts:
+        if label == "benign" and rng.random() < 0.012:
             out.append(
                 {
-                    "account_id": acct.account_id,
+                    "account_id": account_id,
                     "ts": ctx.start_ms + int(rng.random() * ctx.days * 86_400_000),
                     "action": rng.choice(("warn", "warn", "throttle")),
                     "reason": rng.choice(BENIGN_REASONS),
@@ -291,34 +289,33 @@ def _write_all(
     summary: SimulationSummary,
     progress: Callable[[int, int], None] | None,
     total: int,
+    workers: int = 1,
 ) -> None:
     ids = RequestIds(ctx.seed)
-    rng = random.Random(f"{ctx.seed}:render")
     groups: Counter[str] = Counter()
-    group_of = {a.account_id: a.group for actor in actors for a in actor.accounts}
     n = 0
     n_labels = 0
     buf: list[bytes] = []
+    source = RowSource(actors, days, workers)
     gz = BackgroundWriter(out.gzip_writer("exchanges.jsonl.gz"))
     try:
         with open(out.path("labels.jsonl"), "wb") as lab:
-            for _ts, _idx, _seq, req in _merged(actors, days):
+            for _ts, _idx, _seq, data, group, label in source:
                 rid = ids.next()
-                row = render(req, rng, rid)
-                buf.append(dumps(row))
-                groups[group_of.get(req.account_id, "?")] += 1
-                if req.exchange_label is not None:
-                    label, group, campaign = req.exchange_label
+                buf.append(b'{"request_id":"' + rid.encode() + b'",' + data[1:] + b"\n")
+                groups[group] += 1
+                if label is not None:
+                    kind, lgroup, campaign, ts, account_id = label
                     lab.write(
                         dumps(
                             {
                                 "entity": "exchange",
                                 "id": rid,
-                                "label": label,
-                                "group": group,
+                                "label": kind,
+                                "group": lgroup,
                                 "campaign_id": campaign,
-                                "active_from": row["ts"],
-                                "account_id": req.account_id,
+                                "active_from": ts,
+                                "account_id": account_id,
                             }
                         )
                     )
@@ -331,32 +328,31 @@ def _write_all(
                         progress(n, total)
             if buf:
                 gz.write(b"".join(buf))
-            accounts = sorted(
-                (a for actor in actors for a in actor.accounts), key=lambda a: (a.created_ms, a.account_id)
-            )
+            results = source.results
+            accounts = sorted((a for r in results for a in r["accounts"]), key=lambda a: (a[0], a[1]))
             for acct in accounts:
-                for row in acct.labels():
+                for row in acct[4]:
                     lab.write(dumps(row))
                     n_labels += 1
-            for actor in actors:
-                for row in actor.extra_labels():
+            for r in results:
+                for row in r["extra"]:
                     lab.write(dumps(row))
                     n_labels += 1
-
     finally:
+        source.close()
         gz.close()
     if progress:
         progress(n, total)
     summary.exchanges, summary.labels, summary.accounts = n, n_labels, len(accounts)
     summary.by_group = dict(sorted(groups.items()))
-    out.write_lines("accounts.jsonl", (a.record() for a in accounts))
+    out.write_lines("accounts.jsonl", (a[3] for a in accounts))
     enf = sorted(
-        [*(e for actor in actors for e in actor.enforcement()), *_benign_enforcement(ctx, accounts)],
+        [*(e for r in results for e in r["enforcement"]), *_benign_enforcement(ctx, [(a[1], a[2]) for a in accounts])],
         key=lambda e: (e["ts"], e["account_id"]),
     )
     summary.enforcement = out.write_lines("enforcement.jsonl", ({**e, "ts": iso_ms(e["ts"])} for e in enf))
-    reports = sorted((r for actor in actors for r in actor.reports()), key=lambda r: (r["received_at"], r["report_id"]))
-    truth = [{"report_id": r["report_id"], "seen_in_logs": r.pop("_seen")} for r in reports]
+    reports = sorted((x for r in results for x in r["reports"]), key=lambda x: (x["received_at"], x["report_id"]))
+    truth = [{"report_id": x["report_id"], "seen_in_logs": x.pop("_seen")} for x in reports]
     summary.reports = out.write_lines("reports.jsonl", reports)
     out.write_json("models.json", model_catalogue(ctx.start, ctx.days))
     out.write_json(

@@ -154,8 +154,11 @@ def build_body(req: Req) -> dict[str, Any]:
     return body
 
 
-def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
-    """Render a planned request and its response as a provider-logs-v1 exchange."""
+def render(req: Req, rng: random.Random, request_id: str | None) -> dict[str, Any]:
+    """Render a planned request and its response as a provider-logs-v1 exchange.
+
+    With ``request_id=None`` the id is left out (the writer prepends it in output order).
+    """
     body = build_body(req)
     headers = req.client.headers
     if req.extra_headers:
@@ -168,13 +171,15 @@ def render(req: Req, rng: random.Random, request_id: str) -> dict[str, Any]:
     if req.meta and "trace" in req.meta:
         in_tok += sum(len(step[3]) // 4 + 20 for step in req.meta["trace"])
     last = req.turns[-1]
-    out: dict[str, Any] = {
-        "request_id": request_id,
-        "ts": iso_ms(req.ts),
-        "account_id": req.account_id,
-        "api_key_id": req.key_id,
-        "client_ip": req.ip,
-    }
+    out: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+    out.update(
+        {
+            "ts": iso_ms(req.ts),
+            "account_id": req.account_id,
+            "api_key_id": req.key_id,
+            "client_ip": req.ip,
+        }
+    )
     if req.xff:
         out["forwarded_for"] = req.xff
     out["tls_ja4"] = req.client.ja4 if "_ja4" not in body else body.pop("_ja4")
