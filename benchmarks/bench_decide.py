@@ -97,7 +97,7 @@ def bench_inprocess(n: int, redis_url: str | None) -> dict[str, Any]:
 
     state: Any = MemoryState(Windows())
     if redis_url:
-        state = FailoverState(RedisState.from_url(redis_url, Windows(), timeout_s=0.05), deadline_s=0.05)
+        state = FailoverState(RedisState.from_url(redis_url, Windows(), timeout_s=0.05), deadline_s=0.05, isolate=False)
     svc = DecisionService(load_policy(), snapshots=SnapshotProvider.static(_snapshot()), state=state)
     reqs = make_requests(n + 2000)
     for r in reqs[:2000]:

@@ -166,7 +166,7 @@ def test_local_windows_keep_counting_during_an_outage_and_catch_up_after() -> No
     after = state.observe(Observation(now + 2, "a", "k", "1.1.3.1", "asn", None))
     assert after.backend == "redis"
     deadline = time.monotonic() + 5
-    while state.buffer and time.monotonic() < deadline:
+    while state.replayed < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert state.replayed == 4
     final = state.observe(Observation(now + 3, "a", "k", None, None, None))

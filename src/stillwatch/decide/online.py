@@ -320,6 +320,11 @@ class FailoverState:
         deadline_s: Budget for one primary call; beyond it the decision uses local state.
         retry_s: After a failure, the primary is skipped for this long.
         max_buffer: Observations kept for catch-up while the primary is down (oldest dropped).
+        isolate: Run each primary call on a worker thread and stop waiting at the deadline, whatever
+            the client does (safe with any client, costs a thread hand-off per call). ``False``
+            calls the client directly and relies on its socket timeouts (redis-py with
+            ``socket_timeout`` = deadline, as :meth:`RedisState.from_url` sets): faster, and just as
+            bounded for a real Redis.
     """
 
     name = "redis+memory"
@@ -332,8 +337,10 @@ class FailoverState:
         deadline_s: float = 0.025,
         retry_s: float = 2.0,
         max_buffer: int = 100_000,
+        isolate: bool = True,
     ) -> None:
         self.primary = primary
+        self.isolate = isolate
         self.local = local or MemoryState(primary.w)
         self.deadline_s = deadline_s
         self.retry_s = retry_s
@@ -353,6 +360,13 @@ class FailoverState:
         if time.monotonic() < self.down_until:
             self.buffer.append(obs)
             return self._degraded(local)
+        if not self.isolate:
+            try:
+                stats = self.primary.observe(obs)
+            except Exception as exc:  # noqa: BLE001 - socket timeout, connection or protocol error
+                self._fail(exc, obs)
+                return self._degraded(local)
+            return self._recovered(stats)
         fut = self._pool.submit(self.primary.observe, obs)
         try:
             stats = fut.result(timeout=self.deadline_s)
@@ -361,6 +375,9 @@ class FailoverState:
             in_flight = not fut.cancel() and not fut.done()
             self._fail(exc, None if in_flight else obs)
             return self._degraded(local)
+        return self._recovered(stats)
+
+    def _recovered(self, stats: WindowStats) -> WindowStats:
         if not self.up:
             self.up = True
             log.warning("redis is back; replaying %d buffered observations", len(self.buffer))

@@ -110,6 +110,7 @@ class DecisionService:
                 deadline_s=deadline,
                 retry_s=float(pol.faults["redis_retry_s"]),
                 max_buffer=int(pol.faults["catchup_max_events"]),
+                isolate=False,  # redis-py socket timeouts (= the deadline) bound every call
             )
         path = log_path or os.environ.get(LOG_ENV)
         return cls(
