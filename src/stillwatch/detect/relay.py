@@ -185,7 +185,7 @@ class RelayDetector(Detector):
                 limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
                 if strength <= limit:
                     continue
-                value: Any = X[name].iloc[i] if name in X.columns else None
+                value: Any = _checkable_value(X.iloc[i], name)
                 if name in self.quantiles_:
                     med, p99 = self.quantiles_[name]
                     base = baseline_text(med, p99)
@@ -197,9 +197,28 @@ class RelayDetector(Detector):
         return out
 
 
+def _checkable_value(row: pd.Series, name: str) -> Any:
+    """The facts behind a strength, so a person can check them (ratios, offsets), not the z."""
+    def get(col: str) -> Any:
+        v = row.get(col)
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+    if name == "tz_restricted":
+        return {"best_utc_offset": get("best_utc_offset"), "fit": get("utc_offset_fit"),
+                "declared_country": get("declared_country"), "declared_offset": get("local_offset")}
+    if name == "cal_restricted":
+        return {"makeup_ratio_cn": get("makeup_ratio_cn"), "holiday_ratio_cn": get("holiday_ratio_cn"),
+                "calendar_fit": get("cal_fit")}
+    if name == "share_low":
+        return {"restricted_share": get("restricted_share"), "low": get("share_low"), "high": get("share_high")}
+    if name == "hop_share":
+        return {"hop_share": get("hop_share"), "hopping_exchanges": get("hop_n")}
+    return get(name)
+
+
 _ORIGIN_BASE = {
-    "tz_restricted": "0 for accounts whose activity fits their declared country",
-    "cal_restricted": "0 for accounts that do not follow the mainland calendar",
+    "tz_restricted": "best offset = the declared country's for almost every account",
+    "cal_restricted": "make-up-day ratio about 1 and holiday ratio about 1 for accounts off the mainland calendar",
     "restricted_addr_share": "0 for almost every account",
     "shared_egress_accounts": "1 (an egress address normally carries one account)",
     "hop_share": "0 (a conversation normally stays on one account)",
