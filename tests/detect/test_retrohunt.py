@@ -97,3 +97,21 @@ def test_protocol_adapter_attaches_hits(settings: Settings) -> None:
     assert all(set(h) >= {"request_id", "account_id", "ts", "score", "finding_id", "why"} for h in hits)
     written = read_jsonl(settings.data_dir / "findings" / "retrohunt-BB-2026-0042.jsonl")
     assert {f.report_id for f in written} == {"BB-2026-0042"} and len(written) == 4 + 3
+
+
+def test_report_submitted_to_case_store_gets_hits(settings: Settings, tmp_path) -> None:  # noqa: ANN001
+    from stillwatch.cases.db import open_store
+    from stillwatch.cases.reports_triage import submit_report
+    from stillwatch.security.permissions import Actor
+
+    with get_engine(settings, "duckdb") as eng:
+        eng.write_table("exchanges", table(store_rows()), partition_by=["day"])
+    cases = open_store(f"sqlite:///{tmp_path / 'cases.sqlite'}")
+    try:
+        with cases.session() as s:
+            row = submit_report(s, {**REPORT, "source": "bug_bounty"}, Actor("ana", "analyst", "10.0.0.5"),
+                                retro_hunt=EngineRetroHunt(settings, write_findings=False))  # fmt: skip
+            assert row.retro_hunt_error is None
+            assert {h["request_id"] for h in row.hits} == {"r00001", "r00002", "r00003", "r00004"}
+    finally:
+        cases.dispose()
