@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +28,26 @@ PREFIX = "/api/v1"
 _JSON = "application/json"
 
 
-def _service(request: Request) -> DecisionService:
-    svc = getattr(request.app.state, "decide_service", None)
-    if svc is None:
-        from stillwatch.decide.service import DecisionService, get_service
+_BUILD_LOCK = threading.Lock()
 
-        settings = getattr(request.app.state, "settings", None)
-        svc = DecisionService.from_settings(settings) if settings is not None else get_service()
-        request.app.state.decide_service = svc
+
+def _ensure(app: FastAPI) -> DecisionService:
+    """The app's service, built once from ``app.state.settings`` (or the process-wide one)."""
+    svc = getattr(app.state, "decide_service", None)
+    if svc is None:
+        with _BUILD_LOCK:
+            svc = getattr(app.state, "decide_service", None)
+            if svc is None:
+                from stillwatch.decide.service import DecisionService, get_service
+
+                settings = getattr(app.state, "settings", None)
+                svc = DecisionService.from_settings(settings) if settings is not None else get_service()
+                app.state.decide_service = svc
     return svc
+
+
+def _service(request: Request) -> DecisionService:
+    return _ensure(request.app)
 
 
 def _authorised(request: Request) -> bool:
@@ -124,6 +136,9 @@ def mount(app: FastAPI, service: DecisionService | None = None, *, token: str | 
     """
     if service is not None:
         app.state.decide_service = service
+    elif getattr(app.state, "settings", None) is not None:
+        # Build (snapshot, screen indexes) in the background now, not on the first gateway request.
+        threading.Thread(target=_ensure, args=(app,), name="stillwatch-decide-build", daemon=True).start()
     app.state.decide_token = token or os.environ.get(TOKEN_ENV) or None
     app.include_router(router)
     return app
