@@ -74,7 +74,8 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
         return []
     cluster_of = result.membership
     candidates: dict[str, list[dict[str, Any]]] = {}
-    for e in result.edges.itertuples(index=False):
+    links = pd.concat([result.edges[["a", "b", "weight", "kinds", "reasons"]], result.weak_links], ignore_index=True)
+    for e in links.itertuples(index=False):
         for new, old in ((e.a, e.b), (e.b, e.a)):
             if old not in enf.index or new in enf.index and enf.loc[new, "enforced_at"] <= enf.loc[old, "enforced_at"]:
                 continue
@@ -103,11 +104,11 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
                     }
                 ]
     out = []
-    for new, links in candidates.items():
+    for new, found in candidates.items():
         if new not in act.index:
             continue
-        links = sorted(links, key=lambda x: -x["weight"])
-        best = links[0]
+        found = sorted(found, key=lambda x: -x["weight"])
+        best = found[0]
         enforced_at = pd.Timestamp(enf.loc[best["old"], "enforced_at"])
         c = created.get(new) if new in created.index else None
         born = pd.Timestamp(c) if c is not None and not pd.isna(c) else pd.Timestamp(act.loc[new, "first_ts"])
@@ -119,7 +120,7 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
         if first_ts.tzinfo is None:
             first_ts = first_ts.tz_localize("UTC")
         flagged = max(first_ts, enforced_at, born)
-        n_direct = sum(1 for x in links if x["direct"])
+        n_direct = sum(1 for x in found if x["direct"])
         score = float(
             np.clip(0.35 + 0.45 * min(1.0, best["weight"]) + 0.1 * min(2, n_direct - 1 if n_direct else 0), 0, 0.99)
         )
@@ -136,7 +137,7 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
                 f"({enf.loc[x['old'], 'action']}: {enf.loc[x['old'], 'reason']}); "
                 f"link weight {x['weight']:.2f}: {', '.join(x['reasons'])}",
             }
-            for x in links[:5]
+            for x in found[:5]
         ]
         evidence.append(
             {
@@ -159,7 +160,7 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
                 "detector": {**DETECTOR, "params": json.loads(json.dumps(result.params_dict(), default=str))},
                 "evidence": evidence,
                 "exchanges": result.sample_exchanges(new, MAX_EXCHANGES),
-                "accounts": sorted({new, *(x["old"] for x in links)}),
+                "accounts": sorted({new, *(x["old"] for x in found)}),
             }
         )
         if new in cluster_of:

@@ -18,7 +18,6 @@ far above what the two accounts' own activity would give by chance.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -33,6 +32,12 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS: dict[str, float] = {
     "mdu": 1.2, "ip": 0.6, "net": 0.3, "stack": 0.3, "sys": 0.4, "tpl": 0.5, "tools": 0.3, "params": 0.15,
     "adopt": 0.2, "timing": 0.5,
+}  # fmt: skip
+#: Correlated types share one family; a family contributes at most its cap, so one public artefact
+#: (e.g. a popular agent's system prompt, template and tool set) counts once, not three times.
+FAMILIES: dict[str, tuple[tuple[str, ...], float]] = {
+    "identity": (("mdu",), 1.2), "egress": (("ip", "net"), 0.6), "content": (("sys", "tpl", "tools"), 0.6),
+    "client": (("stack", "params"), 0.35), "adoption": (("adopt",), 0.2), "timing": (("timing",), 0.5),
 }  # fmt: skip
 #: Types strong enough to make an edge alone.
 STRONG_TYPES: frozenset[str] = frozenset({"mdu"})
@@ -51,13 +56,16 @@ class BehaviourParams:
     Attributes:
         weights: Type -> weight.
         threshold: Minimum pair score for an edge.
-        min_types: Distinct types an edge needs unless a strong type is present.
-        min_type_score: A type counts towards ``min_types`` only above this contribution.
+        min_types: Distinct families (see :data:`FAMILIES`) an edge needs unless a strong type is present.
+        min_type_score: A family counts towards ``min_types`` only above this contribution.
         all_pairs_max_df: Tokens shared by at most this many accounts give all their pairs.
         ring_k: Ring neighbours per account for more widely shared tokens.
         max_df_share: Tokens on more than this share of active accounts are ignored outright.
         lockstep_min: Co-active minutes needed for a timing signal.
         lockstep_ratio: Observed / expected co-active minutes needed.
+        keep_score: Non-edge pairs scoring at least this are kept as weak links (ban evasion).
+        max_tokens_per_type: Only an account's most used tokens of each type count (bounds the
+            reach of a huge account that touches thousands of IPs or templates).
     """
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -69,10 +77,21 @@ class BehaviourParams:
     max_df_share: float = 0.5
     lockstep_min: int = 4
     lockstep_ratio: float = 8.0
+    max_tokens_per_type: int = 64
+    keep_score: float = 0.5
 
 
-def _h(*parts: str) -> int:
-    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest(), "big")
+def cap_tokens(tokens: pd.DataFrame, per_type: int) -> pd.DataFrame:
+    """Keep each account's ``per_type`` most used tokens of every type (ties by token)."""
+    t = tokens[["account_id", "type", "token", "n"]].sort_values(
+        ["account_id", "type", "n", "token"], ascending=[True, True, False, True]
+    )
+    sizes = t.groupby(["account_id", "type"], sort=False)["token"].transform("size")
+    if (sizes > per_type).any():
+        big = t.loc[sizes > per_type, "account_id"].nunique()
+        log.info("link: %d account(s) carry more than %d tokens of one type; only the most used count", big, per_type)
+        t = t[t.groupby(["account_id", "type"], sort=False).cumcount() < per_type]
+    return t[["account_id", "type", "token"]].drop_duplicates().reset_index(drop=True)
 
 
 def token_idf(tokens: pd.DataFrame, n_accounts: int, params: BehaviourParams) -> pd.DataFrame:
@@ -86,24 +105,31 @@ def token_idf(tokens: pd.DataFrame, n_accounts: int, params: BehaviourParams) ->
 
 def candidate_pairs(tokens: pd.DataFrame, idf: pd.DataFrame, params: BehaviourParams) -> np.ndarray:
     """Candidate account pairs (int codes, ``a < b``) from shared tokens (see module docstring)."""
-    t = tokens.merge(idf[["type", "token", "df"]], on=["type", "token"])
+    t = tokens.merge(idf[["type", "token", "df"]], on=["type", "token"])[["type", "token", "code", "df"]]
+    if t.empty:
+        return np.zeros((0, 2), dtype=np.int64)
+    t["tid"] = t.groupby(["type", "token"], sort=False).ngroup()
     pairs: list[np.ndarray] = []
-    for (_typ, tok), grp in t.groupby(["type", "token"], sort=False):
-        ids = np.unique(grp["code"].to_numpy())
-        if len(ids) < 2:
-            continue
-        if len(ids) <= params.all_pairs_max_df:
-            i, j = np.triu_indices(len(ids), k=1)
-            pairs.append(np.stack([ids[i], ids[j]], axis=1))
-        else:
-            order = np.argsort([_h(str(tok), str(c)) for c in ids])
-            ring = ids[order]
-            for k in range(1, params.ring_k + 1):
-                pairs.append(np.stack([ring, np.roll(ring, -k)], axis=1))
+    small = t[t["df"] <= params.all_pairs_max_df][["tid", "code"]]
+    if len(small):
+        m = small.merge(small, on="tid")
+        m = m[m["code_x"] < m["code_y"]]
+        pairs.append(m[["code_x", "code_y"]].to_numpy(dtype=np.int64))
+    big = t[t["df"] > params.all_pairs_max_df][["tid", "token", "code"]].copy()
+    if len(big):
+        # deterministic pseudo-random order of sharers per token: a ring, each linked to its next ring_k
+        big["h"] = pd.util.hash_pandas_object(big["token"].astype(str) + "|" + big["code"].astype(str), index=False)
+        big = big.sort_values(["tid", "h"]).reset_index(drop=True)
+        pos = big.groupby("tid").cumcount().to_numpy()
+        size = big.groupby("tid")["code"].transform("size").to_numpy()
+        start = np.arange(len(big)) - pos
+        codes = big["code"].to_numpy()
+        for k in range(1, params.ring_k + 1):
+            other = codes[start + (pos + k) % size]
+            pairs.append(np.stack([codes, other], axis=1))
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
-    allp = np.concatenate(pairs).astype(np.int64)
-    allp = np.sort(allp, axis=1)
+    allp = np.sort(np.concatenate(pairs).astype(np.int64), axis=1)
     allp = allp[allp[:, 0] != allp[:, 1]]
     return np.unique(allp, axis=0)
 
@@ -161,11 +187,10 @@ def behaviour_links(
         extra_pairs: Optional ``a, b`` pairs to score too (e.g. record-linked pairs).
 
     Returns:
-        ``a, b, weight, types, reasons, evidence`` for every pair at or above the threshold;
-        ``scores`` of all scored pairs are available via :func:`score_pairs`.
+        ``a, b, weight, types, reasons, evidence, edge`` for pairs that make an edge (``edge``
+        true) or score at least ``keep_score`` (weak links, used only for ban evasion).
     """
-    scored = score_pairs(tokens, minutes, params, extra_pairs)
-    return scored[scored["edge"]].drop(columns=["edge"]).reset_index(drop=True)
+    return score_pairs(tokens, minutes, params, extra_pairs)
 
 
 def score_pairs(
@@ -176,7 +201,7 @@ def score_pairs(
 ) -> pd.DataFrame:
     """Per-type evidence of every candidate pair (see :func:`behaviour_links`)."""
     params = params or BehaviourParams()
-    cols = ["a", "b", "weight", "types", "reasons", "evidence", "edge"]
+    cols = ["a", "b", "weight", "types", "reasons", "evidence", "edge", "families"]
     if tokens.empty:
         return pd.DataFrame(columns=cols)
     accounts = sorted(
@@ -184,7 +209,7 @@ def score_pairs(
     )
     codes = {a: i for i, a in enumerate(accounts)}
     n = len(accounts)
-    t = tokens[["account_id", "type", "token"]].drop_duplicates().copy()
+    t = cap_tokens(tokens, params.max_tokens_per_type)
     t["code"] = t["account_id"].map(codes)
     idf = token_idf(t, n, params)
     pairs = candidate_pairs(t, idf, params)
@@ -202,36 +227,29 @@ def score_pairs(
     lock = (co >= params.lockstep_min) & (co >= params.lockstep_ratio * expected)
     raw["timing"] = np.where(lock, np.minimum(1.0, co / np.maximum(1.0, 4 * params.lockstep_min)), 0.0)
     contrib = {k: params.weights.get(k, 0.0) * np.minimum(1.0, v) for k, v in raw.items()}
-    total = np.sum(list(contrib.values()), axis=0)
-    n_types = np.sum([c >= params.min_type_score for c in contrib.values()], axis=0)
+    fam = {
+        f: np.minimum(cap, np.sum([contrib[k] for k in ks if k in contrib], axis=0))
+        for f, (ks, cap) in FAMILIES.items()
+    }
+    total = np.sum(list(fam.values()), axis=0)
+    n_fams = np.sum([c >= params.min_type_score for c in fam.values()], axis=0)
     strong = np.any([contrib[k] >= params.threshold for k in STRONG_TYPES if k in contrib], axis=0)
-    edge = (total >= params.threshold) & ((n_types >= params.min_types) | strong)
-    keep = np.flatnonzero(total > 0)
+    edge = (total >= params.threshold) & ((n_fams >= params.min_types) | strong)
+    keep = np.flatnonzero(edge | ((total >= params.keep_score) & (n_fams >= 2)))
     rows = []
     for i in keep:
         parts = sorted(
-            ((k, float(contrib[k][i])) for k in contrib if contrib[k][i] >= params.min_type_score),
+            ((k, float(contrib[k][i])) for k in contrib if contrib[k][i] >= params.min_type_score / 2),
             key=lambda kv: -kv[1],
         )
         ev = [{"feature": f"behaviour.{k}", "value": round(v, 3), "why": TYPE_NAMES.get(k, k)} for k, v in parts]
         if raw["timing"][i] > 0:
             ev.append(
-                {
-                    "feature": "behaviour.timing.co_minutes",
-                    "value": int(co[i]),
-                    "baseline": round(float(expected[i]), 2),
-                    "why": "co-active minutes vs chance",
-                }
-            )
+                {"feature": "behaviour.timing.co_minutes", "value": int(co[i]),
+                 "baseline": round(float(expected[i]), 2), "why": "co-active minutes vs chance"}
+            )  # fmt: skip
         rows.append(
-            (
-                accounts[pairs[i, 0]],
-                accounts[pairs[i, 1]],
-                float(total[i]),
-                [k for k, _ in parts],
-                [TYPE_NAMES.get(k, k) for k, _ in parts],
-                ev,
-                bool(edge[i]),
-            )
-        )
+            (accounts[pairs[i, 0]], accounts[pairs[i, 1]], float(total[i]), [k for k, _ in parts],
+             [TYPE_NAMES.get(k, k) for k, _ in parts], ev, bool(edge[i]), int(n_fams[i]))
+        )  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

@@ -132,6 +132,10 @@ def _extra_email(extra: object) -> str | None:
     return None
 
 
+def _obj(values: list[object]) -> pd.Series:
+    return pd.Series(values, dtype="object")
+
+
 def clean_accounts(accounts: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
     """Normalise account records for linking.
 
@@ -155,20 +159,21 @@ def clean_accounts(accounts: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
         values = df[col].astype("object")
         mask = values.map(is_placeholder)
         report.placeholders[col] = int(mask.sum() - values.isna().sum())
-        df[col] = values.where(~mask, None).map(lambda v: str(v).strip() if v is not None else None)
-    df["email_domain"] = df["email_domain"].map(lambda v: v.lower() if v else None)
+        df[col] = _obj([None if m else str(v).strip() for v, m in zip(values, mask, strict=True)])
+    df["email_domain"] = _obj([v.lower() if isinstance(v, str) else None for v in df["email_domain"]])
     for col in ("declared_country", "billing_country", "phone_country"):
-        df[col] = df[col].map(lambda v: v.upper() if v else None)
-    df["org_key"] = df["org_name"].map(org_key)
-    df["signup_prefix"] = df["signup_ip"].map(ip_prefix)
-    df["email_pattern"] = df["email_local"].map(local_pattern)
+        df[col] = _obj([v.upper() if isinstance(v, str) else None for v in df[col]])
+    df["org_key"] = _obj([org_key(v) for v in df["org_name"]])
+    df["signup_prefix"] = _obj([ip_prefix(v) for v in df["signup_ip"]])
+    df["email_pattern"] = _obj([local_pattern(v) for v in df["email_local"]])
     df["geo_mismatch"] = [
         f"{d}>{b}" if d and b and d != b else None
         for d, b in zip(df["declared_country"], df["billing_country"], strict=True)
     ]
     created = pd.to_datetime(df.get("created_at"), utc=True, errors="coerce") if "created_at" in df else None
     df["created_at"] = created if created is not None else pd.NaT
-    df["created_s"] = (df["created_at"].astype("int64") // 10**9).where(df["created_at"].notna(), None)
+    secs = (df["created_at"] - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
+    df["created_s"] = secs.astype("float64")
     n = max(1, len(df))
     for col, share in OVERSHARE_FIELDS.items():
         counts = df[col].value_counts(dropna=True)
@@ -181,7 +186,7 @@ def clean_accounts(accounts: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
                 col,
                 ", ".join(f"{v!r}×{c}" for v, c in list(bad.items())[:5]),
             )
-            df.loc[df[col].isin(bad.index), col] = None
+            df[col] = _obj([None if v in set(bad.index) else v for v in df[col]])
     for col, k in report.placeholders.items():
         if k:
             log.warning("link: %d placeholder value(s) in accounts.%s treated as missing", k, col)

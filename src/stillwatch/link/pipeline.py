@@ -70,6 +70,8 @@ class LinkResult:
         params: The parameters used.
         clean_report: What normalisation nulled.
         seconds: Wall time per stage.
+        weak_links: Pairs below the edge thresholds but with evidence on two or more fields or
+            families (used only to tie new accounts to enforced ones).
     """
 
     accounts: pd.DataFrame
@@ -85,6 +87,9 @@ class LinkResult:
     params: LinkParams
     clean_report: CleanReport
     seconds: dict[str, float] = field(default_factory=dict)
+    weak_links: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["a", "b", "weight", "kinds", "reasons"])
+    )
     _samples: dict[str, list[str]] = field(default_factory=dict)
 
     def clusters_members(self) -> dict[str, list[str]]:
@@ -130,6 +135,22 @@ class LinkResult:
             )
         rows.sort(key=lambda r: (-len(r["accounts"]), r["cluster_id"]))
         return rows
+
+
+def _weak_links(rec: pd.DataFrame, beh: pd.DataFrame, params: LinkParams) -> pd.DataFrame:
+    frames = []
+    if len(rec):
+        r = rec[(rec["weight"] < params.record.threshold) & (rec["reasons"].map(len) >= 1)].copy()
+        r["kinds"] = [["record"]] * len(r)
+        frames.append(r[["a", "b", "weight", "kinds", "reasons"]])
+    if len(beh):
+        b = beh[~beh["edge"] & (beh["families"] >= 2)].copy()
+        b["kinds"] = [["behaviour"]] * len(b)
+        b["weight"] = b["weight"] / max(params.behaviour.threshold, 1e-9)
+        frames.append(b[["a", "b", "weight", "kinds", "reasons"]])
+    if not frames:
+        return pd.DataFrame(columns=["a", "b", "weight", "kinds", "reasons"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def _load_accounts(engine: Engine, until: datetime | None) -> pd.DataFrame:
@@ -219,7 +240,10 @@ def link_accounts(
     )
     secs["behaviour"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    edges = merge_edges(rec, beh)
+    strong_rec = rec[rec["weight"] >= params.record.threshold] if len(rec) else rec
+    strong_beh = beh[beh["edge"]] if len(beh) else beh
+    edges = merge_edges(strong_rec, strong_beh)
+    weak = _weak_links(rec, beh, params)
     membership = cluster_graph(edges, params.graph)
     created = dict(zip(accounts["account_id"], accounts["created_at"], strict=True))
     ids = assign_ids(membership, created, _previous(engine))

@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from stillwatch.exceptions import EngineError
@@ -42,14 +41,17 @@ class RecordParams:
     """Parameters of record linkage.
 
     Attributes:
-        threshold: Minimum match probability for a record edge.
+        threshold: Minimum match probability for a record edge (graph).
+        weak_threshold: Pairs from here up are kept as weak links (ban evasion only: an enforced
+            account's returning owner is far likelier than a random pair, so less evidence is needed).
         em_sample: ``record_sample_proportion`` for EM (1.0 on small data).
         u_max_pairs: Pairs sampled to estimate u-probabilities.
         seed: Seed of the u-sampling (results are repeatable).
         prior_recall: Assumed recall of the deterministic rules used for the prior.
     """
 
-    threshold: float = 0.95
+    threshold: float = 0.6
+    weak_threshold: float = 0.2
     em_sample: float = 1.0
     u_max_pairs: float = 1e6
     seed: int = 1
@@ -100,7 +102,7 @@ def _settings(df: pd.DataFrame) -> Any:
         unique_id_column_name="unique_id",
         comparisons=comparisons,
         blocking_rules_to_generate_predictions=blocking,
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
         max_iterations=20,
         em_convergence=0.001,
@@ -117,24 +119,74 @@ def _db_api(spark: Any | None) -> Any:
     return SparkAPI(spark_session=spark)
 
 
-def _train(linker: Any, params: RecordParams) -> None:
-    from splink import block_on
+def _train(linker: Any, sdf: Any, params: RecordParams) -> Any:
+    """Prior, u by random sampling, m by EM under several blocking rules; returns the trained linker.
 
-    training = linker.training
+    A failed EM session can leave splink's settings without the comparison it deactivated, so the
+    model is snapshotted before each session and restored when one fails.
+    """
+    from splink import Linker, block_on
+
     try:
-        training.estimate_probability_two_random_records_match(
+        linker.training.estimate_probability_two_random_records_match(
             [block_on("payment_fingerprint"), block_on("signup_ip")], recall=params.prior_recall
         )
     except Exception as exc:  # noqa: BLE001 - splink raises many types on degenerate data
         log.warning("link: prior estimate failed (%s); using splink's default prior", exc)
-    training.estimate_u_using_random_sampling(max_pairs=params.u_max_pairs, seed=params.seed)
-    for rule in (block_on("payment_fingerprint"), block_on("signup_prefix"), block_on("substr(org_key, 1, 5)")):
+    linker.training.estimate_u_using_random_sampling(max_pairs=params.u_max_pairs, seed=params.seed)
+    for col, rule in (
+        ("payment_fingerprint", block_on("payment_fingerprint")),
+        ("signup_prefix", block_on("signup_prefix")),
+        ("org_key", block_on("substr(org_key, 1, 5)")),
+    ):
+        snapshot = linker.misc.save_model_to_json()
         try:
-            training.estimate_parameters_using_expectation_maximisation(
+            linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, record_sample_proportion=params.em_sample, estimate_without_term_frequencies=True
             )
         except Exception as exc:  # noqa: BLE001 - too few pairs under a rule is normal on small data
-            log.warning("link: EM under %s skipped: %s", rule, exc)
+            log.info("link: EM blocked on %s skipped (%s)", col, exc)
+            linker = Linker(sdf, snapshot)
+    model = clamp_model(linker.misc.save_model_to_json())
+    return Linker(sdf, model)
+
+
+#: Bounds on EM-learnt m-probabilities (domain priors). EM on data dominated by one big pool learns
+#: "matches always share the free-mail domain and sign-up week", which would veto every evader who
+#: changed them; a true match may differ on any one field, and agreeing on an identity artefact
+#: is common among true matches.
+M_FLOOR_ELSE = 0.1
+M_FLOOR_AGREE = 0.3
+#: Disagreeing on these is weak evidence against a match (operators change them on purpose).
+M_FLOOR_ELSE_BY_FIELD = {"created_s": 0.5, "email_domain": 0.3, "signup_ip": 0.3}
+#: Ceiling on u of agreeing on an identity artefact (small samples overestimate it).
+U_CEIL_IDENTITY = 0.01
+_IDENTITY = ("org_key", "payment_fingerprint", "signup_ip", "email_pattern")
+_AGREE_LEVELS = ("Exact match on payment_fingerprint", "Exact match on signup_ip")
+
+
+def clamp_model(model: dict[str, Any]) -> dict[str, Any]:
+    """Bound m-probabilities of a splink model dict (see :data:`M_FLOOR_ELSE`); renormalise."""
+    for comp in model.get("comparisons", []):
+        name = comp.get("output_column_name", "")
+        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")]
+        for lv in levels:
+            m = lv.get("m_probability")
+            label = str(lv.get("label_for_charts", ""))
+            other = "other" in label.lower()
+            if other:
+                floor = M_FLOOR_ELSE_BY_FIELD.get(name, M_FLOOR_ELSE)
+            else:
+                floor = M_FLOOR_AGREE if label in _AGREE_LEVELS else 0.01
+            lv["m_probability"] = max(float(m) if m is not None else floor, floor)
+            if lv.get("u_probability") is None:
+                lv["u_probability"] = 0.5 if other else 0.01
+            if not other and name in _IDENTITY:
+                lv["u_probability"] = min(float(lv["u_probability"]), U_CEIL_IDENTITY)
+        total = sum(lv["m_probability"] for lv in levels) or 1.0
+        for lv in levels:
+            lv["m_probability"] = lv["m_probability"] / total
+    return model
 
 
 def _reasons(row: pd.Series) -> tuple[list[str], list[dict[str, Any]]]:
@@ -144,15 +196,15 @@ def _reasons(row: pd.Series) -> tuple[list[str], list[dict[str, Any]]]:
         g = row.get(f"gamma_{col}")
         if g is None or pd.isna(g) or int(g) <= 0:
             continue
-        bf = row.get(f"bf_{col}")
+        mw = row.get(f"mw_{col}")
         top = int(g) == row.get(f"_max_gamma_{col}", int(g))
         if col == "created_s" or (col == "signup_ip" and int(g) == 1):
             label = f"{name} close" if col == "created_s" else "sign-up IP same /24"
         else:
             label = f"same {name}" if top else f"similar {name}"
-        if bf is not None and not pd.isna(bf) and float(bf) <= 1.0:
+        if mw is None or pd.isna(mw) or float(mw) <= 0.0:
             continue
-        weight = float(np.log2(float(bf))) if bf is not None and not pd.isna(bf) else None
+        weight = round(float(mw), 2)
         reasons.append(label)
         evidence.append({"feature": f"record.{col}", "value": label, "match_weight": weight})
     return reasons, evidence
@@ -185,15 +237,16 @@ def record_links(
     for col in SPLINK_COLUMNS:
         if col not in ("created_s",):
             df[col] = df[col].astype("object").where(df[col].notna(), None)
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(max(logging.ERROR, logging.getLogger(name).level))
     try:
         from splink import Linker
 
         db_api = _db_api(spark)
         frame = spark.createDataFrame(df) if spark is not None else df
-        sdf = db_api.register(frame, source_dataset_name="accounts")
-        linker = Linker(sdf, _settings(df))
-        _train(linker, params)
-        pred = linker.inference.predict(threshold_match_probability=params.threshold)
+        sdf = db_api.register(frame, dataset_display_name="accounts")
+        linker = _train(Linker(sdf, _settings(df)), sdf, params)
+        pred = linker.inference.predict(threshold_match_probability=min(params.threshold, params.weak_threshold))
         out = pred.as_pandas_dataframe()
     except Exception as exc:
         raise EngineError(f"splink record linkage failed: {exc}", hint="check the accounts table") from exc

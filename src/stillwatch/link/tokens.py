@@ -185,10 +185,9 @@ def load_activity(engine: Engine, until: datetime | None = None) -> Activity:
     minute = (t.ts.epoch_seconds() // 60).cast("int64")
     mins = t.filter(t.account_id.notnull()).select("account_id", minute=minute).distinct()
     minutes = engine.execute(mins).to_pandas()
-    acc = (
-        t.filter(t.account_id.notnull())
-        .group_by("account_id")
-        .aggregate(exchanges=t.count().cast("int64"), first_ts=t.ts.min(), last_ts=t.ts.max())
+    ta = t.filter(t.account_id.notnull())
+    acc = ta.group_by("account_id").aggregate(
+        exchanges=ta.count().cast("int64"), first_ts=ta.ts.min(), last_ts=ta.ts.max()
     )
     accounts = engine.execute(acc).to_pandas()
     if tokens.empty and accounts.empty:
