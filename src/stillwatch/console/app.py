@@ -67,7 +67,8 @@ def _console_error(request: Request, exc: Exception, fallback: Any) -> Any:
     hint = getattr(exc, "hint", None)
     if _is_json(request):
         return secure(JSONResponse({"error": {"type": kind, "message": message, "hint": hint}}, status_code=status))
-    return error_page(status, title, message + (f" — {hint}" if hint else ""), getattr(request.state, "actor", None))
+    actor = getattr(request.state, "actor", None)
+    return error_page(status, title, message + (f" — {hint}" if hint else ""), actor, request)
 
 
 def _http_error(request: Request, exc: Exception, fallback: Any) -> Any:
@@ -76,13 +77,14 @@ def _http_error(request: Request, exc: Exception, fallback: Any) -> Any:
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
     if _is_json(request):
         return secure(JSONResponse({"error": {"type": "http_error", "message": title}}, status_code=exc.status_code))
-    return error_page(exc.status_code, title, "There is no such console page.", getattr(request.state, "actor", None))
+    actor = getattr(request.state, "actor", None)
+    return error_page(exc.status_code, title, "There is no such console page.", actor, request)
 
 
 def _login_required(request: Request, _exc: Exception) -> Response:
     if _is_json(request) or request.method != "GET":
         return secure(JSONResponse({"error": {"type": "unauthenticated", "message": "log in first"}}, status_code=401))
-    return redirect(PREFIX + "/login")
+    return redirect(PREFIX + "/login", request)
 
 
 def mount_console(app: FastAPI) -> FastAPI:

@@ -75,6 +75,11 @@ def exchange_token(store: Store, token: str) -> tuple[User, ApiToken] | None:
         return row.user, row
 
 
+def cookie_path(request: Request) -> str:
+    """The cookie path: the console under the app's ``root_path``."""
+    return str(request.scope.get("root_path") or "").rstrip("/") + COOKIE_PATH
+
+
 def set_session(request: Request, response: Response, user_id: int, token_id: int) -> str:
     """Sign a new session into the response cookie; returns its CSRF secret."""
     csrf = secrets.token_urlsafe(32)
@@ -83,7 +88,7 @@ def set_session(request: Request, response: Response, user_id: int, token_id: in
         COOKIE,
         value,
         max_age=MAX_AGE_SECONDS,
-        path=COOKIE_PATH,
+        path=cookie_path(request),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -91,9 +96,9 @@ def set_session(request: Request, response: Response, user_id: int, token_id: in
     return csrf
 
 
-def clear_session(response: Response) -> None:
+def clear_session(request: Request, response: Response) -> None:
     """Expire the session cookie."""
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path=cookie_path(request), httponly=True, samesite="strict")
 
 
 def load_session(request: Request, source: str) -> ConsoleSession | None:

@@ -176,22 +176,31 @@ def page(
     if extra is not None:
         values.update(extra())
     if ctx is not None:
-        values.update(me=ctx.actor, csrf_token=ctx.session.csrf, may=ctx.may)
+        values.update(me=ctx.actor, csrf_token=ctx.session.csrf, may=ctx.may, prefix=root(ctx.request) + PREFIX)
     html = ENV.get_template(template).render(**values)
     return secure(HTMLResponse(html, status_code=status))
 
 
-def error_page(status: int, title: str, message: str, actor: Actor | None = None) -> Response:
+def error_page(
+    status: int, title: str, message: str, actor: Actor | None = None, request: Request | None = None
+) -> Response:
     """An HTML error page that never echoes the request URL."""
-    html = ENV.get_template("error.html").render(status=status, title=title, message=message, me=actor)
+    html = ENV.get_template("error.html").render(
+        status=status, title=title, message=message, me=actor, prefix=root(request) + PREFIX
+    )
     return secure(HTMLResponse(html, status_code=status))
 
 
-def redirect(url: str) -> Response:
-    """A 303 See Other to a console URL (after a POST)."""
+def root(request: Request | None) -> str:
+    """The app's mount prefix (ASGI ``root_path``, e.g. behind a reverse proxy), without a trailing slash."""
+    return str(request.scope.get("root_path") or "").rstrip("/") if request is not None else ""
+
+
+def redirect(url: str, request: Request | None = None) -> Response:
+    """A 303 See Other to a console URL (after a POST); only ``/console/…`` targets are allowed."""
     if not url.startswith(PREFIX + "/") and url != PREFIX:
         url = PREFIX + "/queue"
-    return secure(RedirectResponse(url, status_code=303))
+    return secure(RedirectResponse(root(request) + url, status_code=303))
 
 
 async def form(request: Request, ctx: Ctx) -> dict[str, str]:

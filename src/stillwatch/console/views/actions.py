@@ -42,7 +42,7 @@ async def take_action(request: Request) -> Response:
             case_id=case_id, expires_at=expires,
         )
     nxt = values.get("next") or ""
-    return redirect(nxt if nxt.startswith(PREFIX + "/") else PREFIX + "/enforcement")
+    return redirect(nxt if nxt.startswith(PREFIX + "/") else PREFIX + "/enforcement", request)
 
 
 @router.post(PREFIX + "/actions/{action_ref}/reverse")
@@ -56,7 +56,7 @@ async def reverse_action(action_ref: str, request: Request) -> Response:
         enforcement.reverse_action(s, action_id, values.get("reason"), ctx.actor,
                                    expected_version=_int(values.get("version"), "version"))
     nxt = values.get("next") or ""
-    return redirect(nxt if nxt.startswith(PREFIX + "/") else PREFIX + "/enforcement")
+    return redirect(nxt if nxt.startswith(PREFIX + "/") else PREFIX + "/enforcement", request)
 
 
 @router.get(PREFIX + "/enforcement")

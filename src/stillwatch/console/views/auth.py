@@ -17,14 +17,14 @@ from stillwatch.api.deps import client_source
 from stillwatch.cases import audit
 from stillwatch.console import csrf
 from stillwatch.console.session import (
-    COOKIE_PATH,
     LOGIN_COOKIE,
     clear_session,
+    cookie_path,
     exchange_token,
     load_session,
     set_session,
 )
-from stillwatch.console.web import ENV, PREFIX, Ctx, current, form, redirect, secure
+from stillwatch.console.web import ENV, PREFIX, Ctx, current, form, redirect, root, secure
 from stillwatch.security.permissions import Actor
 
 router = APIRouter()
@@ -34,10 +34,12 @@ def _login_page(request: Request, message: str | None, status: int = 200) -> Res
     token = secrets.token_urlsafe(24)
     from fastapi.responses import HTMLResponse
 
-    html = ENV.get_template("login.html").render(login_csrf=token, message=message, me=None)
+    html = ENV.get_template("login.html").render(
+        login_csrf=token, message=message, me=None, prefix=root(request) + PREFIX
+    )
     resp = secure(HTMLResponse(html, status_code=status))
     resp.set_cookie(
-        LOGIN_COOKIE, token, max_age=900, path=COOKIE_PATH, httponly=True, samesite="strict",
+        LOGIN_COOKIE, token, max_age=900, path=cookie_path(request), httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
     )
     return resp
@@ -47,7 +49,7 @@ def _login_page(request: Request, message: str | None, status: int = 200) -> Res
 def login_form(request: Request) -> Response:
     """The login form (token exchange); a logged-in user goes to the queue."""
     if load_session(request, client_source(request)) is not None:
-        return redirect(PREFIX + "/queue")
+        return redirect(PREFIX + "/queue", request)
     return _login_page(request, None)
 
 
@@ -67,9 +69,9 @@ async def login(request: Request) -> Response:
             audit.record(s, Actor("anonymous", "anonymous", source), "console.login_failed", "user", "-")
         return _login_page(request, "That token is not valid (unknown, revoked or its user is inactive).", 401)
     user, tok = found
-    resp = redirect(PREFIX + "/queue")
+    resp = redirect(PREFIX + "/queue", request)
     set_session(request, resp, user.id, tok.id)
-    resp.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+    resp.delete_cookie(LOGIN_COOKIE, path=cookie_path(request))
     with store.session() as s:
         actor = Actor(user.username, user.role, source, user.id)
         audit.record(s, actor, "console.login", "user", user.id, {"token_id": tok.id})
@@ -83,6 +85,6 @@ async def logout(request: Request) -> Response:
     await form(request, ctx)
     with ctx.store.session() as s:
         audit.record(s, ctx.actor, "console.logout", "user", ctx.actor.user_id or "-")
-    resp = redirect(PREFIX + "/login")
-    clear_session(resp)
+    resp = redirect(PREFIX + "/login", request)
+    clear_session(request, resp)
     return resp

@@ -211,7 +211,7 @@ async def decide(case_ref: str, request: Request) -> Response:
     with ctx.store.session() as s:
         workflow.decide(s, case_id, values.get("outcome"), values.get("reason"), ctx.actor,
                         expected_version=_version(values))
-    return redirect(_back(values, case_id))
+    return redirect(_back(values, case_id), request)
 
 
 @router.post(PREFIX + "/cases/{case_ref}/note")
@@ -222,7 +222,7 @@ async def note(case_ref: str, request: Request) -> Response:
     case_id = _case_id(case_ref)
     with ctx.store.session() as s:
         workflow.add_note(s, case_id, values.get("body"), ctx.actor)
-    return redirect(_back(values, case_id))
+    return redirect(_back(values, case_id), request)
 
 
 @router.post(PREFIX + "/cases/{case_ref}/assign")
@@ -233,7 +233,7 @@ async def assign(case_ref: str, request: Request) -> Response:
     case_id = _case_id(case_ref)
     with ctx.store.session() as s:
         workflow.assign(s, case_id, values.get("assignee") or None, ctx.actor, expected_version=_version(values))
-    return redirect(_back(values, case_id))
+    return redirect(_back(values, case_id), request)
 
 
 @router.post(PREFIX + "/cases/{case_ref}/close")
@@ -244,7 +244,7 @@ async def close(case_ref: str, request: Request) -> Response:
     case_id = _case_id(case_ref)
     with ctx.store.session() as s:
         workflow.close_case(s, case_id, values.get("reason"), ctx.actor, expected_version=_version(values))
-    return redirect(_back(values, case_id))
+    return redirect(_back(values, case_id), request)
 
 
 @router.post(PREFIX + "/cases/{case_ref}/reopen")
@@ -255,7 +255,7 @@ async def reopen(case_ref: str, request: Request) -> Response:
     case_id = _case_id(case_ref)
     with ctx.store.session() as s:
         workflow.reopen_case(s, case_id, values.get("reason"), ctx.actor, expected_version=_version(values))
-    return redirect(_back(values, case_id))
+    return redirect(_back(values, case_id), request)
 
 
 def case_ids_for_account(ctx: Ctx, account_id: str) -> list[int]:

@@ -142,7 +142,7 @@ def _data_dir(ctx: Ctx) -> Path:
 def home(request: Request) -> Response:
     """The console's front door is the queue."""
     current(request)
-    return redirect(PREFIX + "/queue")
+    return redirect(PREFIX + "/queue", request)
 
 
 @router.get(PREFIX + "/queue")
@@ -164,7 +164,7 @@ async def save_view(request: Request) -> Response:
     entry = saved_views.save_view(_data_dir(ctx), ctx.actor.username, values.get("name"), filters)
     with ctx.store.session() as s:
         audit.record(s, ctx.actor, "console.view.save", "view", entry["name"], {"filters": entry["filters"]})
-    return redirect(PREFIX + "/queue?" + saved_views.urlencode(entry["filters"]))
+    return redirect(PREFIX + "/queue?" + saved_views.urlencode(entry["filters"]), request)
 
 
 @router.post(PREFIX + "/views/delete")
@@ -176,4 +176,4 @@ async def delete_view(request: Request) -> Response:
     if saved_views.delete_view(_data_dir(ctx), ctx.actor.username, name):
         with ctx.store.session() as s:
             audit.record(s, ctx.actor, "console.view.delete", "view", name)
-    return redirect(PREFIX + "/queue")
+    return redirect(PREFIX + "/queue", request)

@@ -53,4 +53,4 @@ async def triage(report_ref: str, request: Request) -> Response:
         reports_triage.triage(s, report_ref, ctx.actor, status=values.get("status") or None,
                               severity=values.get("severity") or None, reason=values.get("reason"),
                               expected_version=version)
-    return redirect(f"{PREFIX}/reports/{qp(report_ref)}")
+    return redirect(f"{PREFIX}/reports/{qp(report_ref)}", request)
