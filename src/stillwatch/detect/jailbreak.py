@@ -119,9 +119,9 @@ class ExchangeVerdict:
     probes: tuple[str, ...]
     text_index: int  # which of the exchange texts scored highest (0 = system when present)
 
-    def signals(self) -> list[str]:
-        """Names of the signals that contributed."""
-        out = ["classifier"] if self.classifier > 0 else []
+    def signals(self, threshold: float = 0.5) -> list[str]:
+        """Names of the signals at or above ``threshold`` (template and probe signals always count)."""
+        out = ["classifier"] if self.classifier >= threshold else []
         if self.template_item:
             out.append("known_template")
         if self.probes:
