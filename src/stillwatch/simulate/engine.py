@@ -297,6 +297,7 @@ def _write_all(
     n_labels = 0
     buf: list[bytes] = []
     source = RowSource(actors, days, workers)
+    source.start()  # fork before the writer thread exists
     gz = BackgroundWriter(out.gzip_writer("exchanges.jsonl.gz"))
     try:
         with open(out.path("labels.jsonl"), "wb") as lab:

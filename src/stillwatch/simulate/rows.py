@@ -78,19 +78,27 @@ class RowSource:
         self.workers = max(1, min(workers, len(actors)))
         self.results: list[dict[str, Any]] = []
         self._procs: list[Any] = []
+        self._queues: list[Any] = []
+
+    def start(self) -> None:
+        """Fork the workers (call before starting any thread in this process)."""
+        if self.workers == 1 or self._queues:
+            return
+        ctx = mp.get_context("fork")
+        self._queues = [ctx.Queue(maxsize=6) for _ in range(self.workers)]
+        for w, q in enumerate(self._queues):
+            part = [a for a in self.actors if a.idx % self.workers == w]
+            proc = ctx.Process(target=_worker, args=(part, self.days, q), daemon=True)
+            proc.start()
+            self._procs.append(proc)
 
     def __iter__(self) -> Iterator[Row]:
         if self.workers == 1:
             yield from heapq.merge(*(actor_rows(a, self.days) for a in self.actors))
             self.results = [actor_results(a) for a in self.actors]
             return
-        ctx = mp.get_context("fork")
-        queues = [ctx.Queue(maxsize=6) for _ in range(self.workers)]
-        for w, q in enumerate(queues):
-            part = [a for a in self.actors if a.idx % self.workers == w]
-            proc = ctx.Process(target=_worker, args=(part, self.days, q), daemon=True)
-            proc.start()
-            self._procs.append(proc)
+        self.start()
+        queues = self._queues
         finals: list[list[dict[str, Any]]] = [[] for _ in queues]
         try:
             yield from heapq.merge(*(self._drain(q, finals, w) for w, q in enumerate(queues)))
