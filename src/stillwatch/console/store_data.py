@@ -17,6 +17,8 @@ Missing tables or accounts simply give no series, and the chart then says the da
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,13 @@ class StoreData:
         restricted_regions: ISO codes of restricted regions (the first with a known offset is used).
     """
 
+    #: Seconds a computed series is reused (pages of one account opened one after another).
+    ttl_seconds: float = 60.0
+
     def __init__(self, data_dir: Path | str, restricted_regions: list[str] | tuple[str, ...] = ("CN",)) -> None:
         self.tables = Path(data_dir) / "tables"
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
         self.restricted_offset = next(
             (COUNTRY_UTC_OFFSET[r] for r in restricted_regions if r in COUNTRY_UTC_OFFSET), 8.0
         )
@@ -66,7 +73,20 @@ class StoreData:
         return list(con.execute(sql.format(src=src), params).fetchall())
 
     def account_series(self, account_id: str) -> dict[str, Any]:
-        """Every series the charts can use for ``account_id`` (absent ones are left out)."""
+        """Every series the charts can use for ``account_id`` (absent ones are left out; cached briefly)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(account_id)
+        if hit is not None and now - hit[0] < self.ttl_seconds:
+            return hit[1]
+        out = self._compute(account_id)
+        with self._lock:
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[account_id] = (now, out)
+        return out
+
+    def _compute(self, account_id: str) -> dict[str, Any]:
         import duckdb
 
         out: dict[str, Any] = {}
