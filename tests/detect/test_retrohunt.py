@@ -115,3 +115,21 @@ def test_report_submitted_to_case_store_gets_hits(settings: Settings, tmp_path) 
             assert {h["request_id"] for h in row.hits} == {"r00001", "r00002", "r00003", "r00004"}
     finally:
         cases.dispose()
+
+
+def test_indexed_path_matches_full_scan(settings: Settings) -> None:
+    from stillwatch.detect.retrohunt import _narrow
+    from stillwatch.enrich.pipeline import enrich
+
+    with get_engine(settings, "duckdb") as eng:
+        eng.write_table("exchanges", table(store_rows()), partition_by=["day"])
+        enrich(eng, settings)
+        assert eng.has_table("texts") and eng.has_table("exchanges_enriched")
+        narrowed = _narrow(eng, eng.table("exchanges"), report_texts(REPORT))
+        assert narrowed is not None
+        kept = set(eng.execute(narrowed.select("request_id")).column("request_id").to_pylist())
+        assert {"r00001", "r00002", "r00003", "r00004"} <= kept and "r00010" not in kept
+        fast = retro_hunt(eng, settings, REPORT)
+        full = retro_hunt(eng, settings, REPORT, indexed=False)
+    assert [(h.request_id, h.similarity) for h in fast.hits] == [(h.request_id, h.similarity) for h in full.hits]
+    assert len(fast.hits) == 4

@@ -12,6 +12,12 @@ template, payload-insensitively:
    enrichment's signature —, cosine of the classifier's hashed n-gram vectors);
 3. an exchange is a hit when its best text reaches ``threshold``.
 
+When enrichment has run, the scan is narrowed first: the enrichment's per-distinct-text MinHash
+(``texts.minhash``, raw-text signatures) is compared with the report's in numpy, candidate texts
+(estimated Jaccard >= :data:`PREFILTER`) are mapped to exchanges through ``exchanges_enriched``
+(``sys_hash``, ``first_user_hash``, ``last_user_hash``), and only those exchanges — plus every
+exchange newer than the enriched data — are scored exactly. ``indexed=False`` forces a full scan.
+
 Each distinct text is scored once (repeated templates cost nothing). Hits come with exchange
 findings and one account finding per account, all carrying ``report_id``.
 :class:`EngineRetroHunt` implements the case store's ``RetroHunt`` protocol, so reports that arrive
@@ -41,6 +47,10 @@ if TYPE_CHECKING:
 DETECTOR = "jailbreak_retrohunt"
 VERSION = "1"
 DEFAULT_THRESHOLD = 0.6
+#: Raw-text MinHash Jaccard a text needs to be re-scored on the indexed path.
+PREFILTER = 0.2
+#: Above this many candidate texts the indexed path gives up and scans everything.
+MAX_CANDIDATES = 50_000
 _PARA = re.compile(r"\n\s*\n|(?<=[.!?:。！？：])\s+(?=[^.!?:。！？：]{0,400}$)")
 _COLUMNS = ("request_id", "ts", "account_id", "api_key_id", "system_text", "user_texts")
 
@@ -181,6 +191,7 @@ def retro_hunt(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     batch_rows: int = 20_000,
+    indexed: bool = True,
 ) -> HuntResult:
     """Search all exchanges (before and after the report) for the reported jailbreak.
 
@@ -190,6 +201,7 @@ def retro_hunt(
         report: ``report_id``, ``received_at`` and ``prompt`` (text or Messages array).
         threshold: Minimum payload-insensitive similarity for a hit.
         batch_rows: Rows per Arrow batch while scanning.
+        indexed: Narrow the scan with the enrichment's MinHash index when it exists.
 
     Returns:
         Hits sorted by time, exchange findings and account findings, all with ``report_id``.
@@ -206,6 +218,9 @@ def retro_hunt(
     if not engine.has_table("exchanges"):
         return result
     t = engine.table("exchanges").select(*_COLUMNS)
+    narrowed = _narrow(engine, t, report_texts(report)) if indexed else None
+    if narrowed is not None:
+        t = narrowed
     det_name = f"{DETECTOR}/{report_id}"
     for batch in engine.batches(t, batch_rows=batch_rows):
         cols = {c: batch.column(c).to_pylist() for c in _COLUMNS}
@@ -235,6 +250,44 @@ def retro_hunt(
     result.hits.sort(key=lambda h: (h.ts, h.request_id))
     result.findings = _findings(result.hits, report_id, det_name, threshold)
     return result
+
+
+def _narrow(engine: Engine, t: Any, texts: list[str]) -> Any | None:
+    """Exchanges worth scoring exactly, from the enrichment's text index; ``None`` = scan all."""
+    import ibis
+
+    if not (engine.has_table("texts") and engine.has_table("exchanges_enriched")):
+        return None
+    queries = np.stack([_sig(x) for x in texts])
+    candidates: list[str] = []
+    index = engine.table("texts").select("text_hash", "minhash")
+    for batch in engine.batches(index.filter(index.minhash.notnull()), batch_rows=100_000):
+        hashes = batch.column("text_hash").to_pylist()
+        blobs = batch.column("minhash").to_pylist()
+        ok = [i for i, b in enumerate(blobs) if b is not None and len(b) == 256]
+        if not ok:
+            continue
+        sigs = np.frombuffer(b"".join(blobs[i] for i in ok), dtype=np.uint32).reshape(len(ok), 64)
+        sims = (sigs[:, None, :] == queries[None, :, :]).mean(axis=2).max(axis=1)
+        candidates.extend(hashes[ok[j]] for j in np.flatnonzero(sims >= PREFILTER))
+        if len(candidates) > MAX_CANDIDATES:
+            return None
+    enriched = engine.table("exchanges_enriched")
+    last = engine.execute(enriched.ts.max()).column(0)[0].as_py()
+    cond = ibis.literal(False)
+    if candidates:
+        keys = sorted(set(candidates))
+        hit = enriched.filter(
+            enriched.sys_hash.isin(keys) | enriched.first_user_hash.isin(keys) | enriched.last_user_hash.isin(keys)
+        ).select("request_id")
+        ids = engine.execute(hit).column("request_id").to_pylist()
+        if ids:
+            cond = t.request_id.isin(sorted(set(ids)))
+    if last is not None:
+        cond = cond | (t.ts > ibis.literal(last))
+    else:
+        return None
+    return t.filter(cond)
 
 
 def _findings(hits: list[Hit], report_id: str, det_name: str, threshold: float) -> list[Finding]:
