@@ -103,14 +103,16 @@ async def decide_signup_endpoint(request: Request) -> Response:
     if not _authorised(request):
         return _unauthorised()
     svc = _service(request)
-    if svc.signup is None:
+    decider = svc.signup
+    if decider is None:
         from stillwatch.decide.signup import SignupDecider, attach, index_source_from_settings
 
         settings = getattr(request.app.state, "settings", None)
-        attach(svc, SignupDecider(svc, index_source_from_settings(settings) if settings is not None else None))
-        svc.signup.start()
+        source = index_source_from_settings(settings) if settings is not None else None
+        decider = attach(svc, SignupDecider(svc, source))
+        decider.start()
     data, problem = await _read(request, svc)
-    resp = svc.signup.bad_input(problem) if problem else svc.signup.decide(data)
+    resp = decider.bad_input(problem) if problem else decider.decide(data)
     svc.metrics.http_latency.labels("signup").observe(time.perf_counter() - t0)
     return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
 

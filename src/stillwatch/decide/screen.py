@@ -101,7 +101,8 @@ def extract(req: DecideRequest, limits: Mapping[str, int]) -> Fields:
         tools = [t[:128] for t in s.tool_names[:256]]
         max_tokens, budget, md = s.max_tokens, s.thinking_budget, s.metadata_user_id
     else:
-        msgs = body.get("messages") if isinstance(body.get("messages"), list) else []
+        raw_msgs = body.get("messages")
+        msgs: list[Any] = raw_msgs if isinstance(raw_msgs, list) else []
         sys_parts = [_content(body.get("system"), maxt)] if "system" in body else []
         users = []
         for m in msgs[:2] + msgs[2:][-64:]:
@@ -113,7 +114,8 @@ def extract(req: DecideRequest, limits: Mapping[str, int]) -> Fields:
                 users.append(_content(m.get("content"), maxt))
         system_text = "\n".join(p for p in sys_parts if p)[:maxt] or None
         tools = []
-        for t in (body.get("tools") if isinstance(body.get("tools"), list) else [])[:256]:
+        raw_tools = body.get("tools")
+        for t in (raw_tools if isinstance(raw_tools, list) else [])[:256]:
             if isinstance(t, dict):
                 name = t.get("name")
                 if name is None and isinstance(t.get("function"), dict):
@@ -122,10 +124,12 @@ def extract(req: DecideRequest, limits: Mapping[str, int]) -> Fields:
                     tools.append(name[:128])
         mt = body.get("max_tokens", body.get("max_completion_tokens"))
         max_tokens = mt if isinstance(mt, int) and not isinstance(mt, bool) else None
-        thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+        raw_thinking = body.get("thinking")
+        thinking: dict[str, Any] = raw_thinking if isinstance(raw_thinking, dict) else {}
         bt = thinking.get("budget_tokens")
         budget = bt if isinstance(bt, int) and not isinstance(bt, bool) else None
-        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        raw_meta = body.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         md = _str(meta.get("user_id", body.get("user")), 4096)
     stainless_parts = [headers.get(f"x-stainless-{k}") for k in _STAINLESS]
     stainless = "|".join(p or "" for p in stainless_parts) if any(stainless_parts) else None

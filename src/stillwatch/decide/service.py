@@ -14,13 +14,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
 from stillwatch.decide.log import DecisionLog
 from stillwatch.decide.metrics import Metrics
-from stillwatch.decide.models import DecideRequest, DecideResponse
+from stillwatch.decide.models import Action, DecideRequest, DecideResponse
 from stillwatch.decide.online import FailoverState, MemoryState, Observation, OnlineState, RedisState, Windows
 from stillwatch.decide.policy import RANK, Policy, load_policy, stronger
 from stillwatch.decide.screen import Screen, ScreenResult, extract
@@ -182,8 +182,8 @@ class DecisionService:
             reasons = [f"monitor: would {action}", *reasons]
             action = "allow"
         return DecideResponse(
-            action=action, score=round(min(1.0, max(0.0, score)), 4), reasons=reasons,
-            ttl_s=int(p.ttl_s[action]), policy_version=p.version, would_action=would,
+            action=cast(Action, action), score=round(min(1.0, max(0.0, score)), 4), reasons=reasons,
+            ttl_s=int(p.ttl_s[action]), policy_version=p.version, would_action=cast(Action, would),
             mode=p.mode, degraded=degraded, decision_id=did or uuid.uuid4().hex,
         )  # fmt: skip
 

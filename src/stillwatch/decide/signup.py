@@ -16,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
-from stillwatch.decide.models import SignupMatchOut, SignupRequest, SignupResponse
+from stillwatch.decide.models import Action, SignupMatchOut, SignupRequest, SignupResponse
 from stillwatch.decide.policy import RANK, stronger
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ class SignupDecider:
         from stillwatch.link.signup import score_signup
 
         index = self.index
+        assert index is not None
         min_score = float(self.service.policy.signup["challenge_score"])
         fut = self._pool.submit(score_signup, record, index, min_score=min_score)
         return list(fut.result(timeout=self.deadline_s))
@@ -201,8 +202,9 @@ class SignupDecider:
             action = "allow"
         ttl = int(pol.signup.get("ttl_s", pol.ttl_s[action]))
         resp = SignupResponse(
-            action=action, score=round(min(1.0, score), 4), reasons=reasons, ttl_s=ttl,
-            policy_version=pol.version, would_action=would, mode=pol.mode, matches=matches, degraded=degraded,
+            action=cast(Action, action), score=round(min(1.0, score), 4), reasons=reasons, ttl_s=ttl,
+            policy_version=pol.version, would_action=cast(Action, would), mode=pol.mode, matches=matches,
+            degraded=degraded,
         )  # fmt: skip
         self.service.metrics.observe("signup", action, would, time.perf_counter() - t0, degraded)
         return resp
