@@ -133,3 +133,12 @@ def test_indexed_path_matches_full_scan(settings: Settings) -> None:
         full = retro_hunt(eng, settings, REPORT, indexed=False)
     assert [(h.request_id, h.similarity) for h in fast.hits] == [(h.request_id, h.similarity) for h in full.hits]
     assert len(fast.hits) == 4
+
+
+def test_report_without_received_at(settings: Settings) -> None:
+    with get_engine(settings, "duckdb") as eng:
+        eng.write_table("exchanges", table(store_rows()[:2]), partition_by=["day"])
+        res = retro_hunt(eng, settings, {"report_id": "r9", "prompt": REPORT["prompt"]})
+    assert [h.when for h in res.hits] == ["unknown", "unknown"]
+    acc = next(f.to_dict() for f in res.findings if f.entity == "account")
+    assert acc["evidence"][0]["baseline"] == {"before": 0, "after": 0}

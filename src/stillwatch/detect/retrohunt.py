@@ -64,7 +64,7 @@ class Hit:
     api_key_id: str | None
     ts: datetime
     similarity: float
-    when: str  # "before" or "after" the report was received
+    when: str  # "before" or "after" the report was received ("unknown" without received_at)
     finding_id: str
 
     def to_protocol(self) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def retro_hunt(
                 continue
             ts = cols["ts"][i]
             ts = ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
-            when = "after" if received is not None and ts is not None and ts >= received else "before"
+            when = "unknown" if received is None or ts is None else "after" if ts >= received else "before"
             rid = str(cols["request_id"][i])
             result.hits.append(
                 Hit(
@@ -325,11 +325,12 @@ def _findings(hits: list[Hit], report_id: str, det_name: str, threshold: float) 
         by_account.setdefault(h.account_id, []).append(h)
     for acc, group in sorted(by_account.items()):
         before = sum(h.when == "before" for h in group)
+        after = sum(h.when == "after" for h in group)
         ev = [
             Evidence(
                 "report_hits",
                 len(group),
-                {"before": before, "after": len(group) - before},
+                {"before": before, "after": after},
                 f"exchanges using the jailbreak of report {report_id}",
                 "extraction",
             ),
