@@ -65,3 +65,24 @@ def test_account_page_draws_store_charts(console: Console, tmp_path: Path) -> No
     assert len(rows) == 1 and rows[0].select("td")[2].get_text() == "<script>asn</script>"
     note = page.select_one("#chart-hour_of_week p.hint").get_text()
     assert "templates" in note
+
+
+def test_raw_exchange_text_from_the_store(console: Console, tmp_path: Path) -> None:
+    _write(tmp_path / "fs", "exchanges", pa.table({
+        "request_id": ["req-1-0", "req-1-1", "req-other"],
+        "system_text": ["You are a relay <script>alert(1)</script>", None, "secret"],
+        "user_texts": [["{{7*7}}", "second turn"], ["hello"], ["not sampled"]],
+        "response_text": ["49?", None, "x"]}))
+    data = StoreData(tmp_path / "fs")
+    console.app.state.console_exchanges = data.exchange_texts
+    c = console.login("analyst")
+    page = soup(c.get("/console/findings/f-relay-1?raw=1").text)
+    texts = {p.select_one(".raw-meta bdi").get_text(): p.select_one("pre.raw-text").get_text()
+             for p in page.select("div.raw-item")}
+    assert set(texts) == {"req-1-0", "req-1-1"}
+    assert texts["req-1-0"] == ("[system]\nYou are a relay <script>alert(1)</script>\n\n[user]\n{{7*7}}\n\n"
+                                "[user]\nsecond turn\n\n[response]\n49?")
+    assert page.select("pre.raw-text script") == []
+    viewer = console.login("viewer")
+    r = viewer.get("/console/findings/f-relay-1?raw=1")
+    assert r.status_code == 403 and "You are a relay" not in r.text

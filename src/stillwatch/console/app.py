@@ -114,5 +114,7 @@ def mount_console(app: FastAPI) -> FastAPI:
 
         settings = app.state.settings
         app.state.console_data = StoreData(settings.data_dir, settings.restricted_regions)
+    if getattr(app.state, "console_exchanges", None) is None and hasattr(app.state.console_data, "exchange_texts"):
+        app.state.console_exchanges = app.state.console_data.exchange_texts
     app.state.console_mounted = True
     return app

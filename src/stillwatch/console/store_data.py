@@ -12,6 +12,10 @@ and with a fresh in-memory DuckDB connection per call (safe in the server's thre
 * ``exchanges_enriched`` → exchanges per model per day (model switches) and the top egress
   addresses (country, AS organisation, kind).
 
+* ``exchanges`` → the text of sample exchanges (system prompt, user messages, response) for users
+  allowed to read raw text (:meth:`StoreData.exchange_texts`, installed as
+  ``app.state.console_exchanges``).
+
 Missing tables or accounts simply give no series, and the chart then says the data is absent.
 """
 
@@ -128,4 +132,31 @@ class StoreData:
                                  for ip, c, a, k, n in egress]
         finally:
             con.close()
+        return out
+
+    def exchange_texts(self, request_ids: list[str]) -> dict[str, str]:
+        """The stored text of up to 50 exchanges: system prompt, user messages and response.
+
+        Callers must check ``prompt.view`` and audit the read (the console does both).
+        """
+        import duckdb
+
+        ids = [str(i) for i in request_ids][:50]
+        if not ids:
+            return {}
+        con = duckdb.connect(":memory:")
+        try:
+            marks = ", ".join("?" for _ in ids)
+            rows = self._rows(con, "exchanges",
+                              "SELECT request_id, system_text, user_texts, response_text FROM {src} "
+                              f"WHERE request_id IN ({marks})", ids)
+        finally:
+            con.close()
+        out: dict[str, str] = {}
+        for rid, system, users, response in rows:
+            parts = [f"[system]\n{system}"] if system else []
+            parts += [f"[user]\n{u}" for u in (users or [])]
+            if response:
+                parts.append(f"[response]\n{response}")
+            out[str(rid)] = "\n\n".join(parts)[:200_000]
         return out
