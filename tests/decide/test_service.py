@@ -182,3 +182,14 @@ def test_metrics_count_decisions(service: DecisionService) -> None:
     text = service.metrics.render().decode()
     assert 'stillwatch_decide_decisions_total{action="block",kind="request",would_action="block"} 1.0' in text
     assert 'stillwatch_decide_latency_seconds_count{kind="request"} 2.0' in text
+
+
+def test_many_client_stacks_on_one_key() -> None:
+    svc = make_service(limits={"client_stacks_per_key": 2})
+    for i in range(4):
+        out = svc.decide(req(tls_ja4=f"t13d1516h2_8daaf6152771_{i:012x}"))
+    assert any("4 distinct client stacks (JA4 or User-Agent) on the key" in r for r in out.reasons), out.reasons
+    same = make_service(limits={"client_stacks_per_key": 2})
+    for _ in range(4):
+        out = same.decide(req(tls_ja4="t13d1516h2_8daaf6152771_000000000000"))
+    assert not any("client stacks" in r for r in out.reasons)

@@ -39,6 +39,7 @@ class Observation:
     session: str | None
     relay_hit: bool = False
     jailbreak_hit: bool = False
+    stack: str | None = None  # client stack: JA4 fingerprint, else the User-Agent
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class WindowStats:
     key_requests: int = 0
     account_requests: int = 0
     key_ips: int = 0
+    key_stacks: int = 0
     account_asns: int = 0
     account_sessions: int = 0
     account_relay_hits: int = 0
@@ -129,11 +131,12 @@ class _Distinct:
 
 
 class _Entity:
-    __slots__ = ("requests", "ips", "asns", "sessions", "relay", "jailbreak", "last")
+    __slots__ = ("requests", "ips", "stacks", "asns", "sessions", "relay", "jailbreak", "last")
 
     def __init__(self) -> None:
         self.requests = _Counter()
         self.ips = _Distinct()
+        self.stacks = _Distinct()
         self.asns = _Distinct()
         self.sessions = _Distinct()
         self.relay = _Counter()
@@ -184,6 +187,7 @@ class MemoryState:
                 key_requests=k.requests.add(now, w.rate_s),
                 account_requests=a.requests.add(now, w.rate_s),
                 key_ips=k.ips.add(obs.ip, now, w.distinct_s),
+                key_stacks=k.stacks.add(obs.stack, now, w.distinct_s),
                 account_asns=a.asns.add(obs.asn, now, w.distinct_s),
                 account_sessions=a.sessions.add(obs.session, now, w.session_s),
                 account_relay_hits=a.relay.add(now, w.session_s, int(obs.relay_hit)),
@@ -241,6 +245,7 @@ class RedisState:
             reads.append((kind, key, window))
         distinct = (
             ("key_ips", f"{p}k:{obs.key}:ips", w.distinct_s, obs.ip),
+            ("key_stacks", f"{p}k:{obs.key}:stacks", w.distinct_s, obs.stack),
             ("account_asns", f"{p}a:{obs.account}:asns", w.distinct_s, obs.asn),
             ("account_sessions", f"{p}a:{obs.account}:sessions", w.session_s, obs.session),
         )
@@ -308,7 +313,7 @@ class RedisState:
             close()
 
 
-_ZSETS = frozenset({"key_ips", "account_asns", "account_sessions"})
+_ZSETS = frozenset({"key_ips", "key_stacks", "account_asns", "account_sessions"})
 
 
 class FailoverState:

@@ -210,7 +210,8 @@ class DecisionService:
         try:
             stats = self.state.observe(
                 Observation(now, req.account_id, req.api_key_id, network.lookup(req.client_ip).ip or None,
-                            scr.ip_asn, scr.session, bool(scr.relay_ids), bool(scr.jailbreak))
+                            scr.ip_asn, scr.session, bool(scr.relay_ids), bool(scr.jailbreak),
+                            (req.tls_ja4 or fields.values.get("user_agent") or None))
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - a broken state backend: decide without windows
             self.metrics.errors.labels("state").inc()
@@ -316,6 +317,8 @@ class DecisionService:
         for n, cap, weight, text in (
             (st.key_ips, lim["distinct_ips_per_key"], w["many_ips_per_key"],
              f"{st.key_ips} distinct IPs on the key in {win.distinct_s}s"),
+            (st.key_stacks, lim["client_stacks_per_key"], w["many_client_stacks"],
+             f"{st.key_stacks} distinct client stacks (JA4 or User-Agent) on the key in {win.distinct_s}s"),
             (st.account_asns, lim["distinct_asns_per_account"], w["many_asns_per_account"],
              f"{st.account_asns} distinct networks on the account in {win.distinct_s}s"),
             (st.account_sessions, lim["sessions_per_account"], w["many_sessions"],
