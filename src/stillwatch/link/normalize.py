@@ -170,8 +170,10 @@ def clean_accounts(accounts: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
         f"{d}>{b}" if d and b and d != b else None
         for d, b in zip(df["declared_country"], df["billing_country"], strict=True)
     ]
-    created = pd.to_datetime(df.get("created_at"), utc=True, errors="coerce") if "created_at" in df else None
-    df["created_at"] = created if created is not None else pd.NaT
+    if "created_at" in df.columns:
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce")
+    else:
+        df["created_at"] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
     secs = (df["created_at"] - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
     df["created_s"] = secs.astype("float64")
     n = max(1, len(df))
