@@ -137,3 +137,25 @@ def test_outage_local_decisions_then_catch_up(own_redis: tuple[str, int]) -> Non
         proc.terminate()
         proc.wait(5)
         svc.close()
+
+
+def test_slow_real_redis_is_bounded_by_the_deadline(own_redis: tuple[str, int]) -> None:
+    """CLIENT PAUSE makes the server stall every client: socket timeouts bound the decision."""
+    _, port = own_redis
+    url = f"redis://127.0.0.1:{port}/0"
+    w = Windows()
+    state = FailoverState(
+        RedisState.from_url(url, w, timeout_s=0.1), MemoryState(w), deadline_s=0.1, retry_s=30, isolate=False
+    )
+    svc = _service(state)
+    assert svc.decide(req()).degraded == []
+    redis.Redis(port=port).client_pause(3000)
+    t0 = time.perf_counter()
+    out = svc.decide(req())
+    first = time.perf_counter() - t0
+    later = [svc.decide(req()) for _ in range(5)]
+    assert first < 1.5, f"decision waited {first:.2f}s on a paused Redis"
+    assert out.degraded == ["online_state"]
+    assert any("redis unavailable (TimeoutError" in r for r in out.reasons), out.reasons
+    assert all(o.degraded == ["online_state"] for o in later), "skipped while the retry timer runs"
+    svc.close()
