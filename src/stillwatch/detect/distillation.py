@@ -113,11 +113,13 @@ class DistillationDetector(Detector):
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
         st = self._strengths(X)
         coord = np.stack([st[n] for n in COORD], axis=1)
-        # scripted collection is single-shot: no follow-up turns is required, then the two
-        # strongest other extraction signs (CoT, capability focus, template, new-model shift…)
-        others = np.stack([st[n] for n in SHAPE if n != "no_followup_share"], axis=1)
-        shape = np.where(st["no_followup_share"] >= 1.0,
-                         st["no_followup_share"] + np.sort(others, axis=1)[:, -2:].sum(axis=1), 0.0)  # fmt: skip
+        # scripted collection: single-shot requests plus the two strongest other extraction signs
+        # (CoT, capability focus, template, new-model shift…); agentic trace collection is
+        # multi-turn, so without the single-shot sign two other strong signs are required
+        others = np.sort(np.stack([st[n] for n in SHAPE if n != "no_followup_share"], axis=1), axis=1)
+        two = others[:, -2:].sum(axis=1)
+        single = st["no_followup_share"] >= 1.0
+        shape = np.where(single, st["no_followup_share"] + two, np.where(others[:, -2] >= 1.0, two, 0.0))
         return shape, coord.max(axis=1) + 0.5 * coord.min(axis=1), st
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

@@ -173,9 +173,14 @@ def score_frame(frame: pd.DataFrame, restricted: list[str], detectors: dict[str,
     mixed = frame["share_identifiable"].fillna(False).astype(bool) & (
         frame["share_high"] < detectors["relay"].max_restricted_share_for_subrouting
     )
+    hops = frame["hop_n"].fillna(0) >= detectors["relay"].min_hops
+    pooled = (frame["shared_egress_accounts"].fillna(1) >= 2) | hops
+    mixed &= ~pooled  # pooled accounts (shared egress, hopping conversations) are resale even when mixed
     relay_as_sub = frame["relay_flag"] & mixed & ~sub
     frame["relay_flag"] = frame["relay_flag"] & ~sub & ~mixed
     frame["subrouting_flag"] = (frame["subrouting_flag"] | relay_as_sub) & ~sub & ~frame["relay_flag"]
+    # many unrelated end users behind pooled accounts is resale, not a distillation campaign
+    frame["distillation_flag"] = frame["distillation_flag"] & ~frame["relay_flag"]
     return frame
 
 

@@ -172,6 +172,10 @@ class SubroutingDetector(Detector):
 
     Args:
         min_low: The interval's lower bound must exceed this share.
+        min_exchanges_clock: Exchanges needed before a clock-only (mixture) share can flag.
+        min_low_clock: Lower bound a clock-only share needs (below it template misfit dominates).
+        min_direct_share: Share of restricted client/forwarded-for addresses that counts as direct evidence.
+        min_fanout_z_direct: Fan-out needed when restricted addresses are seen directly.
         min_fanout_z: Multi-user fan-out (``fanout_z``, robust z) that counts as "many end users".
         min_exchanges: Accounts with fewer exchanges are not scored.
         midpoint: Evidence strength at which the score is 0.5.
@@ -185,10 +189,22 @@ class SubroutingDetector(Detector):
     required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges", "restricted_share", "share_low", "share_high")
 
     def __init__(
-        self, min_low: float = 0.02, min_exchanges: int = 100, midpoint: float = 2.0, min_fanout_z: float = 3.0
+        self,
+        min_low: float = 0.02,
+        min_exchanges: int = 100,
+        midpoint: float = 2.0,
+        min_fanout_z: float = 3.0,
+        min_fanout_z_direct: float = 2.0,
+        min_exchanges_clock: int = 300,
+        min_low_clock: float = 0.1,
+        min_direct_share: float = 0.005,
     ) -> None:
         self.min_low = min_low
+        self.min_exchanges_clock = min_exchanges_clock
+        self.min_low_clock = min_low_clock
+        self.min_direct_share = min_direct_share
         self.min_fanout_z = min_fanout_z
+        self.min_fanout_z_direct = min_fanout_z_direct
         self.min_exchanges = min_exchanges
         self.midpoint = midpoint
 
@@ -212,9 +228,15 @@ class SubroutingDetector(Detector):
         strength = 20.0 * np.maximum(low - self.min_low, 0) + np.minimum(2.0, 20 * addr) + 0.5 * np.clip(cal, 0, 2)
         # a platform forwards *other people's* traffic: the restricted share needs many end users
         # behind the account or direct address evidence (a lone script or team is not a platform)
-        support = (users >= self.min_fanout_z) | (addr > 0)
-        gate = (low > self.min_low) & (n >= self.min_exchanges) & support
-        s = squash(strength + 1.0, self.midpoint)
+        direct = addr >= self.min_direct_share
+        support = (users >= self.min_fanout_z) | (direct & (users >= self.min_fanout_z_direct))
+        # a clock-based share needs volume to be estimable; restricted addresses are direct evidence
+        clock_ok = n >= self.min_exchanges_clock
+        # the clock alone cannot separate a small share from template misfit: it needs min_low_clock
+        low_ok = (low > self.min_low) & ((clock_ok & (low >= self.min_low_clock)) | direct)
+        low_ok |= direct & (users >= self.min_fanout_z_direct)
+        gate = low_ok & (n >= self.min_exchanges) & support
+        s = squash(np.maximum(strength, 1.0) + 1.0, self.midpoint)
         return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
 
     def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
