@@ -346,6 +346,17 @@ def _robust_pos_z(v: pd.Series, mask: pd.Series) -> pd.Series:
     return ((v - c) / s).where(mask, 0.0).fillna(0.0)
 
 
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson interval of a directly observed share (restricted addresses / exchanges)."""
+    if n <= 0:
+        return 0.0, 0.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def _local_span(code: str | None, offset: float) -> list[float]:
     """Plausible local offsets of a country: its own ±1 h (several zones for wide countries)."""
     wide = {"US": (-8, -5), "CA": (-8, -4), "BR": (-5, -3), "MX": (-7, -6), "AU": (9, 11), "ID": (7, 9),
@@ -477,15 +488,17 @@ def _estimate_all(
         ):
             # the account lives on a restricted region's clock: only the calendar and addresses tell
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
+            d_lo, d_hi = _wilson(int(dn[sel].sum()), int(y[sel].sum()))
             cal = float(row.get("cal_fit", 0.0) or 0.0)
             share = max(direct, min(1.0, cal)) if cal >= 0.3 else direct
-            lo = max(direct, share - 0.2) if cal >= 0.3 else direct
-            hi = min(1.0, share + 0.2) if cal >= 0.1 else direct
+            lo = max(d_lo, share - 0.2) if cal >= 0.3 else d_lo
+            hi = min(1.0, share + 0.2) if cal >= 0.1 else d_hi
             out[aid] = {"restricted_share": share, "share_low": lo, "share_high": hi, "identifiable": False}
             continue
         if not rcols:
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
-            out[aid] = {"restricted_share": direct, "share_low": direct, "share_high": direct, "identifiable": False}
+            d_lo, d_hi = _wilson(int(dn[sel].sum()), int(y[sel].sum()))
+            out[aid] = {"restricted_share": direct, "share_low": d_lo, "share_high": d_hi, "identifiable": False}
             continue
         R = np.stack(rcols, axis=1)  # noqa: N806
         point, _ = mixture_share(np.maximum(y[sel] - dn[sel], 0), L[sel], R[sel])
