@@ -130,4 +130,6 @@ def test_cli_link(world_store: tuple[Any, Any, World, Path], tmp_path: Path) -> 
     kinds = {json.loads(x)["kind"] for x in fnd.read_text().splitlines()}
     assert {"distillation", "ban_evasion"} <= kinds
     bad = CliRunner().invoke(app, ["--data-dir", str(data_dir), "link", "--until", "yesterday"])
-    assert bad.exit_code == 2
+    from stillwatch.exceptions import ConfigError
+
+    assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
