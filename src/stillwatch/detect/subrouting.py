@@ -339,13 +339,6 @@ def learn_shape(
     return shape, weekend
 
 
-def _robust_pos_z(v: pd.Series, mask: pd.Series) -> pd.Series:
-    from stillwatch.detect.base import robust_centre_scale  # noqa: PLC0415
-
-    c, s = robust_centre_scale(v[mask].to_numpy(), floor=0.05)
-    return ((v - c) / s).where(mask, 0.0).fillna(0.0)
-
-
 def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """95 % Wilson interval of a directly observed share (restricted addresses / exchanges)."""
     if n <= 0:
@@ -365,16 +358,6 @@ def _local_span(code: str | None, offset: float) -> list[float]:
         lo, hi = wide[code]
         return [float(h) for h in range(lo - 1, hi + 2)]
     return [offset - 1, offset, offset + 1]
-
-
-def _has_calendar_shift(region: str) -> bool:
-    """Whether the region has make-up workdays (a calendar distinct from a plain weekend)."""
-    from stillwatch.enrich.timeprofile import _region_days  # noqa: PLC0415
-
-    try:
-        return any(_region_days(region, y)[1] for y in (2024, 2025, 2026))
-    except Exception:  # noqa: BLE001 - region unknown to the holidays package
-        return False
 
 
 def add_origin_features(
