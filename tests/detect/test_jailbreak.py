@@ -98,6 +98,7 @@ def test_masking_and_texts() -> None:
     assert mask_payload('say "hello there" 42 times') == mask_payload('say "goodbye now" 7 times')
     assert exchange_texts("sys", ["a", "", "b", "c", "d", "e"]) == ["sys", "a", "b", "d", "e"]
     assert exchange_texts(None, None) == []
+    assert exchange_texts(None, np.array(["a", "b", None], dtype=object)) == ["a", "b"]  # Arrow -> pandas lists
 
 
 def test_empty_and_odd_inputs(det: JailbreakDetector) -> None:

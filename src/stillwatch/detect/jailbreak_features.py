@@ -158,7 +158,8 @@ def exchange_texts(system_text: str | None, user_texts: Sequence[str | None] | N
     Returns:
         Non-empty texts (system first); at most the first two and last two user turns.
     """
-    turns = [t for t in (user_texts or []) if isinstance(t, str) and t.strip()]
+    # ``user_texts`` may be a list, a numpy array (Arrow -> pandas) or None
+    turns = [t for t in (list(user_texts) if user_texts is not None else []) if isinstance(t, str) and t.strip()]
     if len(turns) > 4:
         turns = turns[:2] + turns[-2:]
     out = [system_text] if isinstance(system_text, str) and system_text.strip() else []
