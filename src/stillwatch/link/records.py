@@ -235,8 +235,8 @@ def record_links(
     df = accounts.rename(columns={"account_id": "unique_id"})[list(SPLINK_COLUMNS)].copy()
     df["created_s"] = pd.to_numeric(df["created_s"], errors="coerce").astype("float64")
     for col in SPLINK_COLUMNS:
-        if col not in ("created_s",):
-            df[col] = df[col].astype("object").where(df[col].notna(), None)
+        if col != "created_s":  # typed as text even when all null (DuckDB would guess INTEGER)
+            df[col] = df[col].astype("object").where(df[col].notna(), None).astype("string[pyarrow]")
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(max(logging.ERROR, logging.getLogger(name).level))
     try:
