@@ -63,12 +63,21 @@ def new_seat(rng: random.Random, account: Account, client: Client, personas: lis
     )
 
 
-def cc_user_id(rng: random.Random, device: str, account_uuid: str) -> str:
+def cc_user_id(device: str, account_uuid: str, session: str) -> str:
     """Claude Code's ``metadata.user_id`` (``user_<device>_account_<uuid>_session_<uuid>``)."""
-    return f"user_{device}_account_{account_uuid}_session_{rand_uuid(rng)}"
+    return f"user_{device}_account_{account_uuid}_session_{session}"
 
 
-def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: list[Turn], rng: random.Random) -> Req:
+def person_req(
+    ctx: Ctx,
+    seat: Seat,
+    persona: Persona,
+    pi: int,
+    ts: int,
+    turns: list[Turn],
+    rng: random.Random,
+    session: str | None = None,
+) -> Req:
     """A request from a person through an account seat."""
     acct = seat.account
     client = seat.client
@@ -83,10 +92,10 @@ def person_req(ctx: Ctx, seat: Seat, persona: Persona, pi: int, ts: int, turns: 
         if dev is None:
             dev = seat.cc_user[pi] = rand_hex(rng, 64) + "|" + rand_uuid(rng)
         device, auuid = dev.split("|")
-        user_id = cc_user_id(rng, device, auuid)
+        session = session or rand_uuid(rng)  # one id for the whole conversation
+        user_id = cc_user_id(device, auuid, session)
         if not client.headers["user-agent"].startswith("claude-cli/1."):
-            sess = user_id.rsplit("_", 1)[-1]
-            extra = {"x-claude-code-session-id": sess, "x-client-request-id": rand_uuid(rng)}
+            extra = {"x-claude-code-session-id": session, "x-client-request-id": rand_uuid(rng)}
     req = Req(
         ts=ts,
         account_id=acct.account_id,
@@ -129,10 +138,12 @@ class PeopleActor(Actor):
         rng, bank, ctx = self.rng, self.ctx.bank, self.ctx
         for seat in self.seats:
             for pi, persona in enumerate(seat.personas):
-                for ts, turns, _pool, _sess in user_sessions(bank, persona, day, rng, seat.scale):
+                sessions: dict[int, str] = {}
+                for ts, turns, _pool, sess in user_sessions(bank, persona, day, rng, seat.scale):
                     if ts < seat.start_ms:
                         continue
-                    req = person_req(ctx, seat, persona, pi, ts, turns, rng)
+                    sid = (sessions.get(sess) or sessions.setdefault(sess, rand_uuid(rng))) if persona.agent else None
+                    req = person_req(ctx, seat, persona, pi, ts, turns, rng, sid)
                     if rng.random() < 0.012:
                         req.status = rng.choice((429, 529, 500))
                     out.append(req)

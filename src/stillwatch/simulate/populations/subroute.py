@@ -13,7 +13,7 @@ from typing import Any
 
 from stillwatch.simulate import clients as cl
 from stillwatch.simulate.exchange import Req
-from stillwatch.simulate.populations.base import Ctx, rand_hex
+from stillwatch.simulate.populations.base import Ctx, rand_hex, rand_uuid
 from stillwatch.simulate.populations.benign import EN_MIX, weighted
 from stillwatch.simulate.populations.humans import Persona, make_persona, user_sessions
 from stillwatch.simulate.populations.identity import cn_company, make_account
@@ -65,8 +65,10 @@ class SplitActor(PeopleActor):
             rset = self.restricted_idx.get(aid, set())
             cnt = self.counts.setdefault(aid, [0, 0])
             for pi, persona in enumerate(seat.personas):
-                for ts, turns, _pool, _s in user_sessions(ctx.bank, persona, day, rng, seat.scale):
-                    req = person_req(ctx, seat, persona, pi, ts, turns, rng)
+                sessions: dict[int, str] = {}
+                for ts, turns, _pool, sess in user_sessions(ctx.bank, persona, day, rng, seat.scale):
+                    sid = (sessions.get(sess) or sessions.setdefault(sess, rand_uuid(rng))) if persona.agent else None
+                    req = person_req(ctx, seat, persona, pi, ts, turns, rng, sid)
                     if self.xff.get(aid) and persona.ip:
                         req.xff = persona.ip
                     if ctx.start_ms <= ts < ctx.end_ms:
