@@ -86,17 +86,19 @@ def _summary(settings: Settings, result: Any, cases: Any) -> None:
 def _serve(settings: Settings, token: str) -> None:
     import uvicorn
 
-    from stillwatch.api.app import create_app
+    from stillwatch.server import full_app
 
     host, port = settings.serve.host, settings.serve.port
+    app = full_app(settings)
     console.print(
-        f"\nAPI on http://{host}:{port}/api/v1 (docs at http://{host}:{port}/docs)\n"
-        f"demo login: user [bold]demo[/] (admin), bearer token: [bold]{token}[/]\n"
+        f"\nconsole on [bold]http://{host}:{port}/console/[/] — log in by pasting the demo token\n"
+        f"demo login: user [bold]demo[/] (admin), token: [bold]{token}[/]\n"
+        f"API on http://{host}:{port}/api/v1 (docs at http://{host}:{port}/docs), "
         f"e.g. curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/cases\n"
         "Ctrl-C stops it.",
         highlight=False,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

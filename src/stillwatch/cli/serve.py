@@ -1,4 +1,4 @@
-"""``stillwatch serve``: the API (and later the console) with uvicorn."""
+"""``stillwatch serve``: the API, the decision service and the console, with uvicorn."""
 
 from __future__ import annotations
 
@@ -20,16 +20,10 @@ def serve_cmd(
     """Serve the REST API (/api/v1, docs at /docs); migrates the case store first."""
     import uvicorn
 
-    from stillwatch.api.app import create_app
+    from stillwatch.server import full_app
 
     settings = ctx.obj.settings
-    app = create_app(settings)
-    from stillwatch.decide.http import mount  # POST /api/v1/decide, /api/v1/decide/signup, GET /metrics
-
-    mount(app)
-    from stillwatch.console import mount_console  # analyst console under /console
-
-    mount_console(app)
+    app = full_app(settings)
     bind_host = host or settings.serve.host
     bind_port = port or settings.serve.port
     typer.echo(f"stillwatch API on http://{bind_host}:{bind_port}/docs", err=True)
