@@ -1,6 +1,6 @@
 """Build the shipped benchmark and jailbreak-template MinHash indexes.
 
-Reads the public corpora in /work/shared/data (or --data), computes one MinHash signature per
+Reads the public corpora in ../shared/data (or --data), computes one MinHash signature per
 item with :func:`stillwatch.enrich.templates.signature`, and writes compact ``.npz`` artifacts
 holding signatures and item ids only (no benchmark or jailbreak text, several sources are
 non-commercial) to src/stillwatch/enrich/data/.
@@ -10,7 +10,7 @@ is held out (not indexed) so a later detector can be evaluated on templates not 
 The split is written to ``jailbreak_split.json`` next to the index.
 
 Usage:
-    .venv/bin/python scripts/build_benchmark_index.py [--data /work/shared/data]
+    .venv/bin/python scripts/build_benchmark_index.py [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _save(path: Path, rows: list[tuple[str, str, np.ndarray]], version: str) -> 
 def main() -> None:
     """Build both indexes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     version = datetime.now(UTC).strftime("%Y-%m-%d")

@@ -1,11 +1,11 @@
 """Pack the permissively licensed corpora into src/stillwatch/simulate/corpora/.
 
-Reads the data folder (default /work/shared/data) with the simulator's own reader, skips every
+Reads the data folder (default ../shared/data) with the simulator's own reader, skips every
 non-commercial or unlicensed source (see ``stillwatch.simulate.corpora.LICENCES``), drops very
 long items, subsamples the largest pools deterministically, and writes ``pools.json.gz`` plus a
 ``MANIFEST.json`` that records what was packed, from where, under which licence.
 
-Usage: .venv/bin/python scripts/pack_corpora.py [--data /work/shared/data]
+Usage: .venv/bin/python scripts/pack_corpora.py [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MAX_CHARS = 6000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--out", type=Path, default=PACKED_DIR)
     args = parser.parse_args()
     pools, used = build_pools(args.data, include_nc=False)

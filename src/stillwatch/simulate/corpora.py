@@ -1,7 +1,7 @@
-"""Real text for the simulator: read the corpora under /work/shared/data into named pools.
+"""Real text for the simulator: read the corpora under shared/data into named pools.
 
 A *pool* is a list of ``(prompt, reply)`` pairs; ``reply`` is a real answer from the same source
-or ``None``. :func:`build_pools` reads a corpora folder (the layout of ``/work/shared/data``);
+or ``None``. :func:`build_pools` reads a corpora folder (the layout of ``shared/data``);
 :func:`load_packed` reads the compact copy shipped in ``stillwatch/simulate/corpora`` that
 ``scripts/pack_corpora.py`` writes from the permissively licensed sources only.
 """
@@ -335,7 +335,7 @@ def build_pools(data_dir: Path, include_nc: bool = True) -> tuple[Pools, list[st
     """Read every corpus folder under ``data_dir`` into pools.
 
     Args:
-        data_dir: A folder laid out like ``/work/shared/data``.
+        data_dir: A folder laid out like ``shared/data``.
         include_nc: Also read the non-commercial and unlicensed sources.
 
     Returns:
