@@ -87,6 +87,23 @@ def evaluate(result: Any, labels_path: Path, findings: list[dict[str, Any]] | No
     return out
 
 
+def replay_evaders(engine: Any, settings: Any, labels_path: Path) -> dict[str, Any]:
+    """Re-link with ``until`` = each evader's first exchange + 1 day; count evaders flagged by then."""
+    from stillwatch.link import ban_evasion_findings, link_accounts
+
+    acc, _ = read_labels(labels_path)
+    full = link_accounts(engine, settings, write=False)
+    firsts = full.activity.accounts.set_index("account_id")["first_ts"]
+    ev = [a for a in acc[acc["label"] == "ban_evasion"]["id"] if a in firsts.index]
+    cut_of = {a: (pd.Timestamp(firsts[a]) + pd.Timedelta(days=1)).ceil("h") for a in ev}
+    hit = set()
+    for cut in sorted(set(cut_of.values())):
+        res = link_accounts(engine, settings, until=cut.to_pydatetime(), write=False)
+        flagged = {f["entity_id"] for f in ban_evasion_findings(res)}
+        hit |= {a for a, c in cut_of.items() if c == cut and a in flagged}
+    return {"evaders_active": len(ev), "flagged_within_1d_replay": len(hit), "missed": sorted(set(ev) - hit)}
+
+
 def main() -> None:
     """CLI entry: link a store and print the floors."""
     import logging
@@ -97,6 +114,11 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO)
     data_dir, labels = Path(sys.argv[1]), Path(sys.argv[2])
+    if len(sys.argv) > 3 and sys.argv[3] == "--replay":
+        settings = load_settings(data_dir=data_dir)
+        with get_engine(settings) as engine:
+            print(json.dumps(replay_evaders(engine, settings, labels), indent=1, default=str))
+        return
     until = pd.Timestamp(sys.argv[3]).to_pydatetime() if len(sys.argv) > 3 else None
     settings = load_settings(data_dir=data_dir)
     with get_engine(settings) as engine:
