@@ -27,7 +27,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stillwatch.cli.enrich",
     "stillwatch.cli.status",
     "stillwatch.cli.simulate",
-    "stillwatch.cli.link",
     "stillwatch.cli.detect",
     "stillwatch.cli.link",
     "stillwatch.cli.run",
