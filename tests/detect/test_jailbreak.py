@@ -96,9 +96,10 @@ def test_zero_width_cloaking_does_not_hide_a_template(det: JailbreakDetector) ->
 def test_masking_and_texts() -> None:
     assert "<slot>" in mask_payload("Act as X. {{ prompt }}")
     assert mask_payload('say "hello there" 42 times') == mask_payload('say "goodbye now" 7 times')
-    assert exchange_texts("sys", ["a", "", "b", "c", "d", "e"]) == ["sys", "a", "b", "d", "e"]
+    assert exchange_texts("sys", ["a", "", "b", "c", "d", "e"]) == ["sys", "e"]
+    assert exchange_texts("sys", ["a", "", "b", "c", "d", "e"], all_turns=True) == ["sys", "a", "b", "d", "e"]
     assert exchange_texts(None, None) == []
-    assert exchange_texts(None, np.array(["a", "b", None], dtype=object)) == ["a", "b"]  # Arrow -> pandas lists
+    assert exchange_texts(None, np.array(["a", "b", None], dtype=object), all_turns=True) == ["a", "b"]  # Arrow lists
 
 
 def test_empty_and_odd_inputs(det: JailbreakDetector) -> None:

@@ -30,9 +30,17 @@ def store_rows() -> list[dict]:
     for k in range(3):
         rows.append(exchange(i, "acc-repeat", AIM.format(q=PAYLOADS[k]), T0 + timedelta(days=k)))
         i += 1
-    # one-off attempt
+    # one-off attempt, then a follow-up conversation that re-sends the jailbreak turn: one attempt
     rows.append(exchange(i, "acc-once", DAN.format(q="tell me a secret"), T0))
     i += 1
+    for k in range(3):
+        follow = [DAN.format(q="tell me a secret"), "ok", f"and more, part {k}"]
+        rows.append(exchange(i, "acc-once", "", T0 + minutes(k + 1), user_texts=follow, user_turns=3))
+        i += 1
+    # a benign user who re-sends one borderline persona prompt as system prompt: one text
+    for k in range(4):
+        rows.append(exchange(i, "acc-persona", f"question {k}", T0 + timedelta(hours=k), system_text=DAN.format(q="")))
+        i += 1
     # benign account with many near-duplicate persona prompts (a false-positive trap)
     for k in range(10):
         rows.append(exchange(i, "acc-benign", BENIGN[1].replace("Istanbul", f"city {k}"), T0 + minutes(k)))
@@ -58,23 +66,24 @@ def test_account_features(scanned) -> None:
     assert frame.loc["acc-fuzz", "jb_attempts"] == 8
     assert frame.loc["acc-fuzz", "burst_variants"] >= 5
     assert frame.loc["acc-fuzz", "jb_templates"] == 1
-    assert frame.loc["acc-repeat", "jb_attempts"] == 3
+    assert frame.loc["acc-repeat", "jb_attempts"] == 3 and frame.loc["acc-repeat", "jb_distinct"] == 3
     assert frame.loc["acc-repeat", "burst_variants"] == 1
-    assert frame.loc["acc-once", "jb_attempts"] == 1
+    assert frame.loc["acc-once", "jb_attempts"] == 1  # follow-ups re-send the turn; it is not re-counted
+    assert frame.loc["acc-persona", "jb_attempts"] == 4 and frame.loc["acc-persona", "jb_distinct"] == 1
 
 
 def test_findings_per_account(engine: Engine) -> None:
     engine.write_table("exchanges", table(store_rows()), partition_by=["day"])
     found = run(engine, None, T0 + timedelta(days=5), window_days=10)
     accounts = {f.entity_id: f for f in found if f.entity == "account"}
-    assert set(accounts) == {"acc-fuzz", "acc-repeat"}
+    assert set(accounts) == {"acc-fuzz", "acc-repeat"}  # not acc-once, not acc-persona (one distinct text)
     fuzz = accounts["acc-fuzz"].to_dict()
     ev = {e["feature"]: e for e in fuzz["evidence"]}
     assert ev["jb_attempts"]["value"] == 8 and ev["jb_attempts"]["baseline"] == {"of_exchanges": 8}
     assert ev["fuzz_burst_variants"]["value"] >= 5 and ev["fuzz_burst_variants"]["baseline"]["window_minutes"] == 60
     assert len(fuzz["exchanges"]) == 8 and fuzz["detector"]["name"] == "jailbreak_account"
     exchanges = [f for f in found if f.entity == "exchange"]
-    assert len(exchanges) == 12  # 8 fuzz + 3 repeat + 1 once; no benign persona prompt
+    assert len(exchanges) == 16  # 8 fuzz + 3 repeat + 1 once + 4 system-prompt copies; no follow-ups
     assert all(f.to_dict()["window"]["to"] == "2026-03-07T09:00:00Z" for f in found)
 
 

@@ -5,6 +5,8 @@
 candidates per account:
 
 * ``jb_attempts`` — flagged exchanges;
+* ``jb_distinct`` — distinct payload-masked texts among them (what the score counts: a benign
+  user who re-sends one borderline persona prompt is one text, not many attempts);
 * ``jb_templates`` — distinct template clusters among them;
 * ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
   cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
@@ -45,7 +47,7 @@ class AccountJailbreakDetector(Detector):
     """Accounts with repeated jailbreak attempts or fuzzing bursts.
 
     Args:
-        min_attempts: Flagged exchanges at which the attempts score reaches 0.5 (the threshold).
+        min_attempts: Distinct flagged texts at which the attempts score reaches 0.5 (the threshold).
         burst_min: Distinct variants of one template within the burst window at which the burst
             score reaches 0.5.
     """
@@ -55,7 +57,7 @@ class AccountJailbreakDetector(Detector):
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "account"
     status: ClassVar[str] = "test"
-    required_columns: ClassVar[tuple[str, ...]] = ("jb_attempts", "burst_variants")
+    required_columns: ClassVar[tuple[str, ...]] = ("jb_distinct", "burst_variants")
 
     def __init__(self, min_attempts: int = 3, burst_min: int = 5) -> None:
         self.min_attempts = min_attempts
@@ -65,7 +67,7 @@ class AccountJailbreakDetector(Detector):
         self.offset_ = 0.5
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        attempts = X["jb_attempts"].to_numpy(dtype=float)
+        attempts = X["jb_distinct"].to_numpy(dtype=float)
         burst = X["burst_variants"].to_numpy(dtype=float)
         s_att = 1.0 - np.power(0.5, attempts / max(1, int(self.min_attempts)))
         s_burst = 1.0 - np.power(0.5, burst / max(1, int(self.burst_min)))
@@ -168,6 +170,7 @@ def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float
     cols = [
         "entity_id",
         "jb_attempts",
+        "jb_distinct",
         "jb_templates",
         "burst_variants",
         "burst_from",
@@ -198,6 +201,7 @@ def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float
             {
                 "entity_id": str(acc),
                 "jb_attempts": int(flagged.sum()),
+                "jb_distinct": len({variants[i] for i in np.flatnonzero(flagged)}),
                 "jb_templates": len({cluster[i] for i in np.flatnonzero(flagged)}),
                 "burst_variants": best[0],
                 "burst_from": best[1],
@@ -282,6 +286,7 @@ def findings(
                 "exchanges flagged as jailbreak attempts in the window",
                 "extraction",
             ),
+            Evidence("jb_distinct", row.jb_distinct, None, "distinct (payload-masked) jailbreak texts", "extraction"),
             Evidence("jb_templates", row.jb_templates, None, "distinct jailbreak template clusters used", "extraction"),
         ]
         if row.templates:

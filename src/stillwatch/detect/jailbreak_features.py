@@ -148,19 +148,28 @@ def vectorise(texts: Iterable[str | None], *, masked: bool = False) -> csr_matri
     return normalize(mat, norm="l2", copy=False)
 
 
-def exchange_texts(system_text: str | None, user_texts: Sequence[str | None] | None) -> list[str]:
-    """The texts of one exchange the detector scores: system prompt and every user turn.
+def exchange_texts(
+    system_text: str | None, user_texts: Sequence[str | None] | Any | None, *, all_turns: bool = False
+) -> list[str]:
+    """The texts of one exchange to score.
+
+    By default the system prompt and the *last* user turn: earlier turns are re-sent with every
+    follow-up of a conversation and were scored in their own exchange, so scoring them again
+    would flag a whole conversation for one turn. The retro-hunt passes ``all_turns=True``
+    (first two and last two turns).
 
     Args:
         system_text: The system prompt.
-        user_texts: User turns in order.
+        user_texts: User turns in order (a list, a numpy array from Arrow, or None).
+        all_turns: Also return earlier user turns.
 
     Returns:
-        Non-empty texts (system first); at most the first two and last two user turns.
+        Non-empty texts, system first.
     """
-    # ``user_texts`` may be a list, a numpy array (Arrow -> pandas) or None
     turns = [t for t in (list(user_texts) if user_texts is not None else []) if isinstance(t, str) and t.strip()]
-    if len(turns) > 4:
+    if not all_turns:
+        turns = turns[-1:]
+    elif len(turns) > 4:
         turns = turns[:2] + turns[-2:]
     out = [system_text] if isinstance(system_text, str) and system_text.strip() else []
     return out + turns

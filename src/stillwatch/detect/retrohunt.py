@@ -224,7 +224,9 @@ def retro_hunt(
     det_name = f"{DETECTOR}/{report_id}"
     for batch in engine.batches(t, batch_rows=batch_rows):
         cols = {c: batch.column(c).to_pylist() for c in _COLUMNS}
-        per_row = [exchange_texts(s, u) for s, u in zip(cols["system_text"], cols["user_texts"], strict=True)]
+        per_row = [
+            exchange_texts(s, u, all_turns=True) for s, u in zip(cols["system_text"], cols["user_texts"], strict=True)
+        ]
         sims = matcher.similarity([x for texts in per_row for x in texts])
         pos = 0
         for i, texts in enumerate(per_row):
