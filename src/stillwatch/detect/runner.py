@@ -142,8 +142,15 @@ def _context_language(row: pd.Series) -> list[Evidence]:
                      "language", 0.0)]  # fmt: skip
 
 
-def _make(det: Any, row: pd.Series, score: float, items: list[Evidence], inp: DetectionInput,
-          samples: dict[str, list[str]], estimate: dict[str, Any] | None = None) -> Finding | None:
+def _make(
+    det: Any,
+    row: pd.Series,
+    score: float,
+    items: list[Evidence],
+    inp: DetectionInput,
+    samples: dict[str, list[str]],
+    estimate: dict[str, Any] | None = None,
+) -> Finding | None:
     items = items + _context_language(row)
     if not has_non_language_evidence(items):
         return None
@@ -184,8 +191,9 @@ def score_frame(frame: pd.DataFrame, restricted: list[str], detectors: dict[str,
     return frame
 
 
-def detect_frame(engine: Engine, inp: DetectionInput, restricted: list[str],
-                 detectors: dict[str, Any] | None = None) -> list[Finding]:
+def detect_frame(
+    engine: Engine, inp: DetectionInput, restricted: list[str], detectors: dict[str, Any] | None = None
+) -> list[Finding]:
     """Findings for one window from the prepared input."""
     detectors = detectors or default_detectors()
     frame = score_frame(inp.frame, restricted, detectors)
@@ -211,8 +219,13 @@ def detect_frame(engine: Engine, inp: DetectionInput, restricted: list[str],
     return findings
 
 
-def cluster_findings(engine: Engine, inp: DetectionInput, clusters: dict[str, list[str]], restricted: list[str],
-                     detector: distillation.DistillationDetector | None = None) -> list[Finding]:
+def cluster_findings(
+    engine: Engine,
+    inp: DetectionInput,
+    clusters: dict[str, list[str]],
+    restricted: list[str],
+    detector: distillation.DistillationDetector | None = None,
+) -> list[Finding]:
     """Distillation findings for linked clusters: the same signals summed over members.
 
     Members of a flagged cluster also get an account-level finding (entity ``account``) so that
@@ -233,7 +246,9 @@ def cluster_findings(engine: Engine, inp: DetectionInput, clusters: dict[str, li
         for c in (*distillation.SHAPE, "xacct_template_share", "cap_max_share"):
             if c in m.columns:
                 agg[c] = float(np.average(m[c].fillna(0.0), weights=w)) if w.sum() > 0 else 0.0
-        agg["shared_egress_accounts"] = max(float(m["shared_egress_accounts"].fillna(0).max()), float(len(m)))
+        # coordination must come from shared infrastructure or templates, not from being linked:
+        # a lab's researchers linked into one cluster are not a campaign
+        agg["shared_egress_accounts"] = float(m["shared_egress_accounts"].fillna(0).max())
         agg["_members"] = sorted(m["account_id"])
         rows.append(agg)
     if not rows:
@@ -250,14 +265,50 @@ def cluster_findings(engine: Engine, inp: DetectionInput, clusters: dict[str, li
         est = {"exchanges": int(r["n_exchanges"]), "accounts": len(r["_members"]),
                "span_days": (inp.window_to - inp.window_from).days, "capabilities": {}}  # fmt: skip
         desc = {**det.describe(), "name": "distillation_cluster"}
-        out.append(Finding("distillation", "cluster", r["account_id"], float(scores[i]), desc, evs[i], ex,
-                           r["_members"], inp.window_from, inp.window_to, status=det.status, estimate=est))
-        member_ev = [Evidence("cluster", r["account_id"], "accounts are normally unlinked",
-                              f"member of linked cluster {r['account_id']} ({len(r['_members'])} accounts) whose "
-                              "summed traffic has the distillation shape", "extraction", 2.0), *evs[i]]
+        out.append(
+            Finding(
+                "distillation",
+                "cluster",
+                r["account_id"],
+                float(scores[i]),
+                desc,
+                evs[i],
+                ex,
+                r["_members"],
+                inp.window_from,
+                inp.window_to,
+                status=det.status,
+                estimate=est,
+            )
+        )
+        member_ev = [
+            Evidence(
+                "cluster",
+                r["account_id"],
+                "accounts are normally unlinked",
+                f"member of linked cluster {r['account_id']} ({len(r['_members'])} accounts) whose "
+                "summed traffic has the distillation shape",
+                "extraction",
+                2.0,
+            ),
+            *evs[i],
+        ]
         for a in r["_members"]:
-            out.append(Finding("distillation", "account", a, float(scores[i]), desc, member_ev, samples.get(a, []),
-                               [a], inp.window_from, inp.window_to, status=det.status))
+            out.append(
+                Finding(
+                    "distillation",
+                    "account",
+                    a,
+                    float(scores[i]),
+                    desc,
+                    member_ev,
+                    samples.get(a, []),
+                    [a],
+                    inp.window_from,
+                    inp.window_to,
+                    status=det.status,
+                )
+            )
     return out
 
 
