@@ -40,20 +40,30 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
     wave = np.arange(n) // 100
     cards = np.where(is_h & (rng.random(n) < 0.7), [f"pm_h{i // 4}" for i in range(n)], [f"pm_{i}" for i in range(n)])
     signup = [
-        f"103.{w % 250}.{w // 250}.{rng.integers(1, 250)}" if h and rng.random() < 0.6 else f"9.{i % 250}.{i // 250 % 250}.7"
+        f"103.{w % 250}.{w // 250}.{rng.integers(1, 250)}"
+        if h and rng.random() < 0.6
+        else f"9.{i % 250}.{i // 250 % 250}.7"
         for i, (h, w) in enumerate(zip(is_h, wave, strict=True))
     ]
     created = [T0 - timedelta(days=int(5 + w % 90), seconds=int(rng.integers(86400))) for w in wave]
     acc = {name: [None] * n for name in ACCOUNT_SCHEMA.names}
-    acc.update(account_id=list(ids), created_at=created, payment_fingerprint=list(cards), signup_ip=signup,
-               email_domain=list(rng.choice(["gmail.com", "outlook.com", "qq.com"], n)), plan=["api"] * n)
+    acc.update(
+        account_id=list(ids),
+        created_at=created,
+        payment_fingerprint=list(cards),
+        signup_ip=signup,
+        email_domain=list(rng.choice(["gmail.com", "outlook.com", "qq.com"], n)),
+        plan=["api"] * n,
+    )
     accounts = pa.table(acc, schema=ACCOUNT_SCHEMA)
     m = n * per
     owner = np.repeat(np.arange(n), per)
     h = is_h[owner]
     pool = max(8, hydra // 3)
     proxy = rng.integers(0, pool, m)
-    ip = np.where(h, [f"45.{(p // 250) % 250}.{p % 250}.9" for p in proxy], [f"98.{o % 250}.{o // 250 % 250}.3" for o in owner])
+    ip = np.where(
+        h, [f"45.{(p // 250) % 250}.{p % 250}.9" for p in proxy], [f"98.{o % 250}.{o // 250 % 250}.3" for o in owner]
+    )
     ts = [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 14 * 86400, m)]
     hyd_text = "Solve step by step and show all reasoning before the final answer: {} * {} = ?"
     texts_rows = {}
@@ -62,14 +72,21 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
         k = text_hash(text)
         if k not in texts_rows:
             row = {c: None for c in TEXTS_SCHEMA.names}
-            row.update(text_hash=k, template_id=template_id(text), lsh_band0=band0_key(signature(text)),
-                       has_cot_cue="step by step" in text)
+            row.update(
+                text_hash=k,
+                template_id=template_id(text),
+                lsh_band0=band0_key(signature(text)),
+                has_cot_cue="step by step" in text,
+            )
             texts_rows[k] = row
         return k
 
     hyd_hashes = [key(hyd_text.format(i, i + 7)) for i in range(50)]
     persona = key("You are a helpful assistant.")
-    first = [hyd_hashes[i % 50] if hh else text_hash(f"benign {o} {i}") for i, (hh, o) in enumerate(zip(h, owner, strict=True))]
+    first = [
+        hyd_hashes[i % 50] if hh else text_hash(f"benign {o} {i}")
+        for i, (hh, o) in enumerate(zip(h, owner, strict=True))
+    ]
     cols = {name: pa.nulls(m, type=ENRICHED_SCHEMA.field(name).type) for name in ENRICHED_SCHEMA.names}
     prefix = [".".join(x.split(".")[:3]) + ".0/24" for x in ip]
     cols.update(

@@ -49,6 +49,12 @@ def _view(engine: Engine, members: pd.DataFrame, until: datetime | None) -> ir.T
     return t
 
 
+def _ts(value: object) -> pd.Timestamp:
+    """A UTC timestamp (Spark hands back naive UTC values, DuckDB aware ones)."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def _shares(df: pd.DataFrame, key: str, value: str, top: int = TOP) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for cid, grp in df.groupby("cluster_id"):
@@ -104,7 +110,7 @@ def summarise(engine: Engine, members: pd.DataFrame, until: datetime | None = No
     t_sh = _shares(tpl, "cluster_id", "u_template") if tpl is not None and len(tpl) else {}
     for _, row in base.iterrows():
         cid = str(row["cluster_id"])
-        first, last = pd.Timestamp(row["first_seen"]), pd.Timestamp(row["last_seen"])
+        first, last = _ts(row["first_seen"]), _ts(row["last_seen"])
         span = max((last - first).total_seconds() / _DAY_S, 1 / 24)
         n_acc = out.get(cid, {}).get("accounts", int(row["active_accounts"]))
         caps = {c[4:]: round(float(row[c]), 4) for c in cap_cols if float(row[c] or 0) > 0}
@@ -143,11 +149,11 @@ def _launch_switch(engine: Engine, t: ir.Table, until: datetime | None) -> dict[
     start = engine.execute(allx.ts.min()).column(0)[0].as_py()
     if start is None or firsts.empty:
         return {}
-    start = pd.Timestamp(start)
+    start = _ts(start)
     launches = firsts[pd.to_datetime(firsts["first"], utc=True) > start + pd.Timedelta(days=3)]
     out: dict[str, dict[str, Any]] = {}
     for _, row in launches.iterrows():
-        lo = pd.Timestamp(row["first"]).to_pydatetime()
+        lo = _ts(row["first"]).to_pydatetime()
         hi = lo + pd.Timedelta(hours=24)
         w = t.filter(
             (t.ts >= ibis.literal(lo, type="timestamp('UTC')")) & (t.ts < ibis.literal(hi, type="timestamp('UTC')"))
@@ -158,7 +164,7 @@ def _launch_switch(engine: Engine, t: ir.Table, until: datetime | None) -> dict[
         for _, r in agg.iterrows():
             if r["n"] and r["on_new"]:
                 out.setdefault(str(r["cluster_id"]), {})[str(row["model"])] = {
-                    "launched": pd.Timestamp(row["first"]).isoformat(),
+                    "launched": _ts(row["first"]).isoformat(),
                     "share_next_24h": round(float(r["on_new"]) / float(r["n"]), 4),
                 }
     return out

@@ -253,8 +253,20 @@ def link_accounts(
     campaigns = summarise(engine, members, until) if len(members) else {}
     secs["campaigns"] = time.perf_counter() - t0
     result = LinkResult(
-        accounts, activity, strong_rec, strong_beh, edges, membership, ids, campaigns, enforced, until, params,
-        report, secs, weak_links=weak,
+        accounts,
+        activity,
+        strong_rec,
+        strong_beh,
+        edges,
+        membership,
+        ids,
+        campaigns,
+        enforced,
+        until,
+        params,
+        report,
+        secs,
+        weak_links=weak,
     )
     flagged = set(members["account_id"]) if len(members) else set()
     result._samples = _samples(engine, sorted(flagged), until)
