@@ -39,8 +39,9 @@ def detect_cmd(
 
     settings = ctx.obj.settings
     with get_engine(settings) as engine:
-        found = run_detection(engine, settings, _parse_until(until), out=out, clusters=clusters, link=link,
-                              window_days=window_days)
+        found = run_detection(
+            engine, settings, _parse_until(until), out=out, clusters=clusters, link=link, window_days=window_days
+        )
     by = Counter(f"{f.kind}/{f.entity}" for f in found)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"
     typer.echo(f"{len(found)} findings ({summary}) -> {out or Path(settings.data_dir) / 'findings.jsonl'}")
@@ -64,10 +65,17 @@ def eval_cmd(
     from stillwatch.evaluate.report import print_report, write_json
 
     settings = ctx.obj.settings
-    with get_engine(settings) as engine, Progress(
-        TextColumn("[bold]replay[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    ) as bar:
+    with (
+        get_engine(settings) as engine,
+        Progress(
+            TextColumn("[bold]replay[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task("steps", total=None)
 
         def tick(done: int, total: int, _until: datetime) -> None:

@@ -235,3 +235,14 @@ def squash(z: np.ndarray, midpoint: float = 3.0, steepness: float = 1.0) -> np.n
     combined evidence reached ``midpoint`` baseline spreads" in every run.
     """
     return 1.0 / (1.0 + np.exp(-steepness * (np.asarray(z, dtype=float) - midpoint)))
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of ``k`` out of ``n`` (``(0, 0)`` when ``n`` is 0)."""
+    if n <= 0:
+        return 0.0, 0.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / den
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -56,9 +56,7 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     caps = [c for c in frame.columns if c.startswith("cap_") and c.endswith("_share")]
     frame["cap_max_share"] = frame[caps].fillna(0).max(axis=1) if caps else 0.0
-    frame["cap_max_name"] = (
-        frame[caps].fillna(0).idxmax(axis=1).str.slice(4, -6) if caps else ""
-    )
+    frame["cap_max_name"] = frame[caps].fillna(0).idxmax(axis=1).str.slice(4, -6) if caps else ""
     frame["no_followup_share"] = 1.0 - frame["followup_share"].fillna(0.0) if "followup_share" in frame else 0.0
     return frame
 
@@ -142,8 +140,16 @@ class DistillationDetector(Detector):
                 why = _WHY[name]
                 if name == "cap_max_share" and "cap_max_name" in X.columns:
                     why = f"{why}: {X['cap_max_name'].iloc[i]}"
-                items.append(Evidence(name, _col(X.iloc[[i]], name)[0], baseline_text(med, p99), why,
-                                      _FAMILY[name], float(st[name][i])))
+                items.append(
+                    Evidence(
+                        name,
+                        _col(X.iloc[[i]], name)[0],
+                        baseline_text(med, p99),
+                        why,
+                        _FAMILY[name],
+                        float(st[name][i]),
+                    )
+                )
             items.sort(key=lambda e: -e.strength)
             out.append(items)
         return out

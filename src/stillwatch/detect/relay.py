@@ -117,9 +117,7 @@ class RelayDetector(Detector):
             v = np.log1p(_col(ref, name)) if name in FANOUT or name == "relay_strong_hits" else _col(ref, name)
             self.baseline_[name] = robust_centre_scale(v, floor=0.05 if name in FANOUT else 0.01)
             raw = _col(ref, name)
-            self.quantiles_[name] = (
-                (float(np.median(raw)), float(np.quantile(raw, 0.99))) if raw.size else (0.0, 0.0)
-            )
+            self.quantiles_[name] = (float(np.median(raw)), float(np.quantile(raw, 0.99))) if raw.size else (0.0, 0.0)
         self.offset_ = 0.5
 
     def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
@@ -199,16 +197,24 @@ class RelayDetector(Detector):
 
 def _checkable_value(row: pd.Series, name: str) -> Any:
     """The facts behind a strength, so a person can check them (ratios, offsets), not the z."""
+
     def get(col: str) -> Any:
         v = row.get(col)
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
     if name == "tz_restricted":
-        return {"best_utc_offset": get("best_utc_offset"), "fit": get("utc_offset_fit"),
-                "declared_country": get("declared_country"), "declared_offset": get("local_offset")}
+        return {
+            "best_utc_offset": get("best_utc_offset"),
+            "fit": get("utc_offset_fit"),
+            "declared_country": get("declared_country"),
+            "declared_offset": get("local_offset"),
+        }
     if name == "cal_restricted":
-        return {"makeup_ratio_cn": get("makeup_ratio_cn"), "holiday_ratio_cn": get("holiday_ratio_cn"),
-                "calendar_fit": get("cal_fit")}
+        return {
+            "makeup_ratio_cn": get("makeup_ratio_cn"),
+            "holiday_ratio_cn": get("holiday_ratio_cn"),
+            "calendar_fit": get("cal_fit"),
+        }
     if name == "share_low":
         return {"restricted_share": get("restricted_share"), "low": get("share_low"), "high": get("share_high")}
     if name == "hop_share":
@@ -259,8 +265,9 @@ def conversation_hopping(view: Any, max_accounts: int = 20, within_s: int = 3600
     """
 
     t = view.filter(view.is_followup.fill_null(False) & view.first_user_hash.notnull())
-    t = t.select("account_id", "request_id", conv=t.sys_hash.fill_null("") + ":" + t.first_user_hash,
-                 sec=t.ts.epoch_seconds())
+    t = t.select(
+        "account_id", "request_id", conv=t.sys_hash.fill_null("") + ":" + t.first_user_hash, sec=t.ts.epoch_seconds()
+    )
     conv_acc = t.group_by("conv").aggregate(n_acc=t.account_id.nunique())
     keep = conv_acc.filter((conv_acc.n_acc >= 2) & (conv_acc.n_acc <= max_accounts))
     c = t.join(keep, "conv").select("account_id", "request_id", "conv", "sec")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from stillwatch.detect.base import Detector, squash
+from stillwatch.detect.base import Detector, squash, wilson_interval
 from stillwatch.detect.evidence import Evidence
 
 #: Standard UTC offsets (hours, DST ignored) by ISO country. Geographic facts, used to place the
@@ -106,7 +106,7 @@ def mixture_share(y: np.ndarray, L: np.ndarray, R: np.ndarray) -> tuple[float, f
     coef, resid = nnls(A, y.astype(float))
     mass = coef * A.sum(axis=0)
     tot = mass.sum()
-    share = float(mass[L.shape[1]:].sum() / tot) if tot > 0 else 0.0
+    share = float(mass[L.shape[1] :].sum() / tot) if tot > 0 else 0.0
     return share, float(resid / max(np.linalg.norm(y), 1e-9))
 
 
@@ -161,6 +161,14 @@ def estimate_share(
         "high": round(float(max(hi, point)), 4),
         "confidence": 0.95,
     }
+
+
+_EXTRA_EVIDENCE = (
+    ("restricted_addr_share", "restricted_addr_share", 0.0, "0 for most accounts",
+     "client or forwarded-for addresses in a restricted region", "network", 3.0),
+    ("cal_restricted", "makeup_ratio_cn", 1.0, "about 1 or below", "works on mainland make-up workdays (调休)",
+     "timing", 2.0),
+)  # fmt: skip
 
 
 class SubroutingDetector(Detector):
@@ -253,12 +261,9 @@ class SubroutingDetector(Detector):
                     "timing", float(row["share_low"]) * 10,
                 )
             ]  # fmt: skip
-            if float(row.get("restricted_addr_share", 0) or 0) > 0:
-                items.append(Evidence("restricted_addr_share", row["restricted_addr_share"], "0 for most accounts",
-                                      "client or forwarded-for addresses in a restricted region", "network", 3.0))
-            if float(row.get("cal_restricted", 0) or 0) > 1:
-                items.append(Evidence("makeup_ratio_cn", row.get("makeup_ratio_cn"), "about 1 or below",
-                                      "works on mainland make-up workdays (调休)", "timing", 2.0))
+            for gate, feat, thr, base, why, fam, strength in _EXTRA_EVIDENCE:
+                if float(row.get(gate, 0) or 0) > thr:
+                    items.append(Evidence(feat, row.get(feat), base, why, fam, strength))
             out.append(items)
         return out
 
@@ -296,9 +301,7 @@ def _local_offset(row: pd.Series) -> float | None:
     return None
 
 
-def learn_shape(
-    frame: pd.DataFrame, hourly: pd.DataFrame, mask: pd.Series | None = None
-) -> tuple[np.ndarray, float]:
+def learn_shape(frame: pd.DataFrame, hourly: pd.DataFrame, mask: pd.Series | None = None) -> tuple[np.ndarray, float]:
     """Human diurnal shape (24 local hours, max 1) and weekend activity level from the accounts.
 
     Each account's hourly counts are moved to local time with its best-fitting offset; accounts
@@ -339,17 +342,6 @@ def learn_shape(
     return shape, weekend
 
 
-def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson interval of a directly observed share (restricted addresses / exchanges)."""
-    if n <= 0:
-        return 0.0, 0.0
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
 def _local_span(code: str | None, offset: float) -> list[float]:
     """Plausible local offsets of a country: its own ±1 h (several zones for wide countries)."""
     wide = {"US": (-8, -5), "CA": (-8, -4), "BR": (-5, -3), "MX": (-7, -6), "AU": (9, 11), "ID": (7, 9),
@@ -361,8 +353,7 @@ def _local_span(code: str | None, offset: float) -> list[float]:
 
 
 def add_origin_features(
-    frame: pd.DataFrame, hourly: pd.DataFrame, restricted: list[str], start: datetime, until: datetime,
-    n_boot: int = 60,
+    frame: pd.DataFrame, hourly: pd.DataFrame, restricted: list[str], start: datetime, until: datetime, n_boot: int = 60
 ) -> pd.DataFrame:
     """Add ``tz_restricted``, ``cal_restricted``, ``restricted_share``/``share_low``/``share_high``.
 
@@ -427,7 +418,7 @@ def add_origin_features(
 def _estimate_all(
     frame: pd.DataFrame, hourly: pd.DataFrame, roff: dict[str, float], shape: np.ndarray, weekend: float,
     start: datetime, until: datetime, n_boot: int, shapes: dict[str, np.ndarray] | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, dict[str, Any]]:  # fmt: skip
     if not roff or hourly.empty:
         return {}
     grid = pd.date_range(pd.Timestamp(start).floor("h"), pd.Timestamp(until), freq="h", inclusive="left", tz="UTC")
@@ -466,12 +457,14 @@ def _estimate_all(
         L = np.stack([prof(o, code) for o in offs], axis=1)  # noqa: N806
         rcols = [prof(o, r, True) for r, o in roff.items() if min(circ_dist(o, lo) for lo in offs) >= 2]
         clock_r = [r for r, o in roff.items() if circ_dist(o, float(row["local_offset"])) < 2]
-        if clock_r and float(row.get("best_utc_offset", 99)) is not None and any(
-            circ_dist(float(row["best_utc_offset"]), roff[r]) <= 1 for r in clock_r
+        if (
+            clock_r
+            and float(row.get("best_utc_offset", 99)) is not None
+            and any(circ_dist(float(row["best_utc_offset"]), roff[r]) <= 1 for r in clock_r)
         ):
             # the account lives on a restricted region's clock: only the calendar and addresses tell
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
-            d_lo, d_hi = _wilson(int(dn[sel].sum()), int(y[sel].sum()))
+            d_lo, d_hi = wilson_interval(int(dn[sel].sum()), int(y[sel].sum()))
             cal = float(row.get("cal_fit", 0.0) or 0.0)
             share = max(direct, min(1.0, cal)) if cal >= 0.3 else direct
             lo = max(d_lo, share - 0.2) if cal >= 0.3 else d_lo
@@ -480,7 +473,7 @@ def _estimate_all(
             continue
         if not rcols:
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
-            d_lo, d_hi = _wilson(int(dn[sel].sum()), int(y[sel].sum()))
+            d_lo, d_hi = wilson_interval(int(dn[sel].sum()), int(y[sel].sum()))
             out[aid] = {"restricted_share": direct, "share_low": d_lo, "share_high": d_hi, "identifiable": False}
             continue
         R = np.stack(rcols, axis=1)  # noqa: N806
@@ -488,6 +481,10 @@ def _estimate_all(
         boots = n_boot if (point > 0.02 or dn[sel].sum() > 0) else 0
         seed = int.from_bytes(aid.encode()[-4:], "little")
         e = estimate_share(y[sel], dn[sel], L[sel], R[sel], day_idx[sel], n_boot=boots, seed=seed)
-        out[aid] = {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
-                    "identifiable": True}
+        out[aid] = {
+            "restricted_share": e["restricted_share"],
+            "share_low": e["low"],
+            "share_high": e["high"],
+            "identifiable": True,
+        }
     return out

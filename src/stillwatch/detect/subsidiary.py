@@ -57,8 +57,11 @@ class SubsidiaryDetector(Detector):
         share = np.clip((_col(X, "share_low") - self.min_share_low) * 10 + 1, 0, 4) * (
             _col(X, "share_low") >= self.min_share_low
         )
-        return share + np.clip(_col(X, "tz_restricted"), 0, 4) + np.clip(_col(X, "cal_restricted"), 0, 2) + np.minimum(
-            3.0, 30 * _col(X, "restricted_addr_share")
+        return (
+            share
+            + np.clip(_col(X, "tz_restricted"), 0, 4)
+            + np.clip(_col(X, "cal_restricted"), 0, 2)
+            + np.minimum(3.0, 30 * _col(X, "restricted_addr_share"))
         )
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
@@ -77,19 +80,50 @@ class SubsidiaryDetector(Detector):
                               "have a parent in a restricted region", f"parent company {row.get('parent_org') or ''} "
                               "is incorporated in a restricted region", "account", 1.0)]  # fmt: skip
             if float(row.get("share_low", 0) or 0) >= self.min_share_low:
-                items.append(Evidence("restricted_share", row.get("restricted_share"),
-                                      "interval lower bound near 0 for local customers",
-                                      f"{row['share_low']:.0%}–{row['share_high']:.0%} of traffic follows a "
-                                      "restricted region's clock and calendar", "timing", 3.0))
+                items.append(
+                    Evidence(
+                        "restricted_share",
+                        row.get("restricted_share"),
+                        "interval lower bound near 0 for local customers",
+                        f"{row['share_low']:.0%}–{row['share_high']:.0%} of traffic follows a "
+                        "restricted region's clock and calendar",
+                        "timing",
+                        3.0,
+                    )
+                )
             if float(row.get("tz_restricted", 0) or 0) > 0:
-                items.append(Evidence("best_utc_offset", row.get("best_utc_offset"), "the declared country's offset",
-                                      "daily activity fits a restricted region's time zone", "timing", 2.0))
+                items.append(
+                    Evidence(
+                        "best_utc_offset",
+                        row.get("best_utc_offset"),
+                        "the declared country's offset",
+                        "daily activity fits a restricted region's time zone",
+                        "timing",
+                        2.0,
+                    )
+                )
             if float(row.get("cal_restricted", 0) or 0) > 0.5:
-                items.append(Evidence("makeup_ratio_cn", row.get("makeup_ratio_cn"), "about 1 or below",
-                                      "works the mainland holiday and make-up-workday calendar", "timing", 1.5))
+                items.append(
+                    Evidence(
+                        "makeup_ratio_cn",
+                        row.get("makeup_ratio_cn"),
+                        "about 1 or below",
+                        "works the mainland holiday and make-up-workday calendar",
+                        "timing",
+                        1.5,
+                    )
+                )
             if float(row.get("restricted_addr_share", 0) or 0) > 0:
-                items.append(Evidence("restricted_addr_share", row.get("restricted_addr_share"), "0",
-                                      "client or forwarded-for addresses in a restricted region", "network", 3.0))
+                items.append(
+                    Evidence(
+                        "restricted_addr_share",
+                        row.get("restricted_addr_share"),
+                        "0",
+                        "client or forwarded-for addresses in a restricted region",
+                        "network",
+                        3.0,
+                    )
+                )
             out.append(items)
         return out
 

@@ -52,7 +52,11 @@ def evaluate(
     result = replay(engine, settings, step, progress=progress, **detect_kwargs)
     per_account, first_seen = _account_stats(engine)
     out = evaluate_findings(result.findings, labs, per_account, first_seen)
-    out["meta"] = {"step": step, "steps": len(result.steps), "seconds": round(result.seconds, 1),
-                   "until": result.steps[-1].isoformat() if result.steps else None}
+    out["meta"] = {
+        "step": step,
+        "steps": len(result.steps),
+        "seconds": round(result.seconds, 1),
+        "until": result.steps[-1].isoformat() if result.steps else None,
+    }
     out["_findings"] = result.findings
     return out

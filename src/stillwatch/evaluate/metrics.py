@@ -132,8 +132,14 @@ def evaluate_findings(
         members = benign_all if group == "all_benign" else [a for a in benign_all if str(acct[a].get("group")) == group]
         k = sum(1 for a in members if a in any_flag)
         lo, hi = wilson(k, len(members))
-        groups[group] = {"accounts": len(members), "flagged": k, "fpr": k / len(members) if members else None,
-                         "fpr_low": lo, "fpr_high": hi, "flagged_ids": sorted(a for a in members if a in any_flag)[:20]}
+        groups[group] = {
+            "accounts": len(members),
+            "flagged": k,
+            "fpr": k / len(members) if members else None,
+            "fpr_low": lo,
+            "fpr_high": hi,
+            "flagged_ids": sorted(a for a in members if a in any_flag)[:20],
+        }
     sub = []
     for a, lab in acct.items():
         if lab["label"] != "subrouting" or "restricted_share" not in lab:

@@ -21,8 +21,17 @@ def _hours(v: float | None) -> str:
 def tables(result: dict[str, Any]) -> list[Table]:
     """Rich tables: abuse kinds, benign groups, sub-routing estimates."""
     kinds = Table(title="per abuse kind (accounts)")
-    for col in ("kind", "positives", "flagged", "precision", "recall", "exchange recall", "campaigns found",
-                "TTD median", "TTD p90"):
+    for col in (
+        "kind",
+        "positives",
+        "flagged",
+        "precision",
+        "recall",
+        "exchange recall",
+        "campaigns found",
+        "TTD median",
+        "TTD p90",
+    ):
         kinds.add_column(col, justify="left" if col == "kind" else "right")
     for kind, m in result["kinds"].items():
         if not m["positives"] and not m["flagged"]:
@@ -34,15 +43,22 @@ def tables(result: dict[str, Any]) -> list[Table]:
     for col in ("group", "accounts", "flagged", "FPR", "95% interval (Wilson)"):
         groups.add_column(col, justify="left" if col == "group" else "right")
     for g, m in result["benign_groups"].items():
-        groups.add_row(g, str(m["accounts"]), str(m["flagged"]), _pct(m["fpr"]),
-                       f"{_pct(m['fpr_low'])} – {_pct(m['fpr_high'])}")
+        groups.add_row(
+            g, str(m["accounts"]), str(m["flagged"]), _pct(m["fpr"]), f"{_pct(m['fpr_low'])} – {_pct(m['fpr_high'])}"
+        )
     sub = Table(title="sub-routing share estimates")
     for col in ("account", "truth", "estimate", "interval", "abs error", "covered"):
         sub.add_column(col, justify="left" if col == "account" else "right")
     for r in result["subrouting"]["accounts"]:
         if "estimate" in r:
-            sub.add_row(r["account_id"], _pct(r["truth"]), _pct(r["estimate"]), f"{_pct(r['low'])} – {_pct(r['high'])}",
-                        f"{r['abs_error'] * 100:.1f} pp", "yes" if r["covered"] else "NO")
+            sub.add_row(
+                r["account_id"],
+                _pct(r["truth"]),
+                _pct(r["estimate"]),
+                f"{_pct(r['low'])} – {_pct(r['high'])}",
+                f"{r['abs_error'] * 100:.1f} pp",
+                "yes" if r["covered"] else "NO",
+            )
         else:
             sub.add_row(r["account_id"], _pct(r["truth"]), "not detected", "-", "-", "NO")
     return [kinds, groups, sub]
@@ -55,8 +71,10 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         console.print(t)
     meta = result.get("meta", {})
     if meta:
-        console.print(f"replay: {meta.get('steps')} steps ({meta.get('step')}), {meta.get('seconds', 0):.0f} s; "
-                      f"{result['totals']['findings']} findings ({result['totals']['shadow']} shadow)")
+        console.print(
+            f"replay: {meta.get('steps')} steps ({meta.get('step')}), {meta.get('seconds', 0):.0f} s; "
+            f"{result['totals']['findings']} findings ({result['totals']['shadow']} shadow)"
+        )
 
 
 def write_json(result: dict[str, Any], path: Path | str) -> Path:
