@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 
 from stillwatch.detect.checks import check_detector
@@ -26,8 +27,8 @@ def store_rows() -> list[dict]:
         rows.append(exchange(i, "acc-fuzz", DAN.replace("Stay in character!", "Stay in character!" + mut).format(
             q=PAYLOADS[k % len(PAYLOADS)]), T0 + minutes(5 * k)))  # fmt: skip
         i += 1
-    # repeat user: the same AIM template with 3 payloads over three days
-    for k in range(3):
+    # repeat user: the same AIM template with 5 payloads over five days
+    for k in range(5):
         rows.append(exchange(i, "acc-repeat", AIM.format(q=PAYLOADS[k]), T0 + timedelta(days=k)))
         i += 1
     # one-off attempt, then a follow-up conversation that re-sends the jailbreak turn: one attempt
@@ -52,6 +53,13 @@ def test_contract() -> None:
     check_detector(AccountJailbreakDetector())
 
 
+def test_busy_account_with_few_borderline_prompts_is_not_flagged() -> None:
+    det = AccountJailbreakDetector().fit(AccountJailbreakDetector.example_input())
+    x = pd.DataFrame({"entity_id": ["busy", "attacker", "fuzzer"], "jb_distinct": [9, 12, 1],
+                      "jb_share": [0.03, 0.5, 0.9], "burst_variants": [1, 1, 40]})  # fmt: skip
+    assert det.predict(x).tolist() == [False, True, True]
+
+
 @pytest.fixture
 def scanned(engine: Engine):
     engine.write_table("exchanges", table(store_rows()), partition_by=["day"])
@@ -61,12 +69,12 @@ def scanned(engine: Engine):
 
 def test_account_features(scanned) -> None:
     (cands, totals), _ = scanned
-    frame = account_frame(cands).set_index("entity_id")
+    frame = account_frame(cands, totals=totals).set_index("entity_id")
     assert totals["acc-benign"] == 10 and "acc-benign" not in frame.index
     assert frame.loc["acc-fuzz", "jb_attempts"] == 8
     assert frame.loc["acc-fuzz", "burst_variants"] >= 5
     assert frame.loc["acc-fuzz", "jb_templates"] == 1
-    assert frame.loc["acc-repeat", "jb_attempts"] == 3 and frame.loc["acc-repeat", "jb_distinct"] == 3
+    assert frame.loc["acc-repeat", "jb_attempts"] == 5 and frame.loc["acc-repeat", "jb_distinct"] == 5
     assert frame.loc["acc-repeat", "burst_variants"] == 1
     assert frame.loc["acc-once", "jb_attempts"] == 1  # follow-ups re-send the turn; it is not re-counted
     assert frame.loc["acc-persona", "jb_attempts"] == 4 and frame.loc["acc-persona", "jb_distinct"] == 1
@@ -83,7 +91,7 @@ def test_findings_per_account(engine: Engine) -> None:
     assert ev["fuzz_burst_variants"]["value"] >= 5 and ev["fuzz_burst_variants"]["baseline"]["window_minutes"] == 60
     assert len(fuzz["exchanges"]) == 8 and fuzz["detector"]["name"] == "jailbreak_account"
     exchanges = [f for f in found if f.entity == "exchange"]
-    assert len(exchanges) == 16  # 8 fuzz + 3 repeat + 1 once + 4 system-prompt copies; no follow-ups
+    assert len(exchanges) == 18  # 8 fuzz + 5 repeat + 1 once + 4 system-prompt copies; no follow-ups
     assert all(f.to_dict()["window"]["to"] == "2026-03-07T09:00:00Z" for f in found)
 
 

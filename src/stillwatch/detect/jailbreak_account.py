@@ -7,6 +7,7 @@ candidates per account:
 * ``jb_attempts`` — flagged exchanges;
 * ``jb_distinct`` — distinct payload-masked texts among them (what the score counts: a benign
   user who re-sends one borderline persona prompt is one text, not many attempts);
+* ``jb_share`` — flagged exchanges over all the account's exchanges in the window;
 * ``jb_templates`` — distinct template clusters among them;
 * ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
   cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
@@ -48,6 +49,9 @@ class AccountJailbreakDetector(Detector):
 
     Args:
         min_attempts: Distinct flagged texts at which the attempts score reaches 0.5 (the threshold).
+        min_share: Share of the account's exchanges that must be flagged for the attempts score to
+            count in full (scaled down linearly below it): a busy benign account with a few
+            borderline prompts among hundreds is not a jailbreaker.
         burst_min: Distinct variants of one template within the burst window at which the burst
             score reaches 0.5.
     """
@@ -57,10 +61,11 @@ class AccountJailbreakDetector(Detector):
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "account"
     status: ClassVar[str] = "test"
-    required_columns: ClassVar[tuple[str, ...]] = ("jb_distinct", "burst_variants")
+    required_columns: ClassVar[tuple[str, ...]] = ("jb_distinct", "jb_share", "burst_variants")
 
-    def __init__(self, min_attempts: int = 3, burst_min: int = 5) -> None:
+    def __init__(self, min_attempts: int = 5, min_share: float = 0.1, burst_min: int = 5) -> None:
         self.min_attempts = min_attempts
+        self.min_share = min_share
         self.burst_min = burst_min
 
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803, ARG002 - fixed rule, no baseline
@@ -68,8 +73,9 @@ class AccountJailbreakDetector(Detector):
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         attempts = X["jb_distinct"].to_numpy(dtype=float)
+        share = np.clip(X["jb_share"].to_numpy(dtype=float) / max(1e-9, float(self.min_share)), 0.0, 1.0)
         burst = X["burst_variants"].to_numpy(dtype=float)
-        s_att = 1.0 - np.power(0.5, attempts / max(1, int(self.min_attempts)))
+        s_att = (1.0 - np.power(0.5, attempts / max(1, int(self.min_attempts)))) * share
         s_burst = 1.0 - np.power(0.5, burst / max(1, int(self.burst_min)))
         return np.maximum(s_att, s_burst)
 
@@ -154,13 +160,16 @@ def _max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[i
     return best, span[0], span[1]
 
 
-def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float = 0.5) -> pd.DataFrame:
+def account_frame(
+    candidates: pd.DataFrame, burst_minutes: int = 60, near: float = 0.5, totals: dict[str, int] | None = None
+) -> pd.DataFrame:
     """Per-account jailbreak features from scored candidate exchanges.
 
     Args:
         candidates: Output of :func:`scan` (or :func:`score_frame` with ``account_id`` and ``ts``).
         burst_minutes: Burst window length.
         near: Estimated Jaccard for two masked texts to be variants of one template.
+        totals: Exchanges per account in the window (for ``jb_share``; default: the candidates).
 
     Returns:
         One row per account with ``entity_id``, ``jb_attempts``, ``jb_templates``,
@@ -171,6 +180,7 @@ def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float
         "entity_id",
         "jb_attempts",
         "jb_distinct",
+        "jb_share",
         "jb_templates",
         "burst_variants",
         "burst_from",
@@ -202,6 +212,7 @@ def account_frame(candidates: pd.DataFrame, burst_minutes: int = 60, near: float
                 "entity_id": str(acc),
                 "jb_attempts": int(flagged.sum()),
                 "jb_distinct": len({variants[i] for i in np.flatnonzero(flagged)}),
+                "jb_share": float(flagged.sum()) / max(1, (totals or {}).get(str(acc), len(grp))),
                 "jb_templates": len({cluster[i] for i in np.flatnonzero(flagged)}),
                 "burst_variants": best[0],
                 "burst_from": best[1],
@@ -269,7 +280,7 @@ def findings(
 ) -> list[Finding]:
     """Exchange findings for flagged exchanges and account findings for flagged accounts."""
     out = list(_exchange_findings(exchange_detector, candidates[candidates["flagged"]], window, None))
-    frame = account_frame(candidates, burst_minutes=burst_minutes)
+    frame = account_frame(candidates, burst_minutes=burst_minutes, totals=totals)
     if frame.empty:
         return out
     acc_det = account_detector or AccountJailbreakDetector()
