@@ -192,7 +192,9 @@ def new_model_shift(engine: Any, view: Any, until: datetime) -> pd.DataFrame:  #
     if first.empty or start is None:
         return empty
     first["first"] = pd.to_datetime(first["first"], utc=True)
-    new = first[first["first"] > pd.Timestamp(start) + pd.Timedelta(days=1)]
+    start_ts = pd.Timestamp(start)
+    start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
+    new = first[first["first"] > start_ts + pd.Timedelta(days=1)]
     if new.empty:
         return empty
     model, launch = new.sort_values("first").iloc[0][["model", "first"]]
