@@ -183,6 +183,21 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     return result
 
 
+def _ready(_: int) -> bool:
+    return True
+
+
+def _start_pool(workers: int) -> Executor:
+    """Start the worker processes now, before any DuckDB connection (and its threads) exists.
+
+    ``fork`` is used so that library callers need no ``if __name__ == "__main__"`` guard (``spawn``
+    would re-import their script); forking before the catalog is opened keeps the children clean.
+    """
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    list(pool.map(_ready, range(workers)))
+    return pool
+
+
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
     """Files named, plus the files inside named directories (sorted); missing paths raise."""
     out: list[Path] = []
@@ -220,9 +235,7 @@ def ingest(settings: Settings, paths: Iterable[Path | str], *, table: str | None
     summary = IngestSummary()
     workers = settings.ingest.workers or os.cpu_count() or 1
     big = any(p.stat().st_size >= POOL_MIN_BYTES for p in files)
-    pool: Executor | None = (
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if big and workers > 1 else None
-    )
+    pool = _start_pool(workers) if big and workers > 1 else None
     try:
         with layout.writer_lock(), Catalog(layout.catalog) as catalog:
             summary.recovered = recover(layout, catalog)
