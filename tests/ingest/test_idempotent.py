@@ -80,3 +80,21 @@ def test_real_kill_9_mid_read(settings: Settings, data_dir: Path) -> None:
     summary = ingest(settings, [path])
     assert len(stored(settings)) == 60_000
     assert summary.files[0].status in ("loaded", "already_ingested")
+
+
+def test_worker_pool_gives_the_same_store(settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    from stillwatch.config import load_settings
+    from stillwatch.ingest import pipeline
+
+    recs = [exchange(i) for i in range(9_000)] + [b"junk", exchange(3)]
+    path = write_jsonl(data_dir / "pool.jsonl", recs)
+    single = load_settings(data_dir=tmp_path / "single", ingest={"workers": 1})
+    one = ingest(single, [path])
+    monkeypatch.setattr(pipeline, "POOL_MIN_BYTES", 1)  # force the process pool for this small file
+    pooled = load_settings(data_dir=tmp_path / "pooled", ingest={"workers": 2})
+    two = ingest(pooled, [path])
+    assert (one.loaded, one.quarantined, one.duplicates) == (two.loaded, two.quarantined, two.duplicates)
+    assert (two.loaded, two.quarantined, two.duplicates) == (9_000, 1, 1)
+    key = sorted((r["request_id"], r["source_line"]) for r in stored(single))
+    assert key == sorted((r["request_id"], r["source_line"]) for r in stored(pooled))
