@@ -63,6 +63,8 @@ class BehaviourParams:
         max_df_share: Tokens on more than this share of active accounts are ignored outright.
         lockstep_min: Co-active minutes needed for a timing signal.
         lockstep_ratio: Observed / expected co-active minutes needed.
+        record_backed_threshold: Edge threshold for pairs that also have a (weak) record link:
+            two independent lines of evidence (identity records and behaviour) need less of each.
         keep_score: Non-edge pairs scoring at least this are kept as weak links (ban evasion).
         max_tokens_per_type: Only an account's most used tokens of each type count (bounds the
             reach of a huge account that touches thousands of IPs or templates).
@@ -79,6 +81,7 @@ class BehaviourParams:
     lockstep_ratio: float = 8.0
     max_tokens_per_type: int = 64
     keep_score: float = 0.5
+    record_backed_threshold: float = 0.5
 
 
 def cap_tokens(tokens: pd.DataFrame, per_type: int) -> pd.DataFrame:
@@ -213,6 +216,7 @@ def score_pairs(
     t["code"] = t["account_id"].map(codes)
     idf = token_idf(t, n, params)
     pairs = candidate_pairs(t, idf, params)
+    extra = np.zeros((0, 2), dtype=np.int64)
     if extra_pairs is not None and len(extra_pairs):
         ep = extra_pairs[extra_pairs["a"].isin(codes) & extra_pairs["b"].isin(codes)]
         if len(ep):
@@ -235,6 +239,9 @@ def score_pairs(
     n_fams = np.sum([c >= params.min_type_score for c in fam.values()], axis=0)
     strong = np.any([contrib[k] >= params.threshold for k in STRONG_TYPES if k in contrib], axis=0)
     edge = (total >= params.threshold) & ((n_fams >= params.min_types) | strong)
+    if len(extra):
+        backed = np.isin(pairs[:, 0] * n + pairs[:, 1], extra[:, 0].astype(np.int64) * n + extra[:, 1])
+        edge |= backed & (total >= params.record_backed_threshold)
     keep = np.flatnonzero(edge | ((total >= params.keep_score) & (n_fams >= 2)))
     rows = []
     for i in keep:

@@ -240,8 +240,13 @@ def link_accounts(
     )
     secs["behaviour"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    strong_rec = rec[rec["weight"] >= params.record.threshold] if len(rec) else rec
     strong_beh = beh[beh["edge"]] if len(beh) else beh
+    if len(rec):
+        backed = set(zip(strong_beh["a"], strong_beh["b"], strict=True)) if len(strong_beh) else set()
+        is_backed = [(a, b) in backed for a, b in zip(rec["a"], rec["b"], strict=True)]
+        strong_rec = rec[(rec["weight"] >= params.record.threshold) | pd.Series(is_backed, index=rec.index)]
+    else:
+        strong_rec = rec
     edges = merge_edges(strong_rec, strong_beh)
     weak = _weak_links(rec, beh, params)
     membership = cluster_graph(edges, params.graph)
