@@ -31,6 +31,7 @@ def detect_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="findings.jsonl [<data-dir>/findings.jsonl].")] = None,
     clusters: Annotated[Path | None, typer.Option("--clusters", help="clusters.jsonl from `stillwatch link`.")] = None,
     link: Annotated[bool, typer.Option("--link/--no-link", help="Run linking (ban evasion).")] = False,
+    jailbreak: Annotated[bool, typer.Option("--jailbreak/--no-jailbreak", help="Run the jailbreak detectors.")] = False,
     window_days: Annotated[int, typer.Option("--window-days", min=1, max=366, help="Trailing window length.")] = 28,
 ) -> None:
     """Run relay, sub-routing, subsidiary and distillation detectors; write the findings."""
@@ -55,6 +56,7 @@ def eval_cmd(
     findings_out: Annotated[Path | None, typer.Option("--findings", help="Write final findings here.")] = None,
     clusters: Annotated[Path | None, typer.Option("--clusters", help="clusters.jsonl from `stillwatch link`.")] = None,
     link: Annotated[bool, typer.Option("--link/--no-link", help="Run account linking at every step.")] = False,
+    jailbreak: Annotated[bool, typer.Option("--jailbreak/--no-jailbreak", help="Run jailbreak detectors.")] = False,
 ) -> None:
     """Replay detection step by step and print precision, recall, time to detect and false positives."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -81,7 +83,9 @@ def eval_cmd(
         def tick(done: int, total: int, _until: datetime) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = evaluate(engine, settings, labels, replay, progress=tick, clusters=clusters, link=link)
+        result = evaluate(
+            engine, settings, labels, replay, progress=tick, clusters=clusters, link=link, jailbreak=jailbreak
+        )
     found = result.pop("_findings")
     print_report(result, Console())
     if json_out:

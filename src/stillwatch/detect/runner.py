@@ -354,6 +354,19 @@ def _link(engine: Engine, settings: Settings, until: datetime) -> tuple[list[Fin
         return [], {}
 
 
+def _jailbreak(engine: Engine, settings: Settings, until: datetime, window_days: int) -> list[Finding]:
+    """Jailbreak findings from the jailbreak engineer's :func:`stillwatch.detect.jailbreak_account.run`."""
+    try:
+        from stillwatch.detect.jailbreak_account import run
+    except ImportError:
+        return []
+    try:
+        return list(run(engine, settings, until, window_days))
+    except Exception as exc:  # noqa: BLE001 - another stage; detection goes on without it
+        log.warning("jailbreak detection failed, no jailbreak findings: %s", exc)
+        return []
+
+
 def run_detection(
     engine: Engine,
     settings: Settings,
@@ -362,6 +375,7 @@ def run_detection(
     out: Path | str | None = None,
     clusters: Path | str | dict[str, list[str]] | None = None,
     link: bool = False,
+    jailbreak: bool = False,
     window_days: int = DEFAULT_WINDOW_DAYS,
     write: bool = True,
     detectors: dict[str, Any] | None = None,
@@ -375,6 +389,7 @@ def run_detection(
         out: Also write ``findings.jsonl`` here (default with ``write``: ``<data_dir>/findings.jsonl``).
         clusters: Clusters (path to ``clusters.jsonl`` or a dict); default: the ``clusters`` table.
         link: Run :mod:`stillwatch.link` for ban-evasion findings (and clusters when none are given).
+        jailbreak: Also run the jailbreak detectors (exchange and account findings).
         window_days: Trailing window length.
         write: Write the ``findings`` store table and the JSONL file.
         detectors: Override the detectors (``{kind: detector}``).
@@ -393,6 +408,8 @@ def run_detection(
         ban, linked = _link(engine, settings, until)
         findings += ban
         cl = cl or linked
+    if jailbreak:
+        findings += _jailbreak(engine, settings, until, window_days)
     have = {(f.kind, f.entity_id) for f in findings}
     for f in cluster_findings(engine, inp, cl, settings.restricted_regions):
         if f.entity == "cluster" or ("distillation", f.entity_id) not in have:
