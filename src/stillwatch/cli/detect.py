@@ -41,7 +41,14 @@ def detect_cmd(
     settings = ctx.obj.settings
     with get_engine(settings) as engine:
         found = run_detection(
-            engine, settings, _parse_until(until), out=out, clusters=clusters, link=link, window_days=window_days
+            engine,
+            settings,
+            _parse_until(until),
+            out=out,
+            clusters=clusters,
+            link=link,
+            jailbreak=jailbreak,
+            window_days=window_days,
         )
     by = Counter(f"{f.kind}/{f.entity}" for f in found)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"
