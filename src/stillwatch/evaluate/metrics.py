@@ -87,7 +87,7 @@ def evaluate_findings(
     for f in findings:
         if f.entity == "account":
             targets = [f.entity_id]
-        elif f.entity in ("cluster",):
+        elif f.entity in ("cluster", "exchange"):  # exchange findings are scored at exchange level below
             targets = []
         else:
             targets = list(f.accounts)
@@ -160,5 +160,13 @@ def evaluate_findings(
         "max_abs_error": float(np.max(errs)) if errs else None,
         "coverage": (sum(1 for r in sub if r.get("covered")) / len(sub)) if sub else None,
     }
-    return {"kinds": kinds, "benign_groups": groups, "subrouting": subrouting,
+    ex_labels = {str(lab["id"]): lab["label"] for lab in labels if lab["entity"] == "exchange"}
+    exchange_level: dict[str, Any] = {}
+    for kind in sorted({v for v in ex_labels.values() if v != "benign"}):
+        pos = {i for i, v in ex_labels.items() if v == kind}
+        pred = {f.entity_id for f in findings if f.entity == "exchange" and f.kind == kind and not f.shadow}
+        exchange_level[kind] = {"positives": len(pos), "flagged": len(pred), "true_positives": len(pos & pred),
+                                "precision": len(pos & pred) / len(pred) if pred else None,
+                                "recall": len(pos & pred) / len(pos) if pos else None}  # fmt: skip
+    return {"kinds": kinds, "benign_groups": groups, "subrouting": subrouting, "exchange_level": exchange_level,
             "totals": {"findings": len(findings), "shadow": sum(1 for f in findings if f.shadow)}}  # fmt: skip
