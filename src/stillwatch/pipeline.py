@@ -44,15 +44,6 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    for attr in ("to_dict", "as_dict", "model_dump"):
-        if hasattr(obj, attr):
-            return dict(getattr(obj, attr)())
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
 def run_pipeline(settings: Settings, inputs: Iterable[Path | str] = (), *, until: datetime | None = None,
                  out_dir: Path | None = None, step: Step | None = None) -> PipelineResult:
     """Run the pipeline over ``inputs`` (already-stored data is reused) and write findings.
@@ -68,6 +59,8 @@ def run_pipeline(settings: Settings, inputs: Iterable[Path | str] = (), *, until
         The ingest summary, findings and clusters (findings-v1 dicts) and stage timings.
     """
     from stillwatch.detect import run_detection
+    from stillwatch.detect.findings import to_arrow, write_jsonl
+    from stillwatch.detect.runner import linked_findings
     from stillwatch.enrich.pipeline import enrich
     from stillwatch.features.pipeline import build_features
     from stillwatch.link.pipeline import link_accounts
@@ -90,9 +83,13 @@ def run_pipeline(settings: Settings, inputs: Iterable[Path | str] = (), *, until
         timed("enrich", lambda: enrich(engine, settings, until=until))
         timed("features", lambda: build_features(engine, settings, until=until))
         linked = timed("link", lambda: link_accounts(engine, settings, until=until))
-        findings = timed("detect", lambda: run_detection(engine, settings, until=until))
-    result.findings = [_as_dict(f) for f in findings]
+        findings = timed("detect", lambda: run_detection(
+            engine, settings, until=until, clusters=linked.clusters_members(), jailbreak=True, write=False))
+        findings += linked_findings(linked)  # ban evasion, from the same linking run
+        findings.sort(key=lambda f: (-f.score, f.kind, f.entity_id))
+        engine.write_table("findings", to_arrow(findings))
+    result.findings = [f.to_dict() for f in findings]
     result.clusters = linked.cluster_rows()
-    result.findings_path = _write_jsonl(out / "findings.jsonl", result.findings)
+    result.findings_path = write_jsonl(findings, out / "findings.jsonl")
     result.clusters_path = _write_jsonl(out / "clusters.jsonl", result.clusters)
     return result

@@ -334,19 +334,25 @@ def load_clusters(engine: Engine, path: Path | str | None = None) -> dict[str, l
     return {}
 
 
+def linked_findings(result: Any) -> list[Finding]:
+    """Ban-evasion findings of a :class:`stillwatch.link.pipeline.LinkResult` as :class:`Finding` objects."""
+    from stillwatch.link.ban_evasion import ban_evasion_findings
+
+    found = []
+    for d in ban_evasion_findings(result):
+        for e in d.get("evidence", []):
+            e.setdefault("family", "account")
+        found.append(Finding.from_dict(d))
+    return found
+
+
 def _link(engine: Engine, settings: Settings, until: datetime) -> tuple[list[Finding], dict[str, list[str]]]:
     """Ban-evasion findings and clusters from :mod:`stillwatch.link` (empty when it is unavailable)."""
     try:
-        from stillwatch.link.ban_evasion import ban_evasion_findings
         from stillwatch.link.pipeline import link_accounts
 
         result = link_accounts(engine, settings, until, write=False)
-        found = []
-        for d in ban_evasion_findings(result):
-            for e in d.get("evidence", []):
-                e.setdefault("family", "account")
-            found.append(Finding.from_dict(d))
-        return found, result.clusters_members()
+        return linked_findings(result), result.clusters_members()
     except ImportError:
         return [], {}
     except Exception as exc:  # noqa: BLE001 - linking is another stage; detection goes on without it

@@ -55,6 +55,17 @@ def _is_litellm(keys: set[str]) -> bool:
     return "call_type" in keys and bool(keys & {"messages", "model_group", "spend", "model_parameters"})
 
 
+def _first_array_item(head: bytes) -> dict[str, object] | None:
+    """The first object of a JSON array, if the sniffed head holds all of it; else None."""
+    try:
+        doc = orjson.loads(head)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        return doc[0]
+    return None
+
+
 def sniff(path: Path) -> tuple[Format, Table]:
     """Detect the format of ``path`` and the table its rows belong to.
 
@@ -86,7 +97,11 @@ def sniff(path: Path) -> tuple[Format, Table]:
     if b'"resourceSpans"' in head[:4096]:
         return "otel", "exchanges"
     if stripped.startswith(b"["):
-        return "litellm", "exchanges"
+        first = _first_array_item(head)
+        if first is None or _is_litellm(set(first)):
+            return "litellm", "exchanges"
+        raise NotAnInputError("this JSON array does not hold LiteLLM payloads or log records",
+                              hint="ingest the provider-logs-v1 files next to it, or force --format")
     if stripped.startswith(b"{") and b"\n" in stripped and not stripped.split(b"\n", 1)[0].rstrip().endswith(b"}"):
         try:  # a pretty-printed JSON document, not JSON Lines
             doc = orjson.loads(head) if len(head) < SNIFF_BYTES else None
