@@ -25,6 +25,9 @@ FAMILIES: tuple[str, ...] = (
 )
 #: Families that can never carry a finding by themselves.
 SOFT_FAMILIES: frozenset[str] = frozenset({"language", "declared"})
+#: Families that show resale (a relay finding needs at least one: a clock in UTC+8 plus busy
+#: traffic is also what a legitimate Taiwanese or Singaporean SaaS looks like).
+RESALE_FAMILIES: frozenset[str] = frozenset({"multi_user", "network", "client"})
 
 
 def _clean(value: Any) -> Any:

@@ -145,9 +145,10 @@ class RelayDetector(Detector):
         fan_sorted = np.sort(fan, axis=1)
         resale = np.minimum(fan_sorted[:, -1], fan_sorted[:, -2] + 1.0) + fan_sorted[:, -2] * 0.5 + st["hop_share"]
         # pooled resale (vs. a platform forwarding part of its traffic): shared egress, hopping
-        # conversations, relay software, or most of the traffic on a restricted clock
+        # conversations or relay software. Never the clock: a busy customer in a UTC+8 country
+        # (Taiwan, Singapore) has fan-out and a UTC+8 clock, and must not be a relay on that alone.
         strong_sw = st["relay_strong_hits"] > self.support_z
-        pool = (st["shared_egress_accounts"] >= 1) | (st["hop_share"] >= 1) | strong_sw | (st["share_low"] >= 2.8)
+        pool = (st["shared_egress_accounts"] >= 1) | (st["hop_share"] >= 1) | strong_sw
         resale = np.where(pool, resale, 0.0)
         # relay software on an egress shared with other accounts: pooled accounts on a relay host
         resale = np.maximum(resale, np.where(strong_sw & (st["shared_egress_accounts"] >= 1), 1.0, 0.0))

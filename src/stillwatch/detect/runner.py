@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from stillwatch.detect import distillation, relay, subrouting, subsidiary
-from stillwatch.detect.evidence import Evidence, has_non_language_evidence
+from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
 from stillwatch.exceptions import NotFoundError
 
@@ -210,6 +210,8 @@ def detect_frame(
             score = float(row[f"{kind}_score"])
             if kind == "subrouting" and not items:
                 continue
+            if kind == "relay" and not any(e.family in RESALE_FAMILIES for e in items):
+                continue  # origin evidence (clock, calendar, language) without resale evidence is not a relay
             if kind == "subrouting" and score < 0.5:  # re-labelled relay (mixed traffic): relay evidence explains it
                 items = items + detectors["relay"].evidence(rows.loc[[row.name]])[0]
                 score = max(score, float(row["relay_score"]))
