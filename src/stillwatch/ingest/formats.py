@@ -97,8 +97,8 @@ def sniff(path: Path) -> tuple[Format, Table]:
     if b'"resourceSpans"' in head[:4096]:
         return "otel", "exchanges"
     if stripped.startswith(b"["):
-        first = _first_array_item(head)
-        if first is None or _is_litellm(set(first)):
+        item0 = _first_array_item(head)
+        if item0 is None or _is_litellm(set(item0)):
             return "litellm", "exchanges"
         raise NotAnInputError("this JSON array does not hold LiteLLM payloads or log records",
                               hint="ingest the provider-logs-v1 files next to it, or force --format")

@@ -63,7 +63,7 @@ def to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     """
     names = schema.names
     try:
-        columns = list(zip(*map(operator.itemgetter(*names), rows), strict=True))
+        columns: list[Any] = list(zip(*map(operator.itemgetter(*names), rows), strict=True))
     except KeyError:
         columns = [[r.get(n) for r in rows] for n in names]
     arrays = [pa.array(list(col), type=f.type) for col, f in zip(columns, schema, strict=True)]
