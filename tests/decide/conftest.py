@@ -6,7 +6,7 @@ import gzip
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -74,10 +74,18 @@ def make_service(**policy_over: Any) -> DecisionService:
     return DecisionService(load_policy(**policy_over), snapshots=SnapshotProvider.static(snapshot()))
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip for a missing service or data set on a developer machine; fail in CI, where the project's
+    scripts install and start every test service and ../shared is always present."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it: scripts/services.sh)")
+    pytest.skip(reason)
+
+
 def jailbreak_text(min_len: int, max_len: int) -> str:
     """A known in-the-wild jailbreak prompt in a length range (skips when the shared data is absent)."""
     if not JAILBREAKS.exists():
-        pytest.skip(f"{JAILBREAKS} is not available")
+        unavailable(f"{JAILBREAKS} is not available")
     from stillwatch.decide.screen import JailbreakScreen
 
     screen = JailbreakScreen()
@@ -86,7 +94,7 @@ def jailbreak_text(min_len: int, max_len: int) -> str:
             text = json.loads(line)["prompt"]
             if min_len <= len(text) <= max_len and screen(text) and "probe" not in (screen(text) or ""):
                 return text
-    pytest.skip("no indexed jailbreak prompt of that length")
+    pytest.fail(f"no indexed jailbreak prompt of {min_len}-{max_len} characters in {JAILBREAKS}")
 
 
 @pytest.fixture
@@ -94,11 +102,11 @@ def redis_url() -> str:
     """URL of a running redis-server (scripts/start-redis.sh); skips when there is none."""
     url = os.environ.get(REDIS_ENV)
     if not url:
-        pytest.skip(f"{REDIS_ENV} is not set (start one with scripts/start-redis.sh)")
+        unavailable(f"{REDIS_ENV} is not set (start one with scripts/start-redis.sh)")
     import redis
 
     try:
         redis.Redis.from_url(url, socket_timeout=1).ping()
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"redis at {url} does not answer: {exc}")
+        unavailable(f"redis at {url} does not answer: {exc}")
     return url

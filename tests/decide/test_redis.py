@@ -16,7 +16,7 @@ from stillwatch.decide.online import FailoverState, MemoryState, Observation, Re
 from stillwatch.decide.policy import load_policy
 from stillwatch.decide.service import DecisionService
 from stillwatch.decide.snapshot import SnapshotProvider
-from tests.decide.conftest import req, snapshot
+from tests.decide.conftest import req, snapshot, unavailable
 
 pytestmark = pytest.mark.redis
 
@@ -67,7 +67,7 @@ def own_redis() -> Iterator[tuple[str, int]]:
     """A private redis-server this test may stop and restart."""
     binary = shutil.which("redis-server")
     if not binary:
-        pytest.skip("redis-server is not installed (scripts/start-redis.sh installs it)")
+        unavailable("redis-server is not installed (scripts/start-redis.sh installs it)")
     port = _free_port()
     procs: list[subprocess.Popen[bytes]] = []
 
