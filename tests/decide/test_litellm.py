@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from stillwatch.decide import litellm_hook
+from tests.decide.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "src" / "stillwatch" / "decide" / "litellm_hook.py"
@@ -73,7 +74,7 @@ def litellm_python() -> str:
     try:
         out = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=True)
     except (subprocess.SubprocessError, OSError) as exc:
-        pytest.skip(f"cannot create the LiteLLM virtual environment: {exc}")
+        unavailable(f"cannot create the LiteLLM virtual environment: {exc}")
     python = out.stdout.strip().splitlines()[-1]
     if not Path(python).exists():
         pytest.skip(f"LiteLLM venv script printed no python: {out.stdout[-200:]}")
