@@ -14,9 +14,12 @@ time features themselves run on DuckDB and Spark alike.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -69,19 +72,60 @@ def _region_days(region: str, year: int) -> tuple[frozenset[date], frozenset[dat
     return hol, makeup
 
 
-def calendar_table(start: date, end: date, regions: tuple[str, ...] | None = None) -> pa.Table:
+def calendar_table(
+    start: date, end: date, regions: tuple[str, ...] | None = None, *, cache_dir: Path | None = None
+) -> pa.Table:
     """Per region and day in ``[start, end]``: holiday, make-up workday, weekend, ordinary workday.
+
+    Calendars are cached in the process and, with ``cache_dir``, on disk (keyed by the range,
+    the regions and the ``holidays`` package version), so a run after the first one neither
+    imports ``holidays`` nor rebuilds the calendars.
 
     Args:
         start: First day.
         end: Last day (inclusive).
         regions: Region codes; default :data:`HOLIDAY_REGIONS`.
+        cache_dir: Folder for the on-disk cache (created when missing); ``None``: none.
 
     Returns:
         Columns ``region, local_day, is_holiday, is_makeup_workday, is_weekend, is_workday``
         (``is_workday``: a weekday that is not a holiday, or a make-up workday).
     """
     regions = regions or tuple(HOLIDAY_REGIONS)
+    if cache_dir is None:
+        return _calendar_cached(start, end, regions)
+    import pyarrow.parquet as pq
+
+    key = hashlib.blake2b(",".join(regions).encode(), digest_size=6).hexdigest()
+    path = Path(cache_dir) / f"calendar-{start}-{end}-{key}-holidays{_holidays_version()}.parquet"
+    if path.is_file():
+        try:
+            return pq.read_table(path)
+        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
+            path.unlink(missing_ok=True)
+    table = _calendar_cached(start, end, regions)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    except OSError:  # a read-only store still works, just without the cache
+        pass
+    return table
+
+
+@lru_cache(maxsize=1)
+def _holidays_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("holidays")
+    except PackageNotFoundError:  # pragma: no cover - holidays is a dependency
+        return "unknown"
+
+
+@lru_cache(maxsize=16)
+def _calendar_cached(start: date, end: date, regions: tuple[str, ...]) -> pa.Table:
     cols: dict[str, list] = {k: [] for k in ("region", "local_day", "is_holiday", "is_makeup_workday", "is_weekend")}
     day = start
     while day <= end:

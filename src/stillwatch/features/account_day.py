@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from stillwatch.features.activity import aggregate, derived, join_on
+from stillwatch.features.activity import grain_table
 
 KEYS = ["account_id", "day"]
 
@@ -36,15 +36,17 @@ def build(view: ir.Table, calendar: ir.Table) -> ir.Table:
     Returns:
         One row per (account_id, day).
     """
-    base = view.group_by(KEYS).aggregate(n_keys=view.api_key_id.nunique().cast("int64"))
-    table = join_on(base, aggregate(view, KEYS), KEYS)
-    table = join_on(table, derived(view, KEYS), KEYS)
-    table = join_on(table, _shared(view, "client_ip", "shared_ip_max_accounts"), KEYS)
-    table = join_on(table, _shared(view, "ip_prefix", "shared_prefix_max_accounts"), KEYS)
+    shared = [
+        _shared(view, "client_ip", "shared_ip_max_accounts"),
+        _shared(view, "ip_prefix", "shared_prefix_max_accounts"),
+    ]
+    table = grain_table(view, KEYS, {"n_keys": view.api_key_id.nunique().cast("int64")}, shared)
     cn = calendar.filter(calendar.region == "CN").select(
         day=calendar.local_day, cn_holiday=calendar.is_holiday, cn_makeup_workday=calendar.is_makeup_workday
     )
-    table = join_on(table, cn, ["day"])
+    table = table.left_join(cn, table.day == cn.day).select(
+        *[table[c] for c in table.columns], cn.cn_holiday, cn.cn_makeup_workday
+    )
     return table.mutate(
         shared_ip_max_accounts=table.shared_ip_max_accounts.fill_null(0),
         shared_prefix_max_accounts=table.shared_prefix_max_accounts.fill_null(0),

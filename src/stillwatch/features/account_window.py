@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from stillwatch.enrich.timeprofile import HOLIDAY_REGIONS
-from stillwatch.features.activity import aggregate, derived, join_on
+from stillwatch.features.activity import grain_table
 
 KEYS = ["account_id"]
 
@@ -56,8 +56,14 @@ MODEL_DOCS: dict[str, str] = {
 }
 
 
-def _offset_fit(view: ir.Table, offsets: ir.Table) -> ir.Table:
-    hours = view.group_by(["account_id", "hour"]).aggregate(n=view.count())
+def _hourly(view: ir.Table) -> ir.Table:
+    """Exchanges per account and UTC clock hour (``hour_ts``): the input of the time-of-day fits."""
+    return view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(n=view.count())
+
+
+def _offset_fit(hourly: ir.Table, offsets: ir.Table) -> ir.Table:
+    by_hour = hourly.mutate(hour=hourly.hour_ts.hour().cast("int32"))
+    hours = by_hour.group_by(["account_id", "hour"]).aggregate(n=by_hour.n.sum())
     tot = hours.group_by("account_id").aggregate(tot=hours.n.sum())
     p = hours.join(tot, "account_id")
     p = p.mutate(p=(p.n / p.tot).cast("float64"))
@@ -92,8 +98,7 @@ def _calendar_day_counts(calendar: pa.Table, start: date, end: date) -> dict[str
     return out
 
 
-def _holidays(view: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, int]]) -> ir.Table:
-    hourly = view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(n=view.count())
+def _holidays(hourly: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, int]]) -> ir.Table:
     shifted = [
         hourly.select(
             "account_id", "n",
@@ -161,20 +166,19 @@ def build(
     calendar = ibis.memtable(calendar_arrow)
     first = max(start.date(), data_start) if data_start else start.date()
     counts = _calendar_day_counts(calendar_arrow, first, (until - timedelta(microseconds=1)).date() + timedelta(days=1))
-    base = view.group_by(KEYS).aggregate(
-        first_ts=view.ts.min(),
-        last_ts=view.ts.max(),
-        active_days=view.day.nunique().cast("int64"),
-        active_day_hours=(view.day.cast("string") + ":" + view.hour.cast("string")).nunique().cast("int64"),
-        coverage_24_7=view.how.nunique().cast("float64") / ibis.literal(168.0, type="float64"),
-    )
-    base = base.mutate(active_hours_per_day=(base.active_day_hours / base.active_days).cast("float64")).drop(
-        "active_day_hours"
-    )
-    table = join_on(base, aggregate(view, KEYS), KEYS)
-    table = join_on(table, derived(view, KEYS), KEYS)
-    table = join_on(table, _offset_fit(view, offsets), KEYS)
-    table = join_on(table, _holidays(view, calendar, counts), KEYS)
+    hourly = _hourly(view)
+    extra = {
+        "first_ts": view.ts.min(),
+        "last_ts": view.ts.max(),
+        "active_days": view.day.nunique().cast("int64"),
+        "active_hours_per_day": (
+            (view.day.cast("string") + ":" + view.hour.cast("string")).nunique().cast("int64")
+            / view.day.nunique().cast("int64")
+        ).cast("float64"),
+        "coverage_24_7": view.how.nunique().cast("float64") / ibis.literal(168.0, type="float64"),
+    }
+    parts = [_offset_fit(hourly, offsets), _holidays(hourly, calendar, counts)]
+    table = grain_table(view, KEYS, extra, parts)
     return table.mutate(
         window_start=ibis.literal(start, type="timestamp('UTC')"),
         window_end=ibis.literal(until, type="timestamp('UTC')"),

@@ -120,12 +120,12 @@ def activity_specs() -> list[tuple[str, str, Builder]]:
         (
             "cn_mainland_artifact_share",
             "share with mainland-specific tokens (mirrors, Gitee, +86) in user/system text",
-            lambda t: share(t.u_cn_mainland_artifact | t.s_cn_mainland_artifact),
+            lambda t: share(t.any_cn_mainland_artifact),
         ),
         (
             "zero_width_share",
             "share with zero-width characters inside words",
-            lambda t: share(t.u_zero_width | t.s_zero_width),
+            lambda t: share(t.any_zero_width),
         ),
         (
             "cot_share",
@@ -192,6 +192,9 @@ DERIVED_DOCS: dict[str, str] = {
     "max_per_minute": "concurrency: most exchanges started within one UTC minute",
     "active_hours": "distinct UTC hours with activity",
 }
+_TOP_SHARES = (
+    ("u_template_id", "top_template_share"), ("max_tokens", "max_tokens_pinned_share"), ("model", "top_model_share"),
+)  # fmt: skip
 
 
 def _top_share(t: ir.Table, keys: list[str], col: str, name: str) -> ir.Table:
@@ -200,23 +203,54 @@ def _top_share(t: ir.Table, keys: list[str], col: str, name: str) -> ir.Table:
     return per.group_by(keys).aggregate(**{name: (per.c.max() / per.c.sum()).cast("float64")})
 
 
+def _sub_queries(t: ir.Table, keys: list[str]) -> list[ir.Table]:
+    """The two-level aggregates of :data:`DERIVED_DOCS` (all but ``active_hours``), one table each."""
+    per_min = t.group_by([*keys, "minute_ts"]).aggregate(c=t.count())
+    conc = per_min.group_by(keys).aggregate(max_per_minute=per_min.c.max().cast("int64"))
+    return [conc, *(_top_share(t, keys, col, name) for col, name in _TOP_SHARES)]
+
+
 def derived(t: ir.Table, keys: list[str]) -> ir.Table:
     """The sub-query aggregates of :data:`DERIVED_DOCS`, one row per key."""
     base = t.group_by(keys).aggregate(active_hours=t.hour.nunique().cast("int64"))
-    per_min = t.group_by([*keys, "minute_ts"]).aggregate(c=t.count())
-    conc = per_min.group_by(keys).aggregate(max_per_minute=per_min.c.max().cast("int64"))
-    parts = [
-        conc,
-        _top_share(t, keys, "u_template_id", "top_template_share"),
-        _top_share(t, keys, "max_tokens", "max_tokens_pinned_share"),
-        _top_share(t, keys, "model", "top_model_share"),
-    ]
-    out = base
+    return join_all(base, _sub_queries(t, keys), keys)
+
+
+def grain_table(
+    t: ir.Table, keys: list[str], extra: dict[str, ir.Scalar] | None = None, parts: list[ir.Table] | None = None
+) -> ir.Table:
+    """One row per ``keys``: ``extra`` reductions, every shared aggregate and :data:`DERIVED_DOCS`.
+
+    The one-level reductions run in a single group-by; the four two-level aggregates (top
+    shares, concurrency) are joined on once, in one join chain.
+
+    Args:
+        t: The exchange view.
+        keys: Grouping columns.
+        extra: Grain-specific reductions computed in the same group-by, placed first.
+        parts: Grain-specific tables keyed by ``keys``, joined on in the same chain (last).
+
+    Returns:
+        Columns ``keys``, ``extra``, the shared aggregates, then :data:`DERIVED_DOCS` in the
+        order active_hours, max_per_minute, top_template_share, max_tokens_pinned_share,
+        top_model_share, then the columns of ``parts``.
+    """
+    aggs = dict(extra or {})
+    aggs.update({name: build(t) for name, _, build in activity_specs()})
+    aggs["active_hours"] = t.hour.nunique().cast("int64")
+    main = t.group_by(keys).aggregate(**aggs)
+    return join_all(main, [*_sub_queries(t, keys), *(parts or [])], keys)
+
+
+def join_all(left: ir.Table, parts: list[ir.Table], keys: list[str]) -> ir.Table:
+    """Left-join every table of ``parts`` onto ``left`` by ``keys`` in one join chain."""
+    joined = left
     for part in parts:
-        out = out.left_join(part, keys).select(
-            *[out[c] for c in out.columns], *[part[c] for c in part.columns if c not in keys]
-        )
-    return out
+        joined = joined.left_join(part, [left[k] == part[k] for k in keys])
+    cols = [left[c] for c in left.columns]
+    for part in parts:
+        cols += [part[c] for c in part.columns if c not in keys]
+    return joined.select(*cols)
 
 
 def join_on(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:

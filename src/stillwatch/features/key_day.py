@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from stillwatch.features.activity import aggregate, derived, join_on
+from stillwatch.features.activity import grain_table
 
 KEYS = ["api_key_id", "day"]
 
@@ -18,6 +18,4 @@ def build(view: ir.Table) -> ir.Table:
     Returns:
         One row per (api_key_id, day) with ``account_id`` and every shared aggregate.
     """
-    acct = view.group_by(KEYS).aggregate(account_id=view.account_id.max())
-    table = join_on(acct, aggregate(view, KEYS), KEYS)
-    return join_on(table, derived(view, KEYS), KEYS)
+    return grain_table(view, KEYS, {"account_id": view.account_id.max()})

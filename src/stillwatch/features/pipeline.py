@@ -22,6 +22,8 @@ from stillwatch.features import account_day, account_window, egress, key_day
 from stillwatch.features.view import exchange_view, utc_literal
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from stillwatch.config import Settings
     from stillwatch.engine import Engine
 
@@ -39,6 +41,11 @@ class FeaturesResult:
     window_end: datetime | None = None
     accounts: int = 0
     seconds: float = 0.0
+
+
+def _days(view: ir.Table, days: list[str], all_days: list[str]) -> ir.Table:
+    """``view`` cut to ``days`` (no filter when they are all the days it holds)."""
+    return view if len(days) == len(all_days) else view.filter(view.day.cast("string").isin(days))
 
 
 def build_features(
@@ -78,29 +85,34 @@ def build_features(
     last_day = datetime.fromisoformat(max(current)).replace(tzinfo=UTC)
     end = until or (last_day + timedelta(days=1))
     first_day = datetime.fromisoformat(min(current)).date()
-    calendar_arrow = calendar_table(first_day - timedelta(days=1), end.date() + timedelta(days=1))
+    calendar_arrow = calendar_table(
+        first_day - timedelta(days=1), end.date() + timedelta(days=1), cache_dir=settings.data_dir / "cache"
+    )
     calendar = ibis.memtable(calendar_arrow)
 
     manifest = Manifest(settings.data_dir, f"features-{engine.name}")
     missing = any(not engine.has_table(t) for t in DAY_TABLES)
     todo = sorted(current) if full or missing else manifest.changed(current)
     result = FeaturesResult(days=todo)
+    start = end - timedelta(days=window_days)
+    window_days_list = sorted(d for d in current if d >= start.date().isoformat())
+    # One narrow view over every day this run reads, computed once; each table filters it.
+    needed = sorted(set(todo) | set(window_days_list))
+    view_all = engine.materialize(exchange_view(engine, until, days=needed, narrow=True))
     if todo:
-        view = engine.materialize(exchange_view(engine, until, days=todo))
+        view = _days(view_all, todo, needed)
         engine.write_partitions("key_day", key_day.build(view), partition_by=["day"])
         engine.write_partitions("account_day", account_day.build(view, calendar), partition_by=["day"])
         engine.write_partitions("egress_day", egress.build(view), partition_by=["day"])
 
-    start = end - timedelta(days=window_days)
-    window_days_list = sorted(d for d in current if d >= start.date().isoformat())
-    view_w = exchange_view(engine, end, days=window_days_list)
-    view_w = engine.materialize(view_w.filter(view_w.ts >= utc_literal(start)))
+    view_w = _days(view_all, window_days_list, needed)
+    view_w = view_w.filter((view_w.ts >= utc_literal(start)) & (view_w.ts < utc_literal(end)))
     offsets = ibis.memtable(offset_template_table())
     engine.write_table("account_window", account_window.build(view_w, calendar_arrow, offsets, start, end, first_day))
     engine.write_table("account_hour_of_week", account_window.hour_of_week(view_w))
-    engine.write_table(
-        "account_model", account_window.model_first_use(exchange_view(engine, end, days=sorted(current)))
-    )
+    history = engine.table("exchanges_enriched")
+    history = history.filter(history.day.cast("string").isin(sorted(current)) & (history.ts < utc_literal(end)))
+    engine.write_table("account_model", account_window.model_first_use(history))
     manifest.save(current)
     result.window_start, result.window_end = start, end
     result.accounts = int(engine.execute(engine.table("account_window").count()).column(0)[0].as_py())
