@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from stillwatch.config import Settings
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.canonical import utc_now
+from stillwatch.ingest.fastpath import fast_jobs
 from stillwatch.ingest.formats import READERS, TABLES, NotAnInputError, sniff
 from stillwatch.ingest.readers import RawItem
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
@@ -159,8 +160,14 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     quarantine = _ParquetSink(staged.quarantine, QUARANTINE_SCHEMA)
     use_pool = pool if path.stat().st_size >= POOL_MIN_BYTES else None
     now = utc_now()
-    jobs = (ChunkJob(table, fmt, str(path), staged.ingest_id, cfg.keep_raw_request, now, chunk)
-            for chunk in _chunks(READERS[fmt](path, cfg.max_line_bytes), CHUNK_ITEMS))
+    jobs: Iterator[ChunkJob]
+    if fmt == "jsonl" and table == "exchanges" and cfg.fast_path:
+        jobs = fast_jobs(path, ingest_id=staged.ingest_id, keep_raw=cfg.keep_raw_request,
+                         max_line_bytes=cfg.max_line_bytes, now=now, write=rows.write, progress=progress,
+                         chunk_items=CHUNK_ITEMS)
+    else:
+        jobs = (ChunkJob(table, fmt, str(path), staged.ingest_id, cfg.keep_raw_request, now, chunk)
+                for chunk in _chunks(READERS[fmt](path, cfg.max_line_bytes), CHUNK_ITEMS))
     try:
         for res in _run_jobs(jobs, use_pool, workers):
             rows.write(res.rows)

@@ -1,0 +1,266 @@
+"""The ingest fast path for provider-logs-v1 JSON Lines: DuckDB maps lines to canonical rows.
+
+Python reads the (gzip) file in large blocks on a background thread and splits it into lines;
+DuckDB parses and maps each block of lines with the SQL of :mod:`stillwatch.ingest.fastsql` on all
+cores. Lines that SQL does not map (``fast_ok = false``: a broken rule, a parser divergence, fields
+for ``extra``, IPv6 …) come back as :class:`RawItem` for the Python mapper, which lists their
+problems and quarantines them or maps them; nothing is lost and both paths give the same rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import zstandard
+
+from stillwatch.ingest.canonical import header_order_hash
+from stillwatch.ingest.fastsql import MACROS, SELECT
+from stillwatch.ingest.readers import RAW_KEEP_BYTES, RawItem, open_maybe_gzip
+from stillwatch.ingest.worker import ChunkJob, staging_schema
+from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
+
+BLOCK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 48 * 1024 * 1024
+CHUNK_LINES = 40_000
+
+
+@dataclass
+class LineBlock:
+    """Lines of one chunk: candidates for SQL, and items already known to be bad."""
+
+    numbers: list[int] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+    bad: list[RawItem] = field(default_factory=list)
+    nbytes: int = 0
+
+
+def _split_lines(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
+    """Yield blocks of (number, line) pairs, with the same rules as :func:`readers.iter_lines`.
+
+    Blank lines are skipped (but counted), oversized lines and a corrupt compressed stream become
+    error items, a last line without a newline is still a line.
+    """
+    block = LineBlock()
+    number = 0
+    tail = b""
+    skipping = False  # inside an oversized line, until its newline
+    with open_maybe_gzip(path) as fh:
+        read1 = getattr(fh, "read1", fh.read)
+        while True:
+            try:
+                data = read1(BLOCK_BYTES)  # read1: what was decoded before a corrupt part is kept
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                block.bad.append(RawItem(number + 1, b"", error=f"truncated_or_corrupt_compression:{exc}"))
+                break
+            if not data:
+                if tail and not skipping:
+                    number += 1
+                    _add_line(block, number, tail.rstrip(b"\r"), max_line_bytes)
+                break
+            pieces = (tail + data).split(b"\n")
+            tail = pieces.pop()
+            for piece in pieces:
+                if skipping:
+                    skipping = False
+                    continue
+                number += 1
+                _add_line(block, number, piece.rstrip(b"\r"), max_line_bytes)
+            if len(tail) > max_line_bytes and not skipping:
+                number += 1
+                block.bad.append(RawItem(number, tail[:RAW_KEEP_BYTES], error=f"line_too_long:more than "
+                                         f"{max_line_bytes} bytes", raw_truncated=True))
+                skipping, tail = True, b""
+            elif skipping:
+                tail = b""
+            if block.nbytes >= CHUNK_BYTES or len(block.lines) >= CHUNK_LINES:
+                yield block
+                block = LineBlock()
+    if block.lines or block.bad:
+        yield block
+
+
+def _add_line(block: LineBlock, number: int, line: bytes, max_line_bytes: int) -> None:
+    if len(line) > max_line_bytes:
+        block.bad.append(RawItem(number, line[:RAW_KEEP_BYTES],
+                                 error=f"line_too_long:more than {max_line_bytes} bytes", raw_truncated=True))
+    elif line.strip():
+        block.numbers.append(number)
+        block.lines.append(line)
+        block.nbytes += len(line)
+
+
+def read_blocks(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
+    """:func:`_split_lines` on a background thread (decompression overlaps with DuckDB's work)."""
+    q: queue.Queue[LineBlock | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for blk in _split_lines(path, max_line_bytes):
+                while not stop.is_set():
+                    try:
+                        q.put(blk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="stillwatch-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@lru_cache(maxsize=65_536)
+def _order_hash(joined: str) -> str:
+    return header_order_hash(joined.split("\n"))
+
+
+class FastMapper:
+    """Maps blocks of provider-logs-v1 lines with DuckDB.
+
+    Args:
+        source: The file name recorded in ``source_file``.
+        keep_raw: Keep the zstd-compressed raw line in ``raw_request``.
+        threads: DuckDB threads (0 = DuckDB's default: all cores).
+    """
+
+    def __init__(self, source: str, *, keep_raw: bool, threads: int = 0) -> None:
+        self.source, self.keep_raw = source, keep_raw
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": "1GB"}
+        if threads:
+            config["threads"] = threads
+        self.con = duckdb.connect(config=config)
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(MACROS)
+        self.zstd = zstandard.ZstdCompressor(level=1)
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.close()
+
+    def map(self, block: LineBlock, schema: pa.Schema) -> tuple[pa.RecordBatch | None, list[RawItem]]:
+        """Map one block.
+
+        Returns:
+            The staged rows mapped by SQL (``schema``: canonical columns plus key and crc), and the
+            items left for the Python mapper (bad lines first, then lines SQL did not map).
+        """
+        slow = list(block.bad)
+        if not block.lines:
+            return None, slow
+        lines, numbers = block.lines, block.numbers
+        raw = pa.array(lines, pa.binary())
+        try:
+            text = raw.cast(pa.string())
+        except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go to the Python mapper
+            ok = [_is_utf8(b) for b in lines]
+            slow.extend(RawItem(n, b) for n, b, good in zip(numbers, lines, ok, strict=True) if not good)
+            keep = [i for i, good in enumerate(ok) if good]
+            lines = [lines[i] for i in keep]
+            numbers = [numbers[i] for i in keep]
+            if not lines:
+                return None, slow
+            text = pa.array(lines, pa.binary()).cast(pa.string())
+        chunk = pa.table({"source_line": pa.array(numbers, pa.int64()), "raw": text})
+        try:
+            self.con.register("chunk", chunk)
+            result = self.con.execute(SELECT).fetch_arrow_table()
+        except duckdb.Error:  # e.g. duplicate keys in a header object: the whole block takes the slow path
+            slow.extend(RawItem(n, b) for n, b in zip(numbers, lines, strict=True))
+            return None, slow
+        finally:
+            self.con.unregister("chunk")
+        fast = result.filter(result["fast_ok"])
+        index = {n: i for i, n in enumerate(numbers)}
+        fast_lines = [lines[index[n]] for n in fast["source_line"].to_pylist()]
+        done = set(fast["source_line"].to_pylist())
+        slow.extend(RawItem(n, b) for n, b in zip(numbers, lines, strict=True) if n not in done)
+        if not fast_lines:
+            return None, slow
+        return self._complete(fast, fast_lines, schema), slow
+
+    def _complete(self, fast: pa.Table, lines: list[bytes], schema: pa.Schema) -> pa.RecordBatch:
+        """Add the columns SQL does not compute: header-order hash, raw request, crc, source."""
+        n = fast.num_rows
+        joined = pc.binary_join(fast["header_names"], "\n").to_pylist()
+        hashes = [_order_hash(j) if j else None for j in joined]
+        if self.keep_raw:
+            packed = self.zstd.multi_compress_to_buffer(list[bytes | bytearray | memoryview](lines), threads=-1)
+            raw_request = pa.array([packed[i].tobytes() for i in range(n)], pa.binary())
+        else:
+            raw_request = pa.nulls(n, pa.binary())
+        extra = {
+            "header_order_hash": pa.array(hashes, pa.string()),
+            "raw_request": raw_request,
+            "extra": pa.nulls(n, pa.string()),
+            "source_format": pa.array(["jsonl"] * n, pa.string()),
+            "source_file": pa.array([self.source] * n, pa.string()),
+            "schema_version": pa.array([EXCHANGE_SCHEMA_VERSION] * n, pa.int16()),
+            "key": fast["request_id"],
+            "crc": pa.array([zlib.crc32(b) for b in lines], pa.uint64()),
+        }
+        columns = []
+        for f in schema:
+            col = extra[f.name] if f.name in extra else fast[f.name]
+            columns.append(col.cast(f.type) if col.type != f.type else col)
+        return pa.Table.from_arrays(columns, schema=schema).combine_chunks().to_batches()[0]
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def fast_jobs(path: Path, *, ingest_id: str, keep_raw: bool, max_line_bytes: int, now: datetime,
+              write: Callable[[pa.RecordBatch | None], None], progress: Callable[[int], None] | None,
+              chunk_items: int) -> Iterator[ChunkJob]:
+    """Map ``path`` with SQL, handing mapped rows to ``write``; yield jobs for the Python mapper.
+
+    The caller runs the yielded jobs (in-process or in its worker pool) exactly as for the other
+    readers, so quarantine and reason counts work the same way on both paths.
+    """
+    schema = staging_schema("exchanges")
+    mapper = FastMapper(str(path), keep_raw=keep_raw)
+    pending: list[RawItem] = []
+    try:
+        for block in read_blocks(path, max_line_bytes):
+            rows, slow = mapper.map(block, schema)
+            write(rows)
+            if progress is not None and rows is not None:
+                progress(rows.num_rows)
+            pending.extend(slow)
+            while len(pending) >= chunk_items:
+                yield ChunkJob("exchanges", "jsonl", str(path), ingest_id, keep_raw, now, pending[:chunk_items])
+                pending = pending[chunk_items:]
+        if pending:
+            yield ChunkJob("exchanges", "jsonl", str(path), ingest_id, keep_raw, now, pending)
+    finally:
+        mapper.close()
