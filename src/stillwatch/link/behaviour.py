@@ -26,17 +26,19 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from stillwatch.link.coherence import CoherenceParams, apply_kits, find_kits
+
 log = logging.getLogger(__name__)
 
 #: Default type weights (an edge needs ``threshold``; see module docstring).
 DEFAULT_WEIGHTS: dict[str, float] = {
     "mdu": 1.2, "ip": 0.6, "net": 0.3, "stack": 0.3, "sys": 0.4, "tpl": 0.5, "tools": 0.3, "params": 0.15,
-    "adopt": 0.2, "timing": 0.5,
+    "adopt": 0.2, "timing": 0.5, "pool": 0.3,
 }  # fmt: skip
 #: Correlated types share one family; a family contributes at most its cap, so one public artefact
 #: (e.g. a popular agent's system prompt, template and tool set) counts once, not three times.
 FAMILIES: dict[str, tuple[tuple[str, ...], float]] = {
-    "identity": (("mdu",), 1.2), "egress": (("ip", "net"), 0.6), "content": (("sys", "tpl", "tools"), 0.6),
+    "identity": (("mdu",), 1.2), "egress": (("ip", "net", "pool"), 0.6), "content": (("sys", "tpl", "tools"), 0.6),
     "client": (("stack", "params"), 0.35), "adoption": (("adopt",), 0.2), "timing": (("timing",), 0.5),
 }  # fmt: skip
 #: Types strong enough to make an edge alone.
@@ -45,7 +47,7 @@ TYPE_NAMES: dict[str, str] = {
     "mdu": "same metadata.user_id device/session", "ip": "same egress IP", "net": "same egress /24",
     "stack": "same client stack", "sys": "same system prompt", "tpl": "same prompt template",
     "tools": "same tool set", "params": "same request parameters", "adopt": "same new-model adoption day",
-    "timing": "lockstep timing",
+    "timing": "lockstep timing", "pool": "same exclusive egress pool and kit",
 }  # fmt: skip
 
 
@@ -68,6 +70,7 @@ class BehaviourParams:
         keep_score: Non-edge pairs scoring at least this are kept as weak links (ban evasion).
         max_tokens_per_type: Only an account's most used tokens of each type count (bounds the
             reach of a huge account that touches thousands of IPs or templates).
+        coherence: Coherence-aware weighting of pools (see :mod:`stillwatch.link.coherence`).
     """
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -82,6 +85,7 @@ class BehaviourParams:
     max_tokens_per_type: int = 64
     keep_score: float = 0.5
     record_backed_threshold: float = 0.5
+    coherence: CoherenceParams = field(default_factory=CoherenceParams)
 
 
 def cap_tokens(tokens: pd.DataFrame, per_type: int) -> pd.DataFrame:
@@ -97,12 +101,24 @@ def cap_tokens(tokens: pd.DataFrame, per_type: int) -> pd.DataFrame:
     return t[["account_id", "type", "token"]].drop_duplicates().reset_index(drop=True)
 
 
-def token_idf(tokens: pd.DataFrame, n_accounts: int, params: BehaviourParams) -> pd.DataFrame:
-    """Document frequency and IDF weight of each ``(type, token)``; drops tokens nobody shares."""
+def token_idf(
+    tokens: pd.DataFrame, n_accounts: int, params: BehaviourParams, *, keep_overshared: bool = False
+) -> pd.DataFrame:
+    """Document frequency and IDF weight of each ``(type, token)``; drops tokens nobody shares.
+
+    Tokens on more than ``max_df_share`` of the accounts are dropped, or kept with IDF 0 (and
+    ``overshared`` true) when ``keep_overshared`` (coherence weighting may still restore them
+    inside a pool).
+    """
     df = tokens.groupby(["type", "token"], sort=False)["account_id"].nunique().rename("df").reset_index()
-    df = df[(df["df"] >= 2) & (df["df"] <= max(2, params.max_df_share * n_accounts))]
+    df = df[df["df"] >= 2]
+    over = df["df"] > max(2, params.max_df_share * n_accounts)
+    if not keep_overshared:
+        df = df[~over]
+        over = over[~over]
     denom = math.log(max(n_accounts, 3) / 2.0)
-    df["idf"] = np.clip(np.log(n_accounts / df["df"].to_numpy(dtype=float)) / denom, 0.0, 1.0)
+    df["idf"] = np.where(over, 0.0, np.clip(np.log(n_accounts / df["df"].to_numpy(dtype=float)) / denom, 0.0, 1.0))
+    df["overshared"] = over.to_numpy()
     return df
 
 
@@ -214,7 +230,11 @@ def score_pairs(
     n = len(accounts)
     t = cap_tokens(tokens, params.max_tokens_per_type)
     t["code"] = t["account_id"].map(codes)
-    idf = token_idf(t, n, params)
+    idf = token_idf(t, n, params, keep_overshared=True)
+    kits = find_kits(t, idf, n, params.coherence)
+    kit_keys = {(k.type, k.token) for k in kits}
+    is_kit = pd.Series([(a, b) in kit_keys for a, b in zip(idf["type"], idf["token"], strict=True)], index=idf.index)
+    idf = idf[~idf["overshared"] | is_kit]
     pairs = candidate_pairs(t, idf, params)
     extra = np.zeros((0, 2), dtype=np.int64)
     if extra_pairs is not None and len(extra_pairs):
@@ -225,8 +245,9 @@ def score_pairs(
     if len(pairs) == 0:
         return pd.DataFrame(columns=cols)
     t = t.merge(idf[["type", "token", "idf"]], on=["type", "token"])
-    types = [k for k in params.weights if k != "timing"]
+    types = [k for k in params.weights if k not in ("timing", "pool")]
     raw = _type_scores(t, n, pairs, types)
+    raw["pool"], pool_size = apply_kits(raw, pairs, kits, n)
     co, expected = lockstep(minutes, codes, pairs)
     lock = (co >= params.lockstep_min) & (co >= params.lockstep_ratio * expected)
     raw["timing"] = np.where(lock, np.minimum(1.0, co / np.maximum(1.0, 4 * params.lockstep_min)), 0.0)
@@ -250,6 +271,11 @@ def score_pairs(
             key=lambda kv: -kv[1],
         )
         ev = [{"feature": f"behaviour.{k}", "value": round(v, 3), "why": TYPE_NAMES.get(k, k)} for k, v in parts]
+        if pool_size[i] > 0:
+            ev.append(
+                {"feature": "behaviour.pool.accounts", "value": int(pool_size[i]), "baseline": None,
+                 "why": "accounts in the egress pool (IPs used only by them) whose kit both accounts carry"}
+            )  # fmt: skip
         if raw["timing"][i] > 0:
             ev.append(
                 {"feature": "behaviour.timing.co_minutes", "value": int(co[i]),
