@@ -1,5 +1,8 @@
 """Per-exchange batch function: network, client and indicator enrichment of canonical rows.
 
+The batch function works column-wise (once per distinct value); :func:`enrich_row` is the
+one-row reference it must agree with.
+
 :func:`exchange_batch_fn` returns a pure Arrow-batch function, so the very same code runs on
 DuckDB (Arrow stream) and Spark (``mapInArrow``) through :meth:`Engine.map_batches`. It never
 raises on bad values: unparseable IPs, malformed headers and odd bodies get defined values.
@@ -11,10 +14,13 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stillwatch.engine import BatchFn
 from stillwatch.enrich import client, network
+from stillwatch.enrich.batchmatch import FieldValues, match_batch, summarise
 from stillwatch.enrich.templates import text_hash
 
 UNKNOWN = "unknown"
@@ -65,22 +71,16 @@ def _s(value: Any, limit: int = 512) -> str | None:
     return text[:limit]
 
 
-_HIT_CACHE: dict[tuple[Any, ...], list[client.Indicator]] = {}
-_HIT_CACHE_MAX = 100_000
+def enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any]:
+    """Derived fields of one exchange (the reference semantics of :func:`exchange_batch_fn`).
 
+    Args:
+        row: One row of :data:`INPUT_COLUMNS` as Python values.
+        restricted: Restricted region codes, upper case.
 
-def _cached_hits(fields: dict[str, Any]) -> list[client.Indicator]:
-    """Indicator matches memoised on the fields they read (repeated templates cost nothing)."""
-    key = tuple(tuple(v) if isinstance(v, list) else v for v in fields.values())
-    hits = _HIT_CACHE.get(key)
-    if hits is None:
-        if len(_HIT_CACHE) >= _HIT_CACHE_MAX:
-            _HIT_CACHE.clear()
-        hits = _HIT_CACHE[key] = client.match_indicators(fields)
-    return hits
-
-
-def _enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any]:
+    Returns:
+        Every :data:`_DERIVED` field.
+    """
     ip = network.lookup(_s(row.get("client_ip"), 128))
     xff = network.parse_forwarded_for(_s(row.get("forwarded_for"), 2048))
     ua = _s(row.get("user_agent"))
@@ -109,7 +109,7 @@ def _enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, An
         "all_text": "\n".join([system_text or "", *users])[:200_000],
         "agent_shaped": agent,
     }
-    hits = _cached_hits(fields)
+    hits = client.match_indicators(fields)
     user_turns = row.get("user_turns") or len(users)
     return {
         "client_ip": ip.ip if ip.version else _s(row.get("client_ip"), 128),
@@ -156,6 +156,12 @@ def _enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, An
 def exchange_batch_fn(restricted_regions: Sequence[str]) -> BatchFn:
     """Build the per-exchange batch function.
 
+    Column-wise: every field derived from one input column (IP, forwarded-for, user agent,
+    SDK tuple, beta set, metadata id, system prompt, …) is computed once per distinct value in
+    the batch and spread to the rows with Arrow ``take``; relay indicators are matched with
+    :func:`stillwatch.enrich.batchmatch.match_batch`. The rows equal :func:`enrich_row` applied
+    row by row (a test asserts it).
+
     Args:
         restricted_regions: ``settings.restricted_regions`` (never hard-coded here).
 
@@ -166,25 +172,192 @@ def exchange_batch_fn(restricted_regions: Sequence[str]) -> BatchFn:
     restricted = frozenset(r.upper() for r in restricted_regions)
 
     def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
-        cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-        n = batch.num_rows
-        derived: dict[str, list[Any]] = {name: [] for name, _ in _DERIVED}
-        for i in range(n):
-            row = {k: v[i] for k, v in cols.items()}
-            try:
-                out = _enrich_row(row, restricted)
-            except Exception:  # noqa: BLE001 - a malformed row never stops the run
-                out = _unknown_row()
-            for name in derived:
-                derived[name].append(out[name])
+        try:
+            derived = _derive(batch, restricted)
+        except Exception:  # noqa: BLE001 - defensive: fall back to row by row, never stop the run
+            derived = _derive_rowwise(batch, restricted)
         arrays = []
         for name, typ in _PASS:
             col = batch.column(name)
             arrays.append(col if col.type == typ else col.cast(typ))
-        arrays.extend(pa.array(derived[name], type=typ) for name, typ in _DERIVED)
+        arrays.extend(derived[name] for name, _ in _DERIVED)
         return pa.RecordBatch.from_arrays(arrays, schema=ENRICHED_SCHEMA)
 
     return fn
+
+
+def _encode(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary-encode a column: per-row codes and the distinct values (None included)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_null(col.type):
+        return np.zeros(len(col), dtype=np.int64), [None]
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
+def _spread(codes: np.ndarray, values: list[Any], typ: pa.DataType) -> pa.Array:
+    return pa.array(values, type=typ).take(codes)
+
+
+def _strings(values: list[Any] | None) -> list[str]:
+    """The string items of a list column value (nulls dropped)."""
+    if not values:
+        return []
+    if None not in values:  # the usual case: a string list column without null items
+        return values
+    return [v for v in values if isinstance(v, str)]
+
+
+class _Interner:
+    """Row values to codes into a list of distinct values (for values built in Python)."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def code(self, value: Any) -> int:
+        k = self.index.get(value)
+        if k is None:
+            k = self.index[value] = len(self.values)
+            self.values.append(value)
+        return k
+
+
+def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.Array]:
+    """Every derived column of :data:`_DERIVED` for one batch (column-wise)."""
+    n = batch.num_rows
+    out: dict[str, pa.Array] = {}
+    col = batch.column
+
+    codes, vals = _encode(col("client_ip"))
+    ips = [network.lookup(_s(v, 128)) for v in vals]
+    out["client_ip"] = _spread(codes, [i.ip if i.version else _s(v, 128) for i, v in zip(ips, vals, strict=True)], _STR)
+    for name, attr, typ in (
+        ("ip_version", "version", pa.int32()), ("ip_country", "country", _STR), ("ip_asn_name", "asn_name", _STR),
+        ("ip_asn_key", "asn_key", _STR), ("ip_kind", "kind", _STR), ("ip_prefix", "prefix", _STR),
+    ):  # fmt: skip
+        out[name] = _spread(codes, [getattr(i, attr) for i in ips], typ)
+    out["ip_restricted"] = _spread(codes, [i.country in restricted for i in ips], pa.bool_())
+
+    codes, vals = _encode(col("forwarded_for"))
+    xffs = [network.parse_forwarded_for(_s(v, 2048)) for v in vals]
+    out["xff_ip"] = _spread(codes, [x.ip if x else None for x in xffs], _STR)
+    out["xff_country"] = _spread(codes, [x.country if x else None for x in xffs], _STR)
+    out["xff_kind"] = _spread(codes, [x.kind if x else None for x in xffs], _STR)
+    out["xff_restricted"] = _spread(codes, [bool(x and x.country in restricted) for x in xffs], pa.bool_())
+
+    codes, vals = _encode(col("tls_ja4"))
+    out["ja4"] = _spread(codes, [_s(v, 128) or UNKNOWN for v in vals], _STR)
+
+    ua_codes, vals = _encode(col("user_agent"))
+    ua_trim = [_s(v) for v in vals]
+    parsed = [client.parse_user_agent(v) for v in ua_trim]
+    out["ua_family"] = _spread(ua_codes, [p[0] for p in parsed], _STR)
+    out["ua_version"] = _spread(ua_codes, [p[1] for p in parsed], _STR)
+
+    st_codes, vals = _encode(col("stainless"))
+    st_trim = [_s(v) for v in vals]
+    sdks = [client.parse_stainless(v) for v in st_trim]
+    for name, key in (("sdk_lang", "lang"), ("sdk_version", "version"), ("sdk_os", "os"), ("sdk_arch", "arch"),
+                      ("sdk_runtime_version", "runtime_version")):  # fmt: skip
+        out[name] = _spread(st_codes, [d[key] for d in sdks], _STR)
+
+    beta_codes, vals = _encode(col("anthropic_beta"))
+    betas = [_s(v, 2048) for v in vals]
+    out["beta_set"] = _spread(beta_codes, [client.beta_set(b) for b in betas], _STR)
+    counts = [len(client.beta_set(b).split(",")) if b and b.strip(", ") else 0 for b in betas]
+    out["beta_count"] = _spread(beta_codes, counts, pa.int32())
+
+    md_codes, vals = _encode(col("metadata_user_id"))
+    md_trim = [_s(v, 4096) for v in vals]
+    ids = [client.parse_metadata_user_id(v) for v in md_trim]
+    out["md_device_id"] = _spread(md_codes, [d for d, _ in ids], _STR)
+    out["md_session_id"] = _spread(md_codes, [s for _, s in ids], _STR)
+    md_agent = np.array([client.agent_shaped(None, None, v) for v in vals], dtype=bool)[md_codes]
+
+    sys_codes, sys_vals = _encode(col("system_text"))
+    sys_vals = [v if isinstance(v, str) else None for v in sys_vals]
+    out["sys_hash"] = _spread(sys_codes, [text_hash(v) for v in sys_vals], _STR)
+    sys_agent = np.array([client.agent_shaped(v, None, None) for v in sys_vals], dtype=bool)[sys_codes]
+
+    users_rows: list[list[str]] = []
+    tools_rows: list[list[str]] = []
+    first, last, tools_i = _Interner(), _Interner(), _Interner()
+    first_codes = np.empty(n, dtype=np.int64)
+    last_codes = np.empty(n, dtype=np.int64)
+    tool_codes = np.empty(n, dtype=np.int64)
+    followup = np.empty(n, dtype=bool)
+    rows = zip(
+        col("user_texts").to_pylist(), col("tool_names").to_pylist(),
+        col("user_turns").to_pylist(), col("assistant_turns").to_pylist(), strict=True,
+    )  # fmt: skip
+    for i, (user_list, tool_list, user_turns, assistant_turns) in enumerate(rows):
+        users = _strings(user_list)
+        tools = _strings(tool_list)
+        users_rows.append(users)
+        tools_rows.append(tools)
+        first_codes[i] = first.code(users[0] if users else None)
+        last_codes[i] = last.code(users[-1] if len(users) > 1 else None)
+        tool_codes[i] = tools_i.code(tuple(tools))
+        followup[i] = bool((assistant_turns or 0) > 0 or (user_turns or len(users)) > 1)
+    out["first_user_hash"] = _spread(first_codes, [text_hash(v) for v in first.values], _STR)
+    out["last_user_hash"] = _spread(last_codes, [text_hash(v) for v in last.values], _STR)
+    out["tool_count"] = _spread(tool_codes, [len(t) for t in tools_i.values], pa.int32())
+    tools_hashes = [
+        hashlib.blake2b("\x1f".join(sorted(t)).encode(), digest_size=8).hexdigest() if t else None
+        for t in tools_i.values
+    ]
+    out["tools_hash"] = _spread(tool_codes, tools_hashes, _STR)
+    tool_agent = np.array([client.agent_shaped(None, list(t), None) for t in tools_i.values], dtype=bool)[tool_codes]
+    out["is_followup"] = pa.array(followup, type=pa.bool_())
+
+    mt_codes, mt_vals = _encode(col("max_tokens"))
+    out["max_tokens_default"] = _spread(mt_codes, [v in _DEFAULT_MAX_TOKENS for v in mt_vals], pa.bool_())
+    agent = sys_agent | tool_agent | md_agent
+    out["agent_shaped"] = pa.array(agent, type=pa.bool_())
+
+    tb_codes, tb_vals = _encode(col("thinking_budget"))
+
+    def all_text(i: int) -> str:
+        return "\n".join([sys_vals[sys_codes[i]] or "", *users_rows[i]])[:200_000]
+
+    fields = {
+        "user_agent": FieldValues(ua_codes, [v or None for v in ua_trim]),
+        "anthropic_beta": FieldValues(beta_codes, betas),
+        "stainless": FieldValues(st_codes, st_trim),
+        "metadata_user_id": FieldValues(md_codes, md_trim),
+        "system_text": FieldValues(sys_codes, sys_vals),
+        "first_user_text": FieldValues(first_codes, first.values),
+        "user_texts": FieldValues(row=users_rows.__getitem__),
+        "tool_names": FieldValues(row=tools_rows.__getitem__),
+        "max_tokens": FieldValues(mt_codes, mt_vals),
+        "thinking_budget": FieldValues(tb_codes, tb_vals),
+        "all_text": FieldValues(row=all_text),
+        "agent_shaped": FieldValues(agent.astype(np.int64), [False, True]),
+    }
+    ind_ids, families, strong, hit = summarise(match_batch(fields, n))
+    out["relay_indicator_ids"] = pa.array(ind_ids, type=_LIST)
+    out["relay_families"] = pa.array(families, type=_LIST)
+    out["relay_strong_hit"] = pa.array(strong, type=pa.bool_())
+    out["relay_hit"] = pa.array(hit, type=pa.bool_())
+    return out
+
+
+def _derive_rowwise(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.Array]:
+    """:func:`enrich_row` on every row; a row that fails gets defined ``unknown`` values."""
+    cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+    values: dict[str, list[Any]] = {name: [] for name, _ in _DERIVED}
+    for i in range(batch.num_rows):
+        try:
+            row = enrich_row({k: v[i] for k, v in cols.items()}, restricted)
+        except Exception:  # noqa: BLE001 - a malformed row never stops the run
+            row = _unknown_row()
+        for name in values:
+            values[name].append(row[name])
+    return {name: pa.array(values[name], type=typ) for name, typ in _DERIVED}
 
 
 def _unknown_row() -> dict[str, Any]:

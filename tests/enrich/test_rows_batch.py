@@ -1,0 +1,61 @@
+"""The column-wise exchange batch function equals the one-row reference on every column."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from stillwatch.enrich.batchmatch import _required_chars
+from stillwatch.enrich.client import load_indicators
+from stillwatch.enrich.rows import _DERIVED, INPUT_COLUMNS, _derive_rowwise, exchange_batch_fn
+from stillwatch.enrich.sample import canonical_table, generate
+
+RESTRICTED = ["CN", "RU"]
+
+
+def _assert_equal_to_reference(table: pa.Table) -> pa.RecordBatch:
+    batch = table.select(list(INPUT_COLUMNS)).combine_chunks().to_batches()[0]
+    out = exchange_batch_fn(RESTRICTED)(batch)
+    ref = _derive_rowwise(batch, frozenset(RESTRICTED))
+    for name, _ in _DERIVED:
+        assert out.column(name).to_pylist() == ref[name].to_pylist(), name
+    return out
+
+
+def test_generated_mix_with_relay_artifacts_and_bad_input() -> None:
+    out = _assert_equal_to_reference(generate(600, accounts=16, days=2, seed=3))
+    assert any(out.column("relay_strong_hit").to_pylist())  # relay-shaped accounts matched
+    assert not all(out.column("relay_hit").to_pylist())
+
+
+def test_edge_rows_null_items_zero_width_and_garbage() -> None:
+    ts = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    rows = [
+        # a zero-width space inside a word only in the second user turn (CPA cloaking, all_text)
+        {"request_id": "a", "ts": ts, "user_texts": ["plain", "pass\u200bword please"]},
+        # the same conversation again: evaluated once, same answer
+        {"request_id": "b", "ts": ts, "user_texts": ["plain", "pass\u200bword please"]},
+        # a zero-width space between spaces does not match the indicator
+        {"request_id": "c", "ts": ts, "user_texts": ["a \u200b b"]},
+        # null items in list columns are dropped, not counted
+        {"request_id": "d", "ts": ts, "user_texts": [None, "hi", None], "tool_names": [None, "json_tool_call"]},
+        {"request_id": "e", "ts": ts, "client_ip": "not-an-ip", "forwarded_for": "garbage,,", "user_agent": "\x00",
+         "stainless": "|", "anthropic_beta": ",,,", "metadata_user_id": "{not json", "max_tokens": None},
+        {"request_id": "f", "ts": ts, "system_text": "You are Claude Code, Anthropic's official CLI for Claude.",
+         "user_texts": ["hi"], "max_tokens": 1000, "tool_names": []},
+        {"request_id": "g", "ts": ts, "user_texts": [], "tool_names": None, "user_agent": "Go-http-client/2.0"},
+    ]  # fmt: skip
+    out = _assert_equal_to_reference(canonical_table(rows))
+    ids = out.column("relay_indicator_ids").to_pylist()
+    assert "cpa-zero-width-in-word" in ids[0] and ids[0] == ids[1]
+    assert "cpa-zero-width-in-word" not in ids[2]
+    assert "litellm-json-tool-call" in ids[3]
+    assert out.column("first_user_hash").to_pylist()[3] == out.column("first_user_hash").to_pylist()[5]  # "hi"
+
+
+def test_required_chars_are_literals_of_case_sensitive_regexes() -> None:
+    conds = {c.get("regex"): c for ind in load_indicators()[1] for c in ind.conditions if "regex" in c}
+    zw = next(c for p, c in conds.items() if p and "\u200b" in p)
+    assert _required_chars(zw) == "\u200b"
+    assert all(set(_required_chars(c)) <= set(c["regex"]) for c in conds.values())
