@@ -88,6 +88,45 @@ class NearIndex:
         winners = sorted((self.sources[i], self.item_ids[i]) for i, s in zip(idx, sims, strict=True) if s == best)
         return Match(winners[0][0], winners[0][1], round(best, 4))
 
+    def query_batch(self, sigs: list[np.ndarray | None], threshold: float = DEFAULT_THRESHOLD) -> list[Match | None]:
+        """:meth:`query` for many signatures at once (same answers; the band look-ups and
+        similarities are vectorised over the batch)."""
+        out: list[Match | None] = [None] * len(sigs)
+        rows = [i for i, s in enumerate(sigs) if s is not None]
+        if not rows or not len(self.sigs):
+            return out
+        for lo_row in range(0, len(rows), 2048):
+            chunk = rows[lo_row : lo_row + 2048]
+            q = np.stack([np.asarray(sigs[i], dtype=np.uint32) for i in chunk])
+            self._query_chunk(q, chunk, threshold, out)
+        return out
+
+    def _query_chunk(self, q: np.ndarray, rows: list[int], threshold: float, out: list[Match | None]) -> None:
+        qh = band_hashes(q)
+        pair_q, pair_i = [], []
+        for b in range(BANDS):
+            lo = np.searchsorted(self._sorted[b], qh[:, b], side="left")
+            hi = np.searchsorted(self._sorted[b], qh[:, b], side="right")
+            n = hi - lo
+            if not n.any():
+                continue
+            which = np.repeat(np.arange(len(q)), n)
+            offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            pair_q.append(which)
+            pair_i.append(self._order[b][np.repeat(lo, n) + offsets])
+        if not pair_q:
+            return
+        pq_, pi_ = np.concatenate(pair_q), np.concatenate(pair_i)
+        key = np.unique(pq_.astype(np.int64) * len(self.sigs) + pi_)
+        pq_, pi_ = key // len(self.sigs), key % len(self.sigs)
+        sims = (self.sigs[pi_] == q[pq_]).mean(axis=1)
+        best = np.full(len(q), -1.0)
+        np.maximum.at(best, pq_, sims)
+        for k in np.flatnonzero(best >= threshold):
+            items = pi_[(pq_ == k) & (sims == best[k])]
+            winner = min((self.sources[i], self.item_ids[i]) for i in items)
+            out[rows[k]] = Match(winner[0], winner[1], round(float(best[k]), 4))
+
     @classmethod
     def load(cls, resource: str) -> NearIndex:
         """Load a shipped ``.npz`` index from the package (empty index when absent)."""

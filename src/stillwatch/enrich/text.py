@@ -81,6 +81,66 @@ def script_profile(text: str) -> dict[str, Any]:
         if name == "latin" and not ch.isalpha():
             continue
         counts[name] = counts.get(name, 0) + 1
+    return _decide_script(counts, emoji, sample, None)
+
+
+_SCRIPT_NAMES: tuple[str, ...] = tuple(sorted({name for _, _, name in _RANGES}))
+_LUT_SIZE = 0x30000  # every range above ends below this; larger code points have no script
+
+
+@lru_cache(maxsize=1)
+def _script_lut() -> tuple[Any, Any]:
+    """Code point -> script id (0 = none; Latin non-letters are none) and -> emoji flag."""
+    import numpy as np
+
+    lut = np.zeros(_LUT_SIZE + 1, dtype=np.uint8)
+    for lo, hi, name in _RANGES:
+        lut[lo : hi + 1] = _SCRIPT_NAMES.index(name) + 1
+        if name == "latin":
+            for cp in range(lo, hi + 1):
+                if not chr(cp).isalpha():
+                    lut[cp] = 0
+    emoji = np.zeros(_LUT_SIZE + 1, dtype=bool)
+    for lo, hi in _EMOJI_RANGES:
+        emoji[lo : hi + 1] = True
+    emoji &= lut == 0
+    return lut, emoji
+
+
+def script_profiles(texts: list[str]) -> list[dict[str, Any]]:
+    """:func:`script_profile` of many texts at once (same results; numpy look-up tables).
+
+    The characters of all texts are classified in one vectorised pass; only the per-text
+    decision (and the Simplified/Traditional split of Han text) runs per text.
+    """
+    import numpy as np
+
+    if not texts:
+        return []
+    lut, emoji_lut = _script_lut()
+    samples = [t[:ANALYSE_CHARS] for t in texts]
+    cps = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = np.minimum(cps, _LUT_SIZE)
+    ids = lut[cps]
+    lengths = np.fromiter((len(s) for s in samples), dtype=np.int64, count=len(samples))
+    owner = np.repeat(np.arange(len(samples)), lengths)
+    k = len(_SCRIPT_NAMES) + 1
+    counts = np.bincount(owner * k + ids, minlength=len(samples) * k).reshape(len(samples), k)
+    emojis = np.bincount(owner, weights=emoji_lut[cps], minlength=len(samples))
+    ends = np.cumsum(lengths)
+    han_id = _SCRIPT_NAMES.index("han") + 1
+    out = []
+    for i, sample in enumerate(samples):
+        row = {name: int(c) for name, c in zip(_SCRIPT_NAMES, counts[i, 1:], strict=True) if c}
+        han_chars = None
+        if row.get("han"):
+            seg = cps[ends[i] - lengths[i] : ends[i]]
+            han_chars = seg[ids[ends[i] - lengths[i] : ends[i]] == han_id].astype("<u4").tobytes().decode("utf-32-le")
+        out.append(_decide_script(row, int(emojis[i]), sample, han_chars))
+    return out
+
+
+def _decide_script(counts: dict[str, int], emoji: int, sample: str, han_chars: str | None) -> dict[str, Any]:
     letters = sum(counts.values())
     if letters == 0:
         return {"script": "emoji" if emoji else UNKNOWN, "han_share": 0.0, "latin_share": 0.0}
@@ -92,14 +152,18 @@ def script_profile(text: str) -> dict[str, Any]:
     elif n / letters < 0.6:
         script = "mixed"
     elif top == "han":
-        script = han_variant(sample)
+        script = han_variant(sample, han_chars)
     else:
         script = top
     return {"script": script, "han_share": round(han_share, 4), "latin_share": round(latin_share, 4)}
 
 
-def han_variant(text: str) -> str:
+def han_variant(text: str, han_chars: str | None = None) -> str:
     """Simplified vs Traditional Chinese with hanzidentifier.
+
+    Args:
+        text: The text.
+        han_chars: Its Han characters in order, when already extracted.
 
     Returns:
         ``han_simplified``, ``han_traditional``, ``han`` (characters common to both) or
@@ -107,7 +171,9 @@ def han_variant(text: str) -> str:
     """
     import hanzidentifier
 
-    han = "".join(ch for ch in text[:ANALYSE_CHARS] if _char_script(ord(ch)) == "han")
+    han = han_chars
+    if han is None:
+        han = "".join(ch for ch in text[:ANALYSE_CHARS] if _char_script(ord(ch)) == "han")
     if not han:
         return UNKNOWN
     kind = hanzidentifier.identify(han)
@@ -222,16 +288,8 @@ def _warm() -> bool:
     return True
 
 
-def analyse(text: str | None) -> dict[str, Any]:
-    """All per-text features of one text (never raises).
-
-    Returns:
-        A dict with n_chars, is_empty, is_binary, script, han_share, latin_share, lang,
-        lang_prob, cot_cues (comma-joined ids), has_cot_cue, cap_<name> flags, zero_width,
-        cn_mainland_artifact.
-    """
-    text = text or ""
-    base: dict[str, Any] = {
+def _empty_features(text: str) -> dict[str, Any]:
+    return {
         "n_chars": len(text),
         "is_empty": not text.strip(),
         "is_binary": False,
@@ -246,22 +304,49 @@ def analyse(text: str | None) -> dict[str, Any]:
         "cn_mainland_artifact": False,
         **{f"cap_{c}": False for c in CAPABILITIES},
     }
-    if base["is_empty"]:
-        return base
-    if is_binary(text):
-        base["is_binary"] = True
-        return base
-    clean = unicodedata.normalize("NFC", text[:ANALYSE_CHARS])
+
+
+def analyse(text: str | None) -> dict[str, Any]:
+    """All per-text features of one text (never raises).
+
+    Returns:
+        A dict with n_chars, is_empty, is_binary, script, han_share, latin_share, lang,
+        lang_prob, cot_cues (comma-joined ids), has_cot_cue, cap_<name> flags, zero_width,
+        cn_mainland_artifact.
+    """
+    return analyse_batch([text])[0]
+
+
+def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
+    """:func:`analyse` of many texts; scripts are profiled in one vectorised pass (never raises)."""
+    rows: list[dict[str, Any]] = []
+    cleans: list[tuple[int, str]] = []
+    for text in texts:
+        text = text or ""
+        base = _empty_features(text)
+        rows.append(base)
+        if base["is_empty"]:
+            continue
+        if is_binary(text):
+            base["is_binary"] = True
+            continue
+        cleans.append((len(rows) - 1, unicodedata.normalize("NFC", text[:ANALYSE_CHARS])))
     try:
-        base.update(script_profile(clean))
-        base["lang"], base["lang_prob"] = language(clean, base["script"])
-        cues = cot_cues(clean)
-        base["cot_cues"] = ",".join(cues)
-        base["has_cot_cue"] = bool(cues)
-        for cap in capability_tags(clean):
-            base[f"cap_{cap}"] = True
-        base["zero_width"] = has_zero_width_in_word(clean)
-        base["cn_mainland_artifact"] = has_cn_mainland_artifact(clean)
-    except Exception:  # noqa: BLE001 - one bad text never stops the run
-        base["script"] = UNKNOWN
-    return base
+        profiles: list[dict[str, Any] | None] = list(script_profiles([c for _, c in cleans]))
+    except Exception:  # noqa: BLE001 - defensive: profile text by text below
+        profiles = [None] * len(cleans)
+    for (i, clean), profile in zip(cleans, profiles, strict=True):
+        base = rows[i]
+        try:
+            base.update(profile if profile is not None else script_profile(clean))
+            base["lang"], base["lang_prob"] = language(clean, base["script"])
+            cues = cot_cues(clean)
+            base["cot_cues"] = ",".join(cues)
+            base["has_cot_cue"] = bool(cues)
+            for cap in capability_tags(clean):
+                base[f"cap_{cap}"] = True
+            base["zero_width"] = has_zero_width_in_word(clean)
+            base["cn_mainland_artifact"] = has_cn_mainland_artifact(clean)
+        except Exception:  # noqa: BLE001 - one bad text never stops the run
+            base["script"] = UNKNOWN
+    return rows

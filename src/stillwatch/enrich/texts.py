@@ -72,28 +72,47 @@ def extract_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def analyse_text(text: str | None) -> dict[str, Any]:
     """Every per-text feature of one text, including template and index matches (never raises)."""
-    row = textmod.analyse(text)
-    row["template_id"] = None
-    row["lsh_band0"] = None
-    row["minhash"] = None
-    for k in ("bench_name", "bench_item", "bench_sim", "jb_source", "jb_item", "jb_sim"):
-        row[k] = None
-    if row["is_empty"] or row["is_binary"] or not text:
-        return row
+    return analyse_texts([text])[0]
+
+
+def analyse_texts(texts: list[str | None]) -> list[dict[str, Any]]:
+    """:func:`analyse_text` of many texts: scripts profiled and the benchmark and jailbreak
+    indexes queried once per batch (same values as one text at a time; never raises)."""
+    rows = textmod.analyse_batch(texts)
+    sigs: list[Any] = [None] * len(texts)
+    for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+        row["template_id"] = None
+        row["lsh_band0"] = None
+        row["minhash"] = None
+        for k in ("bench_name", "bench_item", "bench_sim", "jb_source", "jb_item", "jb_sim"):
+            row[k] = None
+        if row["is_empty"] or row["is_binary"] or not text:
+            continue
+        try:
+            sig = signature(text)
+            row["template_id"] = template_id(text)
+            row["lsh_band0"] = band0_key(sig)
+            row["minhash"] = sig.tobytes() if sig is not None else None
+            sigs[i] = sig
+        except Exception:  # noqa: BLE001 - one bad text never stops the run
+            continue
+    for index, prefix in ((benchmark_index(), "bench"), (jailbreak_index(), "jb")):
+        try:
+            matches = index.query_batch(sigs)
+        except Exception:  # noqa: BLE001 - defensive: text by text
+            matches = [_query_one(index, s) for s in sigs]
+        source_key = "bench_name" if prefix == "bench" else "jb_source"
+        for row, m in zip(rows, matches, strict=True):
+            if m:
+                row[source_key], row[f"{prefix}_item"], row[f"{prefix}_sim"] = m.source, m.item_id, m.similarity
+    return rows
+
+
+def _query_one(index: Any, sig: Any) -> Any:
     try:
-        sig = signature(text)
-        row["template_id"] = template_id(text)
-        row["lsh_band0"] = band0_key(sig)
-        row["minhash"] = sig.tobytes() if sig is not None else None
-        bench = benchmark_index().query(sig)
-        if bench:
-            row["bench_name"], row["bench_item"], row["bench_sim"] = bench.source, bench.item_id, bench.similarity
-        jb = jailbreak_index().query(sig)
-        if jb:
-            row["jb_source"], row["jb_item"], row["jb_sim"] = jb.source, jb.item_id, jb.similarity
+        return index.query(sig)
     except Exception:  # noqa: BLE001 - one bad text never stops the run
-        pass
-    return row
+        return None
 
 
 def text_batch_fn() -> BatchFn:
@@ -103,8 +122,7 @@ def text_batch_fn() -> BatchFn:
         hashes = batch.column("text_hash").to_pylist()
         texts = batch.column("text").to_pylist()
         cols: dict[str, list[Any]] = {f.name: [] for f in TEXTS_SCHEMA}
-        for h, t in zip(hashes, texts, strict=True):
-            row = analyse_text(t)
+        for h, row in zip(hashes, analyse_texts(texts), strict=True):
             row["text_hash"] = h
             row["features_version"] = TEXT_FEATURES_VERSION
             for name in cols:

@@ -1,0 +1,47 @@
+"""Batch text enrichment equals the one-text reference (scripts, features, index matches)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stillwatch.enrich import text as textmod
+from stillwatch.enrich.benchmarks import benchmark_index
+from stillwatch.enrich.sample import generate
+from stillwatch.enrich.templates import signature
+from stillwatch.enrich.texts import analyse_texts
+
+EDGE = [
+    "", "   ", "\x00\x01binary", "😀🎉", "这是 mixed 文本 text", "這是繁體中文的句子，請逐步推理。", "请一步一步地解释这个方程。",
+    "日本語のテキストです。ひらがなとカタカナ。", "한국어 텍스트입니다", "Привет, как дела?", "İstanbul ſtep by step",
+    "a\ud800b lone surrogate", "ǅ Latin-Extended ḁ ẞ", "x" * 30_000, "Let's think step by step: 2 + 2 = ?",
+]  # fmt: skip
+
+
+def _texts() -> list[str | None]:
+    data = generate(300, accounts=12, days=1, seed=5)
+    out: list[str | None] = [t for ts in data.column("user_texts").to_pylist() for t in (ts or [])]
+    out += [t for t in data.column("system_text").to_pylist() if t]
+    return [*dict.fromkeys(out), *EDGE, None]
+
+
+def test_script_profiles_equal_the_per_character_reference() -> None:
+    texts = [t for t in _texts() if t]
+    assert textmod.script_profiles(texts) == [textmod.script_profile(t) for t in texts]
+    scripts = {p["script"] for p in textmod.script_profiles(EDGE)}
+    expected = {"latin", "han_simplified", "han_traditional", "japanese", "hangul", "cyrillic", "emoji", "unknown"}
+    assert expected <= scripts
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_analyse_texts_equals_one_text_at_a_time(size: int) -> None:
+    texts = _texts()
+    batched = [row for i in range(0, len(texts), size) for row in analyse_texts(texts[i : i + size])]
+    single = [analyse_texts([t])[0] for t in texts]
+    assert batched == single
+
+
+def test_batch_index_query_equals_single_queries() -> None:
+    index = benchmark_index()
+    sigs = [signature(t) for t in _texts()]
+    assert index.query_batch(sigs) == [index.query(s) for s in sigs]
+    assert any(m is not None for m in index.query_batch(sigs))  # generate() includes a GSM8K item
