@@ -13,6 +13,9 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from stillwatch.enrich.prefilter import fold
+from stillwatch.enrich.prefilter import search as prefiltered_search
+
 UNKNOWN = "unknown"
 #: Texts longer than this are analysed on their first ANALYSE_CHARS characters only.
 ANALYSE_CHARS = 20_000
@@ -260,26 +263,36 @@ _CN_MAINLAND = re.compile(
 )
 
 
-def cot_cues(text: str) -> list[str]:
-    """Chain-of-thought elicitation cue ids found in the text (English and Chinese)."""
+def cot_cues(text: str, folded: str | None = None) -> list[str]:
+    """Chain-of-thought elicitation cue ids found in the text (English and Chinese).
+
+    Args:
+        text: The text.
+        folded: :func:`stillwatch.enrich.prefilter.fold` of its first ANALYSE_CHARS characters,
+            when already computed (the literal pre-filter reuses it).
+    """
     sample = text[:ANALYSE_CHARS]
-    return [name for name, rx in _COT_RX if rx.search(sample)]
+    low = fold(sample) if folded is None else folded
+    return [name for name, rx in _COT_RX if prefiltered_search(rx, sample, low)]
 
 
-def capability_tags(text: str) -> list[str]:
+def capability_tags(text: str, folded: str | None = None) -> list[str]:
     """Capability tags (code, math, tool_use, reasoning, translation, grading, …) of the text."""
     sample = text[:ANALYSE_CHARS]
-    return [name for name, rx in _CAP_RX if rx.search(sample)]
+    low = fold(sample) if folded is None else folded
+    return [name for name, rx in _CAP_RX if prefiltered_search(rx, sample, low)]
 
 
-def has_zero_width_in_word(text: str) -> bool:
+def has_zero_width_in_word(text: str, folded: str | None = None) -> bool:
     """Zero-width characters inside a Latin word (a CLIProxyAPI cloaking artifact)."""
-    return bool(_ZERO_WIDTH.search(text[:ANALYSE_CHARS]))
+    sample = text[:ANALYSE_CHARS]
+    return prefiltered_search(_ZERO_WIDTH, sample, fold(sample) if folded is None else folded)
 
 
-def has_cn_mainland_artifact(text: str) -> bool:
+def has_cn_mainland_artifact(text: str, folded: str | None = None) -> bool:
     """Mainland-specific tokens (package mirrors, Gitee, Aliyun OSS, +86 mobile numbers)."""
-    return bool(_CN_MAINLAND.search(text[:ANALYSE_CHARS]))
+    sample = text[:ANALYSE_CHARS]
+    return prefiltered_search(_CN_MAINLAND, sample, fold(sample) if folded is None else folded)
 
 
 @lru_cache(maxsize=1)
@@ -340,13 +353,14 @@ def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
         try:
             base.update(profile if profile is not None else script_profile(clean))
             base["lang"], base["lang_prob"] = language(clean, base["script"])
-            cues = cot_cues(clean)
+            folded = fold(clean[:ANALYSE_CHARS])
+            cues = cot_cues(clean, folded)
             base["cot_cues"] = ",".join(cues)
             base["has_cot_cue"] = bool(cues)
-            for cap in capability_tags(clean):
+            for cap in capability_tags(clean, folded):
                 base[f"cap_{cap}"] = True
-            base["zero_width"] = has_zero_width_in_word(clean)
-            base["cn_mainland_artifact"] = has_cn_mainland_artifact(clean)
+            base["zero_width"] = has_zero_width_in_word(clean, folded)
+            base["cn_mainland_artifact"] = has_cn_mainland_artifact(clean, folded)
         except Exception:  # noqa: BLE001 - one bad text never stops the run
             base["script"] = UNKNOWN
     return rows

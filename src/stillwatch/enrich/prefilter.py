@@ -1,0 +1,98 @@
+"""Sound literal pre-filters for the cue and capability regexes.
+
+Python's ``re`` tries every alternative of a large alternation at every position of the text;
+most texts match none of the cue and capability patterns, so most of that work is wasted. A
+pre-filter answers "cannot match" cheaply and otherwise lets the regex decide, so results are
+unchanged:
+
+* every branch of a pattern's top-level alternation needs its top-level literal runs (e.g.
+  ``\\bsolve\\b`` needs ``solve``); the pattern can match only if, for some branch, all its
+  runs occur in the text;
+* comparison is on *folded* text: ``re``'s own case rules for ``IGNORECASE`` (simple lower
+  case plus ``re``'s extra equivalence classes such as s/ſ, i/ı, σ/ς), applied character by
+  character, so a case-insensitive match always implies a folded substring;
+* a pattern with a branch that has no literal run (``\\d+\\s*[+\\-*/^=]\\s*\\d+``) gets no
+  pre-filter and always runs.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+#: Folding of ``re``'s extra case-equivalence classes to one member (the smallest).
+_FOLD_TABLE: dict[int, int] = {}
+try:
+    from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]
+
+    for _lo, _others in _EXTRA_CASES.items():
+        _rep = min((_lo, *_others))
+        for _cp in (_lo, *_others):
+            if _cp != _rep:
+                _FOLD_TABLE[_cp] = _rep
+except ImportError:  # pragma: no cover - an interpreter without the table: no extra folding
+    pass
+_FOLD_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in _FOLD_TABLE) + "]") if _FOLD_TABLE else None
+
+
+def fold(text: str) -> str:
+    """Text folded the way ``re`` compares characters under ``IGNORECASE``, one to one.
+
+    ``str.lower`` is the simple lower-case mapping except for U+0130 (İ), whose full mapping
+    has two characters; it is replaced by ``I`` first (same simple lower case, ``i``).
+    """
+    low = text.replace("\u0130", "I").lower()
+    if _FOLD_CHARS is not None and not low.isascii() and _FOLD_CHARS.search(low):
+        low = low.translate(_FOLD_TABLE)
+    return low
+
+
+@lru_cache(maxsize=256)
+def branch_runs(pattern: str, flags: int) -> tuple[tuple[str, ...], ...] | None:
+    """Per top-level branch, the folded literal runs it needs; ``None`` when some branch has none
+    (or the pattern cannot be analysed): no pre-filter then."""
+    try:
+        from re import _constants, _parser  # type: ignore[attr-defined]
+
+        data = list(_parser.parse(pattern, flags).data)
+        branch_at = [i for i, (op, _) in enumerate(data) if op is _constants.BRANCH]
+        if len(branch_at) == 1:  # prefix items (factored out by the parser), alternation, suffix items
+            i = branch_at[0]
+            common = _runs(data[:i], _constants.LITERAL) + _runs(data[i + 1 :], _constants.LITERAL)
+            branches = [_runs(list(b.data), _constants.LITERAL) + common for b in data[i][1][1]]
+        else:
+            branches = [_runs(data, _constants.LITERAL)]
+        if not all(branches):
+            return None
+        return tuple(tuple(b) for b in branches)
+    except Exception:  # noqa: BLE001 - no pre-filter, the regex decides
+        return None
+
+
+def _runs(items: list[tuple[Any, Any]], literal: object) -> list[str]:
+    """Folded runs of consecutive top-level literals."""
+    runs, cur = [], ""
+    for op, av in items:
+        if op is literal:
+            cur += chr(av)
+        elif cur:
+            runs.append(fold(cur))
+            cur = ""
+    if cur:
+        runs.append(fold(cur))
+    return runs
+
+
+def search(rx: re.Pattern[str], text: str, folded: str) -> bool:
+    """``bool(rx.search(text))``, skipping the regex when its literals are absent from ``folded``.
+
+    Args:
+        rx: A compiled pattern.
+        text: The text.
+        folded: :func:`fold` of ``text``.
+    """
+    runs = branch_runs(rx.pattern, rx.flags)
+    if runs is not None and not any(all(r in folded for r in branch) for branch in runs):
+        return False
+    return rx.search(text) is not None
