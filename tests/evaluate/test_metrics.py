@@ -45,12 +45,17 @@ def test_precision_recall_ttd_fpr_and_subrouting_error() -> None:
         _f("relay", "r1", 1), _f("relay", "b0", 2), _f("relay", "z1", 3, status="shadow"),
         _f("subrouting", "s1", 2, estimate={"restricted_share": 0.43, "low": 0.35, "high": 0.5, "confidence": 0.95}),
     ]  # fmt: skip
-    out = evaluate_findings(findings, labels, {"r1": 100, "r2": 300, "s1": 10}, {"r1": T0, "s1": T0})
+    late = {"entity": "account", "id": "r3", "label": "relay", "group": "relay_x", "campaign_id": "c2",
+            "active_from": "2026-03-01T00:00:00Z"}  # fmt: skip
+    out = evaluate_findings(findings, [*labels, late], {"r1": 100, "r2": 300, "s1": 10}, {"r1": T0, "s1": T0})
     relay = out["kinds"]["relay"]
     assert relay["precision"] == 0.5 and relay["recall"] == 0.5
     assert relay["exchange_recall"] == pytest.approx(0.25)
     assert relay["ttd_median_h"] == pytest.approx(24.0)  # from the first logged exchange, not active_from
     assert relay["campaigns_found"] == 1 and relay["missed"] == ["r2"]
+    assert relay["labelled_without_exchanges"] == 1  # r3 never sent an exchange: not a positive
+    assert relay["positives"] == 2 and relay["campaigns"] == 1
+    assert relay["slowest"] == [("r1", 24.0)]
     assert out["benign_groups"]["benign_en"]["fpr"] == pytest.approx(1 / 9)
     assert out["benign_groups"]["benign_zh_legit"]["flagged"] == 0  # shadow findings do not count
     assert out["benign_groups"]["all_benign"]["accounts"] == 11

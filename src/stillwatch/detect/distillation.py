@@ -69,6 +69,9 @@ class DistillationDetector(Detector):
         coord_z: Robust z cross-account template reuse must exceed to count as coordination.
         min_exchanges: Accounts with fewer exchanges are not scored.
         midpoint: Combined strength at which the score is 0.5.
+        min_second: Strength the second-strongest extraction sign needs when requests are
+            multi-turn (agentic trace collection); pooled rows average their members' shares and
+            may use a lower value.
     """
 
     name = "distillation_shape_coord"
@@ -79,9 +82,15 @@ class DistillationDetector(Detector):
     required_columns: ClassVar[tuple[str, ...]] = ("n_exchanges",)
 
     def __init__(
-        self, shape_z: float = 2.0, coord_z: float = 3.0, min_exchanges: int = 30, midpoint: float = 4.0
+        self,
+        shape_z: float = 2.0,
+        coord_z: float = 3.0,
+        min_exchanges: int = 30,
+        midpoint: float = 4.0,
+        min_second: float = 1.0,
     ) -> None:
         self.shape_z = shape_z
+        self.min_second = min_second
         self.coord_z = coord_z
         self.min_exchanges = min_exchanges
         self.midpoint = midpoint
@@ -117,7 +126,7 @@ class DistillationDetector(Detector):
         others = np.sort(np.stack([st[n] for n in SHAPE if n != "no_followup_share"], axis=1), axis=1)
         two = others[:, -2:].sum(axis=1)
         single = st["no_followup_share"] >= 1.0
-        shape = np.where(single, st["no_followup_share"] + two, np.where(others[:, -2] >= 1.0, two, 0.0))
+        shape = np.where(single, st["no_followup_share"] + two, np.where(others[:, -2] >= self.min_second, two, 0.0))
         return shape, coord.max(axis=1) + 0.5 * coord.min(axis=1), st
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

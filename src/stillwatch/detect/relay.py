@@ -31,6 +31,10 @@ from stillwatch.detect.evidence import Evidence, baseline_text
 FANOUT = ("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs")
 #: Origin features produced by :mod:`stillwatch.detect.subrouting` / the runner.
 ORIGIN = ("tz_restricted", "cal_restricted", "restricted_addr_share", "shared_egress_accounts", "share_low")
+#: Relay programs that pool and re-sell *subscription* (OAuth) logins disguised as the official
+#: client (research/relay-intel.md §0 item 1): sharing a subscription among many users breaks its
+#: terms wherever the users are, so with pooled resale evidence they need no origin evidence.
+SUBSCRIPTION_FAMILIES = ("claude-relay-service", "sub2api", "CLIProxyAPI")
 SUPPORT = ("max_per_minute", "relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
            "hosting_share", "vpn_proxy_share", "coverage_24_7")  # fmt: skip
 
@@ -54,6 +58,8 @@ _WHY = {
     "hosting_share": "traffic from hosting/cloud networks rather than offices or homes",
     "vpn_proxy_share": "traffic from VPN/proxy networks",
     "coverage_24_7": "active around the clock (no sleep gap)",
+    "subscription_relay_share": "requests carry the artifacts of software that pools and re-sells subscription "
+    "logins as an API (a subscription shared among many users, wherever they are)",
 }
 _FAMILY = {
     **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share"),
@@ -61,7 +67,8 @@ _FAMILY = {
     "max_per_minute": "timing", "coverage_24_7": "timing", "tz_restricted": "timing", "cal_restricted": "timing",
     "shared_egress_accounts": "network", "share_low": "timing", "restricted_addr_share": "network",
     "hosting_share": "network", "vpn_proxy_share": "network",
-    **dict.fromkeys(("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share"), "client"),
+    **dict.fromkeys(("relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
+                     "subscription_relay_share"), "client"),
 }  # fmt: skip
 
 
@@ -69,6 +76,21 @@ def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
     if name not in X.columns:
         return np.zeros(len(X))
     return pd.to_numeric(X[name], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+
+
+def family_column(family: str) -> str:
+    """The account feature counting exchanges that match ``family``'s indicators."""
+    return "relay_hits_" + "".join(ch if ch.isalnum() else "_" for ch in family.lower()).strip("_")
+
+
+def subscription_share(X: pd.DataFrame, families: tuple[str, ...] = SUBSCRIPTION_FAMILIES) -> np.ndarray:  # noqa: N803
+    """Share of exchanges matching a subscription-resale family, counted only as far as the
+    exchanges also match a *strong* indicator (the official client itself matches the weak ones:
+    the disguise copies it)."""
+    n = np.maximum(_col(X, "n_exchanges"), 1.0)
+    hits = [_col(X, family_column(f)) for f in families]
+    fam = np.max(np.stack(hits, axis=1), axis=1) if hits else np.zeros(len(X))
+    return np.minimum(fam, _col(X, "relay_strong_hits")) / n
 
 
 class RelayDetector(Detector):
@@ -82,6 +104,8 @@ class RelayDetector(Detector):
         midpoint: Combined evidence strength at which the score is 0.5 (the threshold).
         max_restricted_share_for_subrouting: Kept for the runner: an account whose estimated
             restricted share is below this is reported as sub-routing instead of relay.
+        min_subscription_share: Share of exchanges with subscription-resale software artifacts
+            that, with pooled resale evidence, is a relay without origin evidence.
     """
 
     name = "relay_fanout_origin"
@@ -99,7 +123,9 @@ class RelayDetector(Detector):
         min_hops: int = 5,
         midpoint: float = 4.0,
         max_restricted_share_for_subrouting: float = 0.6,
+        min_subscription_share: float = 0.5,
     ) -> None:
+        self.min_subscription_share = min_subscription_share
         self.fanout_z = fanout_z
         self.support_z = support_z
         self.min_exchanges = min_exchanges
@@ -136,6 +162,7 @@ class RelayDetector(Detector):
         out["hop_share"] = np.where(_col(X, "hop_n") >= self.min_hops, np.minimum(4.0, 20.0 * hop), 0.0)
         human = _col(X, "utc_offset_fit") >= 0.5  # a restricted *clock* needs human-shaped activity
         out["share_low"] = np.clip(8.0 * (_col(X, "share_low") - 0.25), 0, 4) * human
+        out["subscription_relay_share"] = np.where(subscription_share(X) >= self.min_subscription_share, 2.0, 0.0)
         return out
 
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
@@ -165,9 +192,10 @@ class RelayDetector(Detector):
         return np.stack([st[n] for n in FANOUT], axis=1).max(axis=1)
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        resale, origin, sup, _ = self._parts(X)
-        total = resale + origin + 0.5 * sup
-        gate = (resale >= 1.0) & (origin >= 1.0) & (_col(X, "n_exchanges") >= self.min_exchanges)
+        resale, origin, sup, st = self._parts(X)
+        total = resale + origin + 0.5 * sup + st["subscription_relay_share"]
+        sub = st["subscription_relay_share"] >= 1.0
+        gate = (resale >= 1.0) & ((origin >= 1.0) | sub) & (_col(X, "n_exchanges") >= self.min_exchanges)
         s = squash(total, self.midpoint)
         return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
 
@@ -179,7 +207,7 @@ class RelayDetector(Detector):
         out: list[list[Evidence]] = []
         for i in range(len(X)):
             items: list[Evidence] = []
-            for name in FANOUT + ORIGIN + SUPPORT:
+            for name in (*FANOUT, *ORIGIN, *SUPPORT, "subscription_relay_share"):
                 strength = float(st[name][i])
                 limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
                 if strength <= limit:
@@ -220,6 +248,9 @@ def _checkable_value(row: pd.Series, name: str) -> Any:
         return {"restricted_share": get("restricted_share"), "low": get("share_low"), "high": get("share_high")}
     if name == "hop_share":
         return {"hop_share": get("hop_share"), "hopping_exchanges": get("hop_n")}
+    if name == "subscription_relay_share":
+        n = max(float(get("n_exchanges") or 0), 1.0)
+        return {f: round(float(get(family_column(f)) or 0) / n, 4) for f in SUBSCRIPTION_FAMILIES}
     return get(name)
 
 
@@ -230,6 +261,7 @@ _ORIGIN_BASE = {
     "shared_egress_accounts": "1 (an egress address normally carries one account)",
     "hop_share": "0 (a conversation normally stays on one account)",
     "share_low": "0 for accounts whose users are local",
+    "subscription_relay_share": "0 for almost every account",
 }
 
 

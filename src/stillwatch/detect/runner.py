@@ -9,7 +9,7 @@ replay step does not rewrite the feature tables) plus the detector modules' own 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect import distillation, relay, subrouting, subsidiary
+from stillwatch.detect import distillation, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
 from stillwatch.exceptions import NotFoundError
@@ -41,6 +41,9 @@ class DetectionInput:
     window_from: datetime
     window_to: datetime
     view: Any
+    pools: dict[str, list[str]] = field(default_factory=dict)
+    pool_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    links: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _utc(ts: datetime) -> datetime:
@@ -108,7 +111,12 @@ def build_input(
     frame = subrouting.add_origin_features(frame, hourly_df, settings.restricted_regions, start, until)
     frame["entity_id"] = frame["account_id"]
     frame = frame.sort_values("account_id").reset_index(drop=True)
-    return DetectionInput(frame=frame, hourly=hourly_df, window_from=start, window_to=until, view=view)
+    egress, hops = (_to_pandas(engine, e) for e in pools.pool_edges(view))
+    hops = pools.strong_hops(hops, egress)
+    found = pools.components(pd.concat([egress[["a", "b"]], hops[["a", "b"]]], ignore_index=True))
+    pf = pools.pool_frame(frame, hourly_df, found, subrouting.restricted_offsets(settings.restricted_regions))
+    return DetectionInput(frame=frame, hourly=hourly_df, window_from=start, window_to=until, view=view,
+                          pools=found, pool_frame=pf, links=pools.member_links(egress, hops))  # fmt: skip
 
 
 # ---------------------------------------------------------------------- detection
@@ -186,8 +194,13 @@ def score_frame(frame: pd.DataFrame, restricted: list[str], detectors: dict[str,
     relay_as_sub = frame["relay_flag"] & mixed & ~sub
     frame["relay_flag"] = frame["relay_flag"] & ~sub & ~mixed
     frame["subrouting_flag"] = (frame["subrouting_flag"] | relay_as_sub) & ~sub & ~frame["relay_flag"]
-    # many unrelated end users behind pooled accounts is resale, not a distillation campaign
+    # an account with both shapes: relay-software artifacts make it resale; without them an
+    # extraction shape with coordination is a distillation account behind a proxy pool (its
+    # "fan-out" is the languages and tasks of its script, not unrelated end users)
+    software = pd.to_numeric(frame.get("relay_strong_hits", 0), errors="coerce").fillna(0) > 0
+    frame["relay_flag"] &= ~(frame["distillation_flag"] & ~software)
     frame["distillation_flag"] = frame["distillation_flag"] & ~frame["relay_flag"]
+    frame["distillation_flag"] = frame["distillation_flag"].astype(bool)
     return frame
 
 
@@ -198,7 +211,14 @@ def detect_frame(
     detectors = detectors or default_detectors()
     frame = score_frame(inp.frame, restricted, detectors)
     flagged = frame[frame[[f"{k}_flag" for k in detectors]].any(axis=1)]
-    samples = _samples(engine, inp.view, flagged["account_id"].tolist())
+    pf = inp.pool_frame
+    if not pf.empty and {"relay", "distillation"} <= detectors.keys():
+        pf = pools.score_pools(pf, detectors)
+        hit = pf[pf["relay_flag"] | pf["distillation_flag"]]
+        members = sorted({a for m in hit["_members"] for a in m} - set(flagged["account_id"]))
+    else:
+        pf, members = pd.DataFrame(), []
+    samples = _samples(engine, inp.view, flagged["account_id"].tolist() + members)
     findings: list[Finding] = []
     for kind, det in detectors.items():
         rows = frame[frame[f"{kind}_flag"]]
@@ -218,6 +238,7 @@ def detect_frame(
             f = _make(det, row, score, items, inp, samples, est)
             if f is not None:
                 findings.append(f)
+    findings += pools.pool_findings(pf, frame, inp.links, detectors, (inp.window_from, inp.window_to), samples)
     return findings
 
 

@@ -102,6 +102,10 @@ def mixture_share(y: np.ndarray, L: np.ndarray, R: np.ndarray) -> tuple[float, f
     R = R.reshape(len(y), -1)  # noqa: N806
     if y.sum() <= 0 or R.shape[1] == 0:
         return 0.0, 1.0
+    # a flat round-the-clock component on the local side: a platform's many users (and its
+    # scheduled jobs) spread wider than one person's diurnal shape, and without it the broader
+    # shoulders are absorbed by a restricted profile a few hours away
+    L = np.concatenate([L, np.full((len(y), 1), float(L.mean()) if L.size else 1.0)], axis=1)  # noqa: N806
     A = np.concatenate([L, R], axis=1)  # noqa: N806
     coef, resid = nnls(A, y.astype(float))
     mass = coef * A.sum(axis=0)
@@ -456,13 +460,15 @@ def _estimate_all(
         offs = _local_span(code, float(row["local_offset"]))
         L = np.stack([prof(o, code) for o in offs], axis=1)  # noqa: N806
         rcols = [prof(o, r, True) for r, o in roff.items() if min(circ_dist(o, lo) for lo in offs) >= 2]
-        clock_r = [r for r, o in roff.items() if circ_dist(o, float(row["local_offset"])) < 2]
+        # a restricted region on the declared country's own clock (Singapore and the mainland):
+        # the clock cannot separate them, only the calendar and addresses can. A region merely
+        # inside a wide country's span (Cuba in the US span) is covered by the local components.
+        clock_r = [r for r, o in roff.items() if circ_dist(o, float(row["local_offset"])) < 1]
         if (
             clock_r
-            and float(row.get("best_utc_offset", 99)) is not None
+            and pd.notna(row.get("best_utc_offset"))
             and any(circ_dist(float(row["best_utc_offset"]), roff[r]) <= 1 for r in clock_r)
         ):
-            # the account lives on a restricted region's clock: only the calendar and addresses tell
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
             d_lo, d_hi = wilson_interval(int(dn[sel].sum()), int(y[sel].sum()))
             cal = float(row.get("cal_fit", 0.0) or 0.0)

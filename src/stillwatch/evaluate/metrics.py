@@ -83,6 +83,12 @@ def evaluate_findings(
     exchanges_per_account = exchanges_per_account or {}
     first_seen = first_seen or {}
     acct = {str(lab["id"]): lab for lab in labels if lab["entity"] == "account"}
+    # an abusive account with no exchange in the logs cannot be detected from them (e.g. labelled
+    # active from the day after the data ends): it is left out of the positives and counted
+    unseen: dict[str, int] = defaultdict(int)
+    if exchanges_per_account:
+        for a in [a for a, lab in acct.items() if lab["label"] != "benign" and not exchanges_per_account.get(a, 0)]:
+            unseen[str(acct.pop(a)["label"])] += 1
     flagged: dict[str, dict[str, Finding]] = defaultdict(dict)  # kind -> account -> best finding
     for f in findings:
         if f.entity == "account":
@@ -104,14 +110,16 @@ def evaluate_findings(
         tp = pos & pred
         ex_pos = sum(exchanges_per_account.get(a, 0) for a in pos)
         ex_tp = sum(exchanges_per_account.get(a, 0) for a in tp)
-        ttd = []
-        for a in tp:
+        ttd: list[float] = []
+        ttd_by: dict[str, float] = {}
+        for a in sorted(tp):
             f = flagged[kind][a]
             start = max(
                 t for t in (parse_ts(acct[a].get("active_from")), first_seen.get(a)) if t is not None
             ) if (acct[a].get("active_from") or a in first_seen) else None  # fmt: skip
             if start is not None and f.first_flagged_at is not None:
                 ttd.append(max(0.0, (f.first_flagged_at - start).total_seconds() / 3600))
+                ttd_by[a] = round(ttd[-1], 1)
         camps = defaultdict(set)
         for a in pos:
             camps[acct[a].get("campaign_id") or acct[a].get("group") or a].add(a)
@@ -124,6 +132,8 @@ def evaluate_findings(
             "campaigns": len(camps), "campaigns_found": found_camps,
             "ttd_median_h": _quantile(ttd, 0.5), "ttd_p90_h": _quantile(ttd, 0.9),
             "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos)[:20],
+            "slowest": sorted(ttd_by.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
+            "labelled_without_exchanges": unseen.get(kind, 0),
         }  # fmt: skip
     any_flag = {a for by in flagged.values() for a, f in by.items() if not f.shadow}
     groups: dict[str, Any] = {}
@@ -145,9 +155,9 @@ def evaluate_findings(
         if lab["label"] != "subrouting" or "restricted_share" not in lab:
             continue
         truth = float(lab["restricted_share"])
-        f = flagged.get("subrouting", {}).get(a)
-        est = f.estimate if f is not None and f.estimate else None
-        row: dict[str, Any] = {"account_id": a, "truth": truth, "detected": f is not None}
+        sf = flagged.get("subrouting", {}).get(a)
+        est = sf.estimate if sf is not None and sf.estimate else None
+        row: dict[str, Any] = {"account_id": a, "truth": truth, "detected": sf is not None}
         if est and "restricted_share" in est:
             row.update(estimate=est["restricted_share"], low=est["low"], high=est["high"],
                        abs_error=abs(float(est["restricted_share"]) - truth),

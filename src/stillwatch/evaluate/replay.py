@@ -31,8 +31,14 @@ class ReplayResult:
 
     findings: list[Finding]
     steps: list[datetime] = field(default_factory=list)
-    first_flagged: dict[str, datetime] = field(default_factory=dict)
+    first_flagged: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def _key(f: Finding) -> tuple[str, str, str]:
+    """What "the same finding" means across steps: the same kind on the same entity, whichever
+    detector variant (account or pool evidence) carried it at a given step."""
+    return (f.kind, f.entity, f.entity_id)
 
 
 def data_span(engine: Engine) -> tuple[datetime, datetime]:
@@ -89,20 +95,22 @@ def replay(
         The last step's findings with replay ``first_flagged_at``.
     """
     if detect is None:
-        from stillwatch.detect.runner import run_detection as detect
+        from stillwatch.detect.runner import run_detection
+
+        detect = run_detection
     t0 = time.perf_counter()
     lo, hi = data_span(engine)
     ends = step_ends(lo, hi, step)
-    first: dict[str, datetime] = {}
+    first: dict[tuple[str, str, str], datetime] = {}
     last: list[Finding] = []
     for i, until in enumerate(ends, 1):
         found = detect(engine, settings, until, write=False, **detect_kwargs)
         for f in found:
-            first.setdefault(f.finding_id, until)
+            first.setdefault(_key(f), until)
         last = found
         if progress:
             progress(i, len(ends), until)
         log.info("replay step %s: %d findings", until.isoformat(), len(found))
     for f in last:
-        f.first_flagged_at = first.get(f.finding_id, f.window_to)
+        f.first_flagged_at = first.get(_key(f), f.window_to)
     return ReplayResult(findings=last, steps=ends, first_flagged=first, seconds=time.perf_counter() - t0)

@@ -1,0 +1,343 @@
+"""Account pools: accounts tied together by shared egress addresses or hopping conversations.
+
+Relays and distillation hydras both run *pools* of accounts (research/relay-intel.md §0 item 3;
+research/anchors-detection.md, "cross-cutting" items 1–3): one relay host or proxy exit carries
+many accounts, and a pooled relay fails conversations over from one account to another. Each
+member can look unremarkable — a few dozen exchanges on its first day, about 26 a day in the
+28.8M report — while the pool's summed traffic carries the evidence. This module builds the pools
+and a per-pool frame in the same columns as the per-account frame, so the account detectors can
+score a pool the way they score an account and evidence is available on a member's first day.
+
+Edges (never language, never the declared country):
+
+* **shared egress** — two accounts each sending at least ``min_exchanges`` exchanges from the same
+  public address (an address that carries at most ``max_ip_accounts`` accounts: a carrier NAT
+  is not a pool);
+* **hopping conversation** — follow-up turns of the same conversations (system prompt + first
+  user turn) on both accounts within an hour, on at least ``min_convs`` distinct conversations;
+* **retry** — the same turn (same conversation, same message count) on both accounts within
+  ``retry_s`` seconds: relay software retrying a failed request on another pooled account.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Count features summed over members; shares are volume-weighted means.
+SUM_COLS = ("n_exchanges", "relay_strong_hits", "hop_n")
+MEAN_COLS = (
+    "restricted_addr_share", "ip_restricted_share", "xff_restricted_share", "relay_hit_share",
+    "max_tokens_default_share", "zero_width_share", "hosting_share", "vpn_proxy_share", "followup_share",
+    "top_template_share", "cot_share", "bench_share", "max_tokens_pinned_share", "new_model_share",
+    "xacct_template_share", "lang_zh_share", "cn_mainland_artifact_share",
+)  # fmt: skip
+
+
+def pool_edges(
+    view: Any,
+    min_exchanges: int = 2,
+    max_ip_accounts: int = 50,
+    min_hops: int = 2,
+    min_convs: int = 2,
+    within_s: int = 3600,
+    retry_s: int = 30,
+) -> tuple[Any, Any]:
+    """Ibis expressions for the two edge kinds (each ``a, b, weight`` with ``a < b``).
+
+    Args:
+        view: The exchange view cut to the window.
+        min_exchanges: Exchanges each account needs on a shared address.
+        max_ip_accounts: Addresses carrying more accounts are ignored (carrier NAT, big proxies).
+        min_hops: Hopping exchanges a pair needs.
+        min_convs: Distinct hopping conversations a pair needs (two strangers can open the same
+            common conversation once; a pool fails over many).
+        within_s: Two turns of one conversation on two accounts this close in time are a hop.
+        retry_s: The same turn of one conversation on two accounts this close is a retry.
+
+    Returns:
+        ``(egress_edges, hop_edges)``; hop edges carry ``retry`` (true for retry edges).
+    """
+    t = view.filter(~view.ip_kind.isin(["unknown", "private", "reserved"]) & (view.client_ip != "unknown"))
+    per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count())
+    per = per.filter(per.n >= min_exchanges)
+    ip_n = per.group_by("client_ip").aggregate(k=per.account_id.nunique())
+    per = per.join(ip_n.filter((ip_n.k >= 2) & (ip_n.k <= max_ip_accounts)), "client_ip").select(
+        "account_id", "client_ip"
+    )
+    other = per.view()
+    eg = per.join(other, [per.client_ip == other.client_ip, per.account_id < other.account_id])
+    eg = eg.select(a=per.account_id, b=other.account_id, ip=per.client_ip)
+    egress = eg.group_by(["a", "b"]).aggregate(weight=eg.ip.nunique().cast("int64"))
+
+    f = view.filter(view.is_followup.fill_null(False) & view.first_user_hash.notnull())
+    f = f.select("account_id", "message_count", conv=f.sys_hash.fill_null("") + ":" + f.first_user_hash,
+                 sec=f.ts.epoch_seconds().cast("float64"))  # fmt: skip
+    conv_n = f.group_by("conv").aggregate(k=f.account_id.nunique())
+    f = f.join(conv_n.filter((conv_n.k >= 2) & (conv_n.k <= 20)), "conv").select(
+        "account_id", "message_count", "conv", "sec"
+    )
+    g = f.view()
+    hp = f.join(g, [f.conv == g.conv, f.account_id < g.account_id, (f.sec - g.sec).abs() <= within_s])
+    hp = hp.select(a=f.account_id, b=g.account_id, conv=f.conv)
+    hops = hp.group_by(["a", "b"]).aggregate(weight=hp.count().cast("int64"), convs=hp.conv.nunique().cast("int64"))
+    hops = hops.filter((hops.weight >= min_hops) & (hops.convs >= min_convs)).mutate(retry=False)
+    # the same turn of the same conversation on two accounts seconds apart: a relay retrying a
+    # failed request on another pooled account (research/relay-intel.md §1.1: one-api, CRS, CPA)
+    rt = f.join(g, [f.conv == g.conv, f.message_count == g.message_count, f.account_id < g.account_id,
+                    (f.sec - g.sec).abs() <= retry_s])  # fmt: skip
+    rt = rt.select(a=f.account_id, b=g.account_id, conv=f.conv)
+    retries = rt.group_by(["a", "b"]).aggregate(weight=rt.count().cast("int64"), convs=rt.conv.nunique().cast("int64"))
+    return egress, hops.union(retries.mutate(retry=True))
+
+
+def components(edges: pd.DataFrame) -> dict[str, list[str]]:
+    """Connected components of an ``a, b`` edge list: ``{pool_id: sorted members}``.
+
+    The pool id is a hash of the smallest member and the size-independent prefix ``pool-``; it is
+    stable while the pool's first member stays the same.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(edges["a"].astype(str), edges["b"].astype(str), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[str, list[str]] = {}
+    for x in list(parent):
+        groups.setdefault(find(x), []).append(x)
+    out = {}
+    for members in groups.values():
+        members.sort()
+        out["pool-" + hashlib.blake2b(members[0].encode(), digest_size=6).hexdigest()] = members
+    return out
+
+
+def _clock_fit(counts: np.ndarray) -> tuple[int | None, float]:
+    """Best UTC offset and fit of 24 hourly counts against the enrichment's diurnal template
+    (the same statistic as the account feature ``utc_offset_fit``)."""
+    from stillwatch.enrich.timeprofile import OFFSETS, diurnal_weights  # noqa: PLC0415
+
+    tot = counts.sum()
+    if tot <= 0:
+        return None, 0.0
+    p = counts / tot
+    denom = float((p * p).sum() - 1.0 / 24.0)
+    if denom <= 1e-12:
+        return None, 0.0
+    w = np.asarray(diurnal_weights())
+    best, fit = None, -np.inf
+    for off in OFFSETS:
+        v = float(np.dot(p, w[(np.arange(24) + off) % 24]) / np.sqrt(denom))
+        if v > fit + 1e-12:
+            best, fit = off, v
+    return best, float(fit)
+
+
+def pool_frame(
+    frame: pd.DataFrame, hourly: pd.DataFrame, pools: dict[str, list[str]], restricted_offsets: dict[str, float]
+) -> pd.DataFrame:
+    """One row per pool in the per-account columns the detectors read.
+
+    Counts are summed, shares volume-weighted; the pool's clock (``best_utc_offset``,
+    ``utc_offset_fit``, ``tz_restricted``) is fitted on the members' summed hourly counts, so a
+    pool of low-volume accounts has a clock as soon as the pool has volume. ``pool_size`` and
+    ``shared_egress_accounts`` (the largest member value) describe the pool.
+
+    Args:
+        frame: Per-account frame (the runner's, after origin features).
+        hourly: ``account_id, hour_ts, n``.
+        pools: ``{pool_id: members}``.
+        restricted_offsets: UTC offset per restricted region.
+
+    Returns:
+        A frame with ``account_id`` = ``entity_id`` = the pool id and ``_members``.
+    """
+    from stillwatch.detect.subrouting import circ_dist  # noqa: PLC0415
+
+    if not pools:
+        return pd.DataFrame()
+    idx = frame.set_index("account_id")
+    hod = hourly.assign(h=pd.to_datetime(hourly["hour_ts"], utc=True).dt.hour)
+    hod = hod.pivot_table(index="account_id", columns="h", values="n", aggfunc="sum", fill_value=0)
+    hod = hod.reindex(columns=range(24), fill_value=0)
+    rows = []
+    for pid, members in pools.items():
+        m = idx.loc[[a for a in members if a in idx.index]]
+        if len(m) < 2:
+            continue
+        w = pd.to_numeric(m["n_exchanges"], errors="coerce").fillna(0).to_numpy(dtype=float)
+        row: dict[str, Any] = {"account_id": pid, "entity_id": pid, "_members": sorted(m.index), "pool_size": len(m)}
+        for c in (*SUM_COLS, *[c for c in m.columns if c.startswith("relay_hits_")]):
+            if c in m.columns:
+                row[c] = float(pd.to_numeric(m[c], errors="coerce").fillna(0).sum())
+        for c in MEAN_COLS:
+            if c in m.columns and w.sum() > 0:
+                row[c] = float(np.average(pd.to_numeric(m[c], errors="coerce").fillna(0.0), weights=w))
+        n_follow = float((pd.to_numeric(m.get("followup_share"), errors="coerce").fillna(0) * w).sum())
+        row["hop_share"] = row.get("hop_n", 0.0) / n_follow if n_follow > 0 else 0.0
+        row["shared_egress_accounts"] = float(pd.to_numeric(m["shared_egress_accounts"], errors="coerce").max() or 0)
+        caps = [c for c in m.columns if c.startswith("cap_") and c.endswith("_share")]
+        if caps and w.sum() > 0:
+            capw = {c: float(np.average(m[c].fillna(0.0), weights=w)) for c in caps}
+            name = max(capw, key=lambda k: capw[k])
+            row["cap_max_share"], row["cap_max_name"] = capw[name], name[4:-6]
+        counts = hod.reindex([a for a in m.index]).fillna(0).to_numpy().sum(axis=0)
+        best, fit = _clock_fit(counts)
+        row["best_utc_offset"], row["utc_offset_fit"] = best, fit
+        local = pd.to_numeric(m.get("local_offset"), errors="coerce").dropna()
+        lo = float(local.mode().iloc[0]) if len(local) else None
+        tz = 0.0
+        if best is not None and lo is not None and restricted_offsets:
+            near = min(circ_dist(best, r) for r in restricted_offsets.values()) <= 1
+            if near and circ_dist(best, lo) >= 3:
+                tz = float(np.clip((fit - 0.3) / 0.15, 0, 4))
+        row["tz_restricted"], row["local_offset"] = tz, lo
+        row["declared_country"] = m["declared_country"].mode().iloc[0] if m["declared_country"].notna().any() else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series(0.0, index=df.index)
+    return pd.to_numeric(df[col], errors="coerce").fillna(0.0)
+
+
+def member_links(egress: pd.DataFrame, hops: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per account: how many pool partners it has through shared egress and through hops."""
+    out: dict[str, dict[str, int]] = {}
+    for kind, df in (("egress_partners", egress), ("hop_partners", hops)):
+        for a, b in zip(df["a"].astype(str), df["b"].astype(str), strict=True):
+            for x in (a, b):
+                d = out.setdefault(x, {"egress_partners": 0, "hop_partners": 0})
+                d[kind] += 1
+    return out
+
+
+def pool_detector(detectors: dict[str, Any], kind: str) -> Any:
+    """The fitted account detector of ``kind`` as used on pool rows.
+
+    A pool's shares are averages over its members (one member's script diluted by the others'),
+    so for distillation the second extraction sign may be weaker (``min_second=0.5``) than for a
+    single account; the fitted baseline is the accounts' one.
+    """
+    det = detectors[kind]
+    if kind == "distillation" and hasattr(det, "min_second"):
+        det = copy.copy(det)
+        det.min_second = 0.5
+    return det
+
+
+def strong_hops(hops: pd.DataFrame, egress: pd.DataFrame) -> pd.DataFrame:
+    """Hop edges between accounts that are pooled beyond one coincidence: each end hops with at
+    least two accounts or also shares egress (two strangers who open the same common conversation
+    hop with each other only). Retry edges are kept as they are."""
+    if hops.empty:
+        return hops
+    retry = hops["retry"].astype(bool) if "retry" in hops.columns else pd.Series(False, index=hops.index)
+    plain = hops[~retry]
+    deg = pd.concat([plain["a"], plain["b"]]).value_counts()
+    eg = set(egress["a"]) | set(egress["b"])
+    ok = lambda col: hops[col].map(deg).fillna(0).ge(2) | hops[col].isin(eg)  # noqa: E731
+    return hops[retry | (ok("a") & ok("b"))]
+
+
+def score_pools(pf: pd.DataFrame, detectors: dict[str, Any]) -> pd.DataFrame:
+    """Score pool rows with the account detectors (already fitted on the accounts of the window).
+
+    A pool is a relay pool or a distillation pool, not both: relay-software artifacts make it
+    relay; otherwise an extraction shape with coordination makes it distillation (a hydra's proxy
+    pool fails over conversations like a relay pool does, but its traffic is scripted extraction,
+    not many unrelated end users).
+
+    Returns:
+        ``pf`` with ``relay_score``/``relay_flag`` and ``distillation_score``/``distillation_flag``.
+    """
+    pf = pf.copy()
+    pf["no_followup_share"] = 1.0 - pd.to_numeric(pf.get("followup_share", 0.0), errors="coerce").fillna(0.0)
+    for kind in ("relay", "distillation"):
+        det = pool_detector(detectors, kind)
+        pf[f"{kind}_score"] = det.score(pf)
+        pf[f"{kind}_flag"] = det.predict(pf)
+    strong_sw = _num(pf, "relay_strong_hits") > 0
+    # the pool exists because its members share egress or conversations, so shared egress cannot
+    # also be its origin evidence: a relay pool needs relay software or restricted-region evidence
+    origin = (_num(pf, "tz_restricted") >= 1.0) | (_num(pf, "restricted_addr_share") >= 0.005)
+    pf["relay_flag"] &= (strong_sw | origin) & (strong_sw | ~pf["distillation_flag"])
+    pf["distillation_flag"] &= ~pf["relay_flag"]
+    return pf
+
+
+def pool_findings(
+    pf: pd.DataFrame,
+    frame: pd.DataFrame,
+    links: dict[str, dict[str, int]],
+    detectors: dict[str, Any],
+    window: tuple[Any, Any],
+    samples: dict[str, list[str]],
+) -> list[Any]:
+    """Cluster findings for flagged pools and account findings for their members.
+
+    A member already flagged by any account detector keeps that finding (its own evidence is the
+    more specific one); other members get an account finding whose evidence is the pool's summed
+    evidence plus how the member is tied to the pool (shared egress, hopping conversations).
+
+    Args:
+        pf: Pool frame scored by :func:`score_pools`.
+        frame: The scored account frame (``<kind>_flag`` columns).
+        links: :func:`member_links`.
+        detectors: The fitted detectors.
+        window: ``(window_from, window_to)``.
+        samples: Sample request ids per account.
+    """
+    from stillwatch.detect.evidence import Evidence, has_non_language_evidence  # noqa: PLC0415
+    from stillwatch.detect.findings import Finding  # noqa: PLC0415
+
+    if pf.empty:
+        return []
+    kinds = [c[:-5] for c in frame.columns if c.endswith("_flag") and c[:-5] in detectors]
+    taken = set(frame.loc[frame[[f"{k}_flag" for k in kinds]].any(axis=1), "account_id"])
+    out: list[Any] = []
+    for kind in ("relay", "distillation"):
+        rows = pf[pf[f"{kind}_flag"]]
+        if rows.empty:
+            continue
+        det = pool_detector(detectors, kind)
+        desc = {**det.describe(), "name": f"{det.name}_pool"}
+        for (_, row), ev in zip(rows.iterrows(), det.evidence(rows), strict=True):
+            pid, members, size = row["account_id"], list(row["_members"]), int(row["pool_size"])
+            items = [Evidence(f"pool.{e.feature}", e.value, e.baseline, f"summed over the {size} accounts of the "
+                              f"pool: {e.why}", e.family, e.strength) for e in ev]  # fmt: skip
+            if not has_non_language_evidence(items):
+                continue
+            score = float(row[f"{kind}_score"])
+            est = {"exchanges": int(row["n_exchanges"]), "accounts": size,
+                   "span_days": (window[1] - window[0]).days, "capabilities": {}}  # fmt: skip
+            ex = [x for a in members for x in samples.get(a, [])[:5]][:50]
+            out.append(Finding(kind, "cluster", pid, score, desc, items, ex, members, window[0], window[1],
+                               status=det.status, estimate=est))  # fmt: skip
+            for a in members:
+                if a in taken:
+                    continue
+                ln = links.get(a, {})
+                fam = "network" if ln.get("egress_partners") else "multi_user"
+                member = Evidence(
+                    "pool_membership", {"pool": pid, "accounts": size, **ln},
+                    "an account normally shares no egress address and no conversation with other accounts",
+                    f"shares egress addresses or conversations with the other accounts of pool {pid}", fam, 2.0,
+                )  # fmt: skip
+                out.append(Finding(kind, "account", a, score, desc, [member, *items], samples.get(a, []), [a],
+                                   window[0], window[1], status=det.status))  # fmt: skip
+    return out
