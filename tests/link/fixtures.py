@@ -39,6 +39,7 @@ class World:
     benign: list[str] = field(default_factory=list)
     placeholder: list[str] = field(default_factory=list)
     evaders: dict[str, str] = field(default_factory=dict)
+    late_benign: list[str] = field(default_factory=list)
     huge: str | None = None
 
 
@@ -271,6 +272,52 @@ def build_world(seed: int = 3, n_benign: int = 160, n_hydra: int = 24, huge_exch
                         POPULAR_STACK,
                         user=f"Hello {rng.randrange(10**6)}",
                     )
+    # an enforced account on the public cloud NAT with the popular SDK, the persona prompt and a
+    # placeholder organisation, and benign customers who sign up after its ban with the same
+    # weak artefacts: none of them is its owner returning
+    _acct(
+        w,
+        "acct_e_old3",
+        T0 - timedelta(days=40),
+        org_name="N/A",
+        email_domain="gmail.com",
+        payment_fingerprint="pm_e3",
+        signup_ip="34.120.10.10",
+        declared_country="US",
+        billing_country="US",
+        phone_country="US",
+    )
+    w.enforcement.append(
+        {"account_id": "acct_e_old3", "ts": T0 + timedelta(days=1), "action": "ban", "reason": "abuse"}
+    )
+    for d in range(0, 2):
+        for _ in range(8):
+            _ex(
+                w, "acct_e_old3", T0 + timedelta(days=d, seconds=rng.randrange(86400)), nat_ip, POPULAR_STACK,
+                system=PERSONA, user=f"Question {rng.randrange(10**6)}", asn="Google Cloud", kind="hosting",
+            )  # fmt: skip
+    for k in range(6):
+        aid = f"acct_bl{k}"
+        w.late_benign.append(aid)
+        _acct(
+            w,
+            aid,
+            T0 + timedelta(days=2, hours=k),
+            org_name=rng.choice(["N/A", "test", ""]),
+            email_domain="gmail.com",
+            payment_fingerprint=f"pm_bl{k}",
+            signup_ip=f"34.120.10.{10 + k % 2}",
+            declared_country="US",
+            billing_country="US",
+            phone_country="US",
+        )
+        for d in range(3, 6):
+            for _ in range(6):
+                _ex(
+                    w, aid, T0 + timedelta(days=d, seconds=rng.randrange(86400)), nat_ip, POPULAR_STACK,
+                    system=PERSONA, user=f"My own question {rng.randrange(10**6)} on {k}", asn="Google Cloud",
+                    kind="hosting",
+                )  # fmt: skip
     # placeholder sign-ups that must not link to each other
     for k in range(30):
         aid = f"acct_p{k:03d}"

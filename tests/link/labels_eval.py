@@ -84,7 +84,46 @@ def evaluate(result: Any, labels_path: Path, findings: list[dict[str, Any]] | No
     out["evaders_within_1d"] = within
     out["ban_evasion_findings"] = len(fmap)
     out["ban_evasion_fp"] = sum(1 for a in fmap if label_of.get(a) == "benign")
+    out["ban_evasion_outcomes"] = ban_evasion_outcomes(result, fmap, label_of, camp_of)
     return out
+
+
+def ban_evasion_outcomes(
+    result: Any, fmap: dict[str, dict[str, Any]], label_of: dict[str, str], camp_of: dict[str, Any]
+) -> dict[str, Any]:
+    """Classify each ``ban_evasion`` finding against the labels.
+
+    * ``evader``: the simulator labels the account ``ban_evasion``;
+    * ``returning_operator``: labelled otherwise (a hydra or relay pool account) but in the same
+      campaign (= operator) as an enforced account the finding names, and created after that
+      enforcement: a banned operator's replacement account, which is what ban evasion is, so it
+      counts as true (reported with its cluster context);
+    * ``benign``: a benign account (false positive);
+    * ``wrong_operator``: an abuse account tied to an enforced account of another operator (false).
+    """
+    enforced = set(result.enforced["account_id"]) if len(result.enforced) else set()
+    counts: Counter[str] = Counter()
+    wrong: list[str] = []
+    for a, f in fmap.items():
+        lab = label_of.get(a, "benign")
+        olds = [o for o in f["accounts"] if o != a and o in enforced]
+        if lab == "ban_evasion":
+            counts["evader"] += 1
+        elif lab == "benign":
+            counts["benign"] += 1
+            wrong.append(a)
+        elif camp_of.get(a) and any(camp_of.get(o) == camp_of.get(a) for o in olds):
+            counts["returning_operator"] += 1
+        else:
+            counts["wrong_operator"] += 1
+            wrong.append(a)
+    n = max(1, len(fmap))
+    return {
+        **dict(counts),
+        "precision_operator": round((counts["evader"] + counts["returning_operator"]) / n, 4),
+        "precision_label_only": round(counts["evader"] / n, 4),
+        "false": wrong[:10],
+    }
 
 
 def replay_evaders(engine: Any, settings: Any, labels_path: Path) -> dict[str, Any]:

@@ -60,6 +60,25 @@ def test_ban_evaders_found_with_evidence(linked: Any, world_store: tuple[Any, An
     assert not set(found) & set(world.benign)
 
 
+def test_weak_links_never_make_benign_ban_evaders(linked: Any, world_store: tuple[Any, Any, World, Path]) -> None:
+    """New customers who share only a public cloud NAT, the popular SDK, a persona prompt, a
+    free-mail domain and placeholder organisation names with a banned account are not evaders."""
+    world = world_store[2]
+    assert world.late_benign
+    found = {f["entity_id"] for f in ban_evasion_findings(linked)}
+    assert not found & set(world.late_benign)
+    weak = linked.weak_links
+    late = set(world.late_benign)
+    assert not (
+        (weak["a"].isin(late) & (weak["b"] == "acct_e_old3")) | (weak["b"].isin(late) & (weak["a"] == "acct_e_old3"))
+    ).any()
+    # they signed up within hours from the same cloud NAT address, so they may cluster among
+    # themselves (a benign cluster); never with the banned account or any abuse account
+    for ms in linked.clusters_members().values():
+        if set(ms) & late:
+            assert set(ms) <= late, ms
+
+
 def test_cluster_findings_and_campaign(linked: Any, world_store: tuple[Any, Any, World, Path], tmp_path: Path) -> None:
     world = world_store[2]
     findings = cluster_findings(linked)

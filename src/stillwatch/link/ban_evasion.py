@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from stillwatch.link.report import cluster_kind
 from stillwatch.link.tokens import utc
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
                     }
                 ]
     out = []
+    kinds: dict[str, str | None] = {}
     for new, found in candidates.items():
         if new not in act.index:
             continue
@@ -164,13 +166,25 @@ def ban_evasion_findings(result: LinkResult, *, min_score: float = 0.5) -> list[
             }
         )
         if new in cluster_of:
+            cid = result.cluster_ids[cluster_of[new]]
             out[-1]["evidence"].append(
                 {
                     "feature": "link.cluster_id",
-                    "value": result.cluster_ids[cluster_of[new]],
+                    "value": cid,
                     "baseline": None,
                     "why": "the linked-account cluster this account belongs to",
                 }
             )
+            kind = kinds.setdefault(cid, cluster_kind(result, cid))
+            if kind in ("distillation", "relay"):
+                out[-1]["evidence"].append(
+                    {
+                        "feature": "link.cluster_kind",
+                        "value": kind,
+                        "baseline": None,
+                        "why": f"a replacement account in a {kind} pool whose member was enforced: the same "
+                        f"operator returning (see the cluster's {kind} finding)",
+                    }
+                )
     out.sort(key=lambda f: (-f["score"], f["entity_id"]))
     return out

@@ -71,6 +71,12 @@ class BehaviourParams:
         max_tokens_per_type: Only an account's most used tokens of each type count (bounds the
             reach of a huge account that touches thousands of IPs or templates).
         coherence: Coherence-aware weighting of pools (see :mod:`stillwatch.link.coherence`).
+        max_edges_per_account: An edge is kept when it is among the strongest this many of either
+            end (or touches a protected account); a 25,000-account pool would otherwise keep
+            millions of redundant edges (every pair behind one proxy IP). Clusters need
+            connectivity, not every pair.
+        weak_families: A weak (non-edge) link needs one of these families: content and client
+            evidence alone (public agents, SDKs, personas) never ties a new account to a banned one.
     """
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -86,6 +92,8 @@ class BehaviourParams:
     keep_score: float = 0.5
     record_backed_threshold: float = 0.5
     coherence: CoherenceParams = field(default_factory=CoherenceParams)
+    max_edges_per_account: int = 10
+    weak_families: tuple[str, ...] = ("identity", "egress", "timing")
 
 
 def cap_tokens(tokens: pd.DataFrame, per_type: int) -> pd.DataFrame:
@@ -167,6 +175,25 @@ def _type_scores(t: pd.DataFrame, n_codes: int, pairs: np.ndarray, types: list[s
     return out
 
 
+def sparsify(pairs: np.ndarray, total: np.ndarray, edge: np.ndarray, k: int) -> np.ndarray:
+    """Mask of edges among the ``k`` strongest of at least one of their ends (ties by pair order)."""
+    idx = np.flatnonzero(edge)
+    out = np.zeros(len(pairs), dtype=bool)
+    if k <= 0 or len(idx) == 0:
+        out[idx] = True
+        return out
+    ends = np.concatenate([pairs[idx, 0], pairs[idx, 1]])
+    which = np.concatenate([idx, idx])
+    score = np.concatenate([total[idx], total[idx]])
+    order = np.lexsort((which, -score, ends))
+    ends_sorted = ends[order]
+    first = np.r_[0, np.flatnonzero(np.diff(ends_sorted)) + 1]
+    start = np.repeat(first, np.diff(np.r_[first, len(ends_sorted)]))
+    rank = np.arange(len(ends_sorted)) - start
+    out[which[order][rank < k]] = True
+    return out
+
+
 def lockstep(minutes: pd.DataFrame, codes: dict[str, int], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Co-active minutes of each pair and the number expected by chance.
 
@@ -196,6 +223,7 @@ def behaviour_links(
     minutes: pd.DataFrame,
     params: BehaviourParams | None = None,
     extra_pairs: pd.DataFrame | None = None,
+    protect: set[str] | None = None,
 ) -> pd.DataFrame:
     """Score candidate pairs on shared artefacts and timing; keep those that make an edge.
 
@@ -204,12 +232,14 @@ def behaviour_links(
         minutes: ``account_id, minute`` activity.
         params: Weights and thresholds.
         extra_pairs: Optional ``a, b`` pairs to score too (e.g. record-linked pairs).
+        protect: Accounts (the enforced ones) whose edges are never sparsified away; when given,
+            weak links are kept only if they touch one of them (they serve ban evasion only).
 
     Returns:
         ``a, b, weight, types, reasons, evidence, edge`` for pairs that make an edge (``edge``
         true) or score at least ``keep_score`` (weak links, used only for ban evasion).
     """
-    return score_pairs(tokens, minutes, params, extra_pairs)
+    return score_pairs(tokens, minutes, params, extra_pairs, protect)
 
 
 def score_pairs(
@@ -217,6 +247,7 @@ def score_pairs(
     minutes: pd.DataFrame,
     params: BehaviourParams | None = None,
     extra_pairs: pd.DataFrame | None = None,
+    protect: set[str] | None = None,
 ) -> pd.DataFrame:
     """Per-type evidence of every candidate pair (see :func:`behaviour_links`)."""
     params = params or BehaviourParams()
@@ -263,7 +294,16 @@ def score_pairs(
     if len(extra):
         backed = np.isin(pairs[:, 0] * n + pairs[:, 1], extra[:, 0].astype(np.int64) * n + extra[:, 1])
         edge |= backed & (total >= params.record_backed_threshold)
-    keep = np.flatnonzero(edge | ((total >= params.keep_score) & (n_fams >= 2)))
+    prot = np.zeros(n, dtype=bool)
+    if protect:
+        prot[[codes[a] for a in protect if a in codes]] = True
+    touches = prot[pairs[:, 0]] | prot[pairs[:, 1]]
+    edge &= sparsify(pairs, total, edge, params.max_edges_per_account) | touches
+    weak_ok = np.any([fam[f] >= params.min_type_score for f in params.weak_families if f in fam], axis=0)
+    weak = ~edge & (total >= params.keep_score) & (n_fams >= 2) & weak_ok
+    if protect is not None:
+        weak &= touches
+    keep = np.flatnonzero(edge | weak)
     rows = []
     for i in keep:
         parts = sorted(

@@ -197,8 +197,15 @@ def find_kits(tokens: pd.DataFrame, idf: pd.DataFrame, n_accounts: int, params: 
     groups = {k: np.unique(g["code"].to_numpy()) for k, g in members.groupby(["pool", "type", "token"], sort=False)}
     kits = [
         Kit(
-            int(r.pool), str(r.type), str(r.token), groups[(r.pool, r.type, r.token)], float(r.idf),
-            float(r.coherent_idf), int(r.size), int(ip_counts.get(r.pool, 0)), bool(r.anchor),
+            int(r.pool),
+            str(r.type),
+            str(r.token),
+            groups[(r.pool, r.type, r.token)],
+            float(r.idf),
+            float(r.coherent_idf),
+            int(r.size),
+            int(ip_counts.get(r.pool, 0)),
+            bool(r.anchor),
         )  # fmt: skip
         for r in counts.itertuples(index=False)
         if (r.pool, r.type, r.token) in groups

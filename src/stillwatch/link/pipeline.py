@@ -133,14 +133,62 @@ class LinkResult:
                     "campaign": {k: v for k, v in camp.items()} if camp.get("exchanges") else None,
                 }
             )
-        rows.sort(key=lambda r: (-len(r["accounts"]), r["cluster_id"]))
+        rows.sort(key=lambda r: (-len(members[str(r["cluster_id"])]), str(r["cluster_id"])))
         return rows
 
 
-def _weak_links(rec: pd.DataFrame, beh: pd.DataFrame, params: LinkParams) -> pd.DataFrame:
+#: Record reasons that identify an owner on their own (a shared free-mail domain or phone country does not).
+STRONG_RECORD_REASONS: frozenset[str] = frozenset(
+    {"same payment fingerprint", "same organisation name", "similar organisation name",
+     "same e-mail local-part pattern", "similar e-mail local-part pattern"}
+)  # fmt: skip
+NETWORK_RECORD_REASONS: frozenset[str] = frozenset({"same sign-up IP", "sign-up IP same /24"})
+#: A sign-up address (or /24) that is an egress of at least this many accounts in the traffic is
+#: shared infrastructure (a public-cloud NAT, a campus), not an identity.
+SHARED_EGRESS_ACCOUNTS = 10
+
+
+def _shared_egress(activity: Activity) -> set[str]:
+    t = activity.tokens
+    if t.empty:
+        return set()
+    t = t[t["type"].isin(["ip", "net"])]
+    df = t.groupby("token")["account_id"].nunique()
+    return set(df[df >= SHARED_EGRESS_ACCOUNTS].index)
+
+
+def _weak_record_ok(rec: pd.DataFrame, accounts: pd.DataFrame, shared: set[str]) -> pd.Series:
+    """Whether each weak record link holds an identifying field that is not shared infrastructure."""
+    ip = dict(zip(accounts["account_id"], accounts.get("signup_ip", pd.Series(dtype=object)), strict=False))
+    net = dict(zip(accounts["account_id"], accounts.get("signup_prefix", pd.Series(dtype=object)), strict=False))
+    ok = []
+    for a, b, reasons in zip(rec["a"], rec["b"], rec["reasons"], strict=True):
+        rs = set(reasons)
+        if rs & STRONG_RECORD_REASONS:
+            ok.append(True)
+        elif "same sign-up IP" in rs:
+            ok.append(ip.get(a) not in shared and net.get(a) not in shared)
+        elif "sign-up IP same /24" in rs:
+            ok.append(net.get(a) not in shared and net.get(b) not in shared)
+        else:
+            ok.append(False)
+    return pd.Series(ok, index=rec.index, dtype=bool)
+
+
+def _weak_links(
+    rec: pd.DataFrame, beh: pd.DataFrame, params: LinkParams, accounts: pd.DataFrame, activity: Activity
+) -> pd.DataFrame:
+    """Links too weak for the graph that may still tie a new account to an enforced one.
+
+    Record links need an identifying field (card, organisation, e-mail pattern, or a sign-up
+    address that is not a busy shared egress); behavioural ones (filtered in
+    :mod:`stillwatch.link.behaviour`) need identity, egress or timing evidence.
+    """
     frames = []
     if len(rec):
         r = rec[(rec["weight"] < params.record.threshold) & (rec["reasons"].map(len) >= 1)].copy()
+        if len(r):
+            r = r[_weak_record_ok(r, accounts, _shared_egress(activity))]
         r["kinds"] = [["record"]] * len(r)
         frames.append(r[["a", "b", "weight", "kinds", "reasons"]])
     if len(beh):
@@ -236,7 +284,11 @@ def link_accounts(
     secs["activity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     beh = behaviour_links(
-        activity.tokens, activity.minutes, params.behaviour, extra_pairs=rec[["a", "b"]] if len(rec) else None
+        activity.tokens,
+        activity.minutes,
+        params.behaviour,
+        extra_pairs=rec[["a", "b"]] if len(rec) else None,
+        protect=set(enforced["account_id"]),
     )
     secs["behaviour"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -248,7 +300,7 @@ def link_accounts(
     else:
         strong_rec = rec
     edges = merge_edges(strong_rec, strong_beh)
-    weak = _weak_links(rec, beh, params)
+    weak = _weak_links(rec, beh, params, accounts, activity)
     membership = cluster_graph(edges, params.graph)
     created = dict(zip(accounts["account_id"], accounts["created_at"], strict=True))
     ids = assign_ids(membership, created, _previous(engine))

@@ -100,8 +100,8 @@ def _settings(df: pd.DataFrame) -> Any:
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons,
-        blocking_rules_to_generate_predictions=blocking,
+        comparisons=list[Any](comparisons),
+        blocking_rules_to_generate_predictions=list[Any](blocking),
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=True,
         max_iterations=20,

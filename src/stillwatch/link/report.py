@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -57,6 +57,16 @@ def _kind_score(sig: dict[str, float], n_accounts: int) -> tuple[str | None, flo
     if sig["enforced_members"] > 0:
         return "ban_evasion", 0.4 + 0.2 * min(1.0, sig["enforced_members"] / 3) + 0.25 * size
     return None, 0.0
+
+
+def cluster_kind(result: LinkResult, cluster_id: str) -> str | None:
+    """The finding kind a cluster's traffic points to (``distillation``, ``relay``, ``ban_evasion``) or None."""
+    members = result.clusters_members().get(cluster_id, [])
+    camp = result.campaigns.get(cluster_id, {})
+    if not members or not camp.get("exchanges"):
+        return None
+    enforced = set(result.enforced["account_id"]) if len(result.enforced) else set()
+    return _kind_score(_signals(camp, sum(1 for m in members if m in enforced)), len(members))[0]
 
 
 def cluster_findings(result: LinkResult, *, min_accounts: int = 3, min_score: float = 0.5) -> list[dict[str, Any]]:
@@ -136,7 +146,7 @@ def cluster_findings(result: LinkResult, *, min_accounts: int = 3, min_score: fl
                 },
             }
         )
-    out.sort(key=lambda f: (-f["score"], f["entity_id"]))
+    out.sort(key=lambda f: (-float(cast(float, f["score"])), str(f["entity_id"])))
     return out
 
 
