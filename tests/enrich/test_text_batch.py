@@ -45,3 +45,14 @@ def test_batch_index_query_equals_single_queries() -> None:
     sigs = [signature(t) for t in _texts()]
     assert index.query_batch(sigs) == [index.query(s) for s in sigs]
     assert any(m is not None for m in index.query_batch(sigs))  # generate() includes a GSM8K item
+
+
+def test_bulk_signatures_equal_datasketch_signatures() -> None:
+    import numpy as np
+
+    from stillwatch.enrich.templates import signatures
+
+    texts = [*_texts(), "abcd", "ab", "😀 emoji outside the BMP 😀", "a\ud800b c d e f", "同じ テキスト " * 50]
+    for got, ref in zip(signatures(texts), [signature(t) for t in texts], strict=True):
+        assert (got is None) == (ref is None)
+        assert got is None or np.array_equal(got, ref)

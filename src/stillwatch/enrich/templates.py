@@ -121,3 +121,86 @@ def band0_key(sig: np.ndarray | None) -> str | None:
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity of two signatures."""
     return float(np.mean(a == b))
+
+
+#: Sorted packed 4-grams already hashed in this process, and their SHA-1-32 values.
+_KNOWN: list[np.ndarray] = [np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32)]
+_KNOWN_MAX = 2_000_000
+_CHUNK = 131_072  # shingle occurrences per numpy step (64 permutations x 4 bytes each)
+
+
+def _sha1_32(shingle: str) -> int:
+    digest = hashlib.sha1(shingle.encode("utf-8", "surrogatepass")).digest()  # noqa: S324 - datasketch's hash
+    return int.from_bytes(digest[:4], "little")
+
+
+def _unpack(key: int) -> str:
+    return chr(key >> 48) + chr((key >> 32) & 0xFFFF) + chr((key >> 16) & 0xFFFF) + chr(key & 0xFFFF)
+
+
+def _hash_keys(uniq: np.ndarray) -> np.ndarray:
+    """SHA-1-32 of sorted distinct packed 4-grams; only 4-grams not seen before are hashed."""
+    keys, values = _KNOWN
+    pos = np.searchsorted(keys, uniq)
+    found = pos < len(keys)
+    found[found] = keys[pos[found]] == uniq[found]
+    out = np.empty(len(uniq), dtype=np.uint32)
+    out[found] = values[pos[found]]
+    new = uniq[~found]
+    if len(new):
+        fresh = np.fromiter((_sha1_32(_unpack(int(k))) for k in new), dtype=np.uint32, count=len(new))
+        out[~found] = fresh
+        if len(keys) + len(new) > _KNOWN_MAX:
+            keys, values = keys[:0], values[:0]
+        merged = np.concatenate([keys, new])
+        order = np.argsort(merged, kind="stable")
+        _KNOWN[0], _KNOWN[1] = merged[order], np.concatenate([values, fresh])[order]
+    return out
+
+
+def signatures(texts: list[str | None]) -> list[np.ndarray | None]:
+    """:func:`signature` of many texts, bit-for-bit equal, computed in bulk with numpy.
+
+    All 4-gram shingles of the batch are packed into integers (texts whose normalised form
+    has characters outside the Basic Multilingual Plane, and texts of at most 4 characters, go
+    through :func:`signature`); each distinct shingle is hashed once per process (datasketch's
+    SHA-1-32) and datasketch's ``affine32`` step (its MurmurHash3 pre-mix and the same
+    permutations) runs on every occurrence of the batch at once. A minimum over a text's
+    shingle occurrences equals the minimum over its shingle set, so no per-text
+    de-duplication is needed.
+    """
+    from datasketch.minhash import _fmix  # the pre-mix of datasketch's affine32 scheme
+
+    a, b = (np.asarray(p, dtype=np.uint32).reshape(-1, 1) for p in _permutations())
+    out: list[np.ndarray | None] = [None] * len(texts)
+    bulk: list[tuple[int, np.ndarray]] = []
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        norm = normalise(text)
+        if len(norm) <= SHINGLE:
+            out[i] = signature(text)
+            continue
+        cps = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if int(cps.max()) > 0xFFFF:
+            out[i] = signature(text)
+            continue
+        c = cps.astype(np.uint64)
+        keys = (c[:-3] << np.uint64(48)) | (c[1:-2] << np.uint64(32)) | (c[2:-1] << np.uint64(16)) | c[3:]
+        bulk.append((i, keys))
+    start = 0
+    while start < len(bulk):
+        stop, occ = start, 0
+        while stop < len(bulk) and (occ == 0 or occ + len(bulk[stop][1]) <= _CHUNK):
+            occ += len(bulk[stop][1])
+            stop += 1
+        part = bulk[start:stop]
+        uniq, inverse = np.unique(np.concatenate([k for _, k in part]), return_inverse=True)
+        hv = _fmix(_hash_keys(uniq)[np.asarray(inverse).reshape(-1)], 32)
+        phv = a * hv + b  # (64, occurrences); uint32 wraparound is the modulo 2**32, as in datasketch
+        starts = np.cumsum([0] + [len(k) for _, k in part[:-1]])
+        mins = np.minimum.reduceat(phv, starts, axis=1)
+        for col, (i, _) in enumerate(part):
+            out[i] = np.ascontiguousarray(mins[:, col], dtype=np.uint32)
+        start = stop
+    return out

@@ -13,7 +13,7 @@ import pyarrow as pa
 from stillwatch.engine import BatchFn
 from stillwatch.enrich import text as textmod
 from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
-from stillwatch.enrich.templates import band0_key, signature, template_id, text_hash
+from stillwatch.enrich.templates import band0_key, signature, signatures, template_id, text_hash
 
 #: Bump when any per-text feature changes meaning (stored in every texts row).
 TEXT_FEATURES_VERSION = "1"
@@ -79,17 +79,21 @@ def analyse_texts(texts: list[str | None]) -> list[dict[str, Any]]:
     """:func:`analyse_text` of many texts: scripts profiled and the benchmark and jailbreak
     indexes queried once per batch (same values as one text at a time; never raises)."""
     rows = textmod.analyse_batch(texts)
+    wanted = [i for i, (row, text) in enumerate(zip(rows, texts, strict=True)) if text and not _skipped(row)]
+    try:
+        computed = signatures([texts[i] for i in wanted])
+    except Exception:  # noqa: BLE001 - defensive: text by text below
+        computed = [_signature_one(texts[i]) for i in wanted]
     sigs: list[Any] = [None] * len(texts)
-    for i, (row, text) in enumerate(zip(rows, texts, strict=True)):
+    for row in rows:
         row["template_id"] = None
         row["lsh_band0"] = None
         row["minhash"] = None
         for k in ("bench_name", "bench_item", "bench_sim", "jb_source", "jb_item", "jb_sim"):
             row[k] = None
-        if row["is_empty"] or row["is_binary"] or not text:
-            continue
+    for i, sig in zip(wanted, computed, strict=True):
+        row, text = rows[i], texts[i]
         try:
-            sig = signature(text)
             row["template_id"] = template_id(text)
             row["lsh_band0"] = band0_key(sig)
             row["minhash"] = sig.tobytes() if sig is not None else None
@@ -106,6 +110,17 @@ def analyse_texts(texts: list[str | None]) -> list[dict[str, Any]]:
             if m:
                 row[source_key], row[f"{prefix}_item"], row[f"{prefix}_sim"] = m.source, m.item_id, m.similarity
     return rows
+
+
+def _skipped(row: dict[str, Any]) -> bool:
+    return bool(row["is_empty"] or row["is_binary"])
+
+
+def _signature_one(text: str | None) -> Any:
+    try:
+        return signature(text)
+    except Exception:  # noqa: BLE001 - one bad text never stops the run
+        return None
 
 
 def _query_one(index: Any, sig: Any) -> Any:
