@@ -33,6 +33,7 @@ from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
 BLOCK_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 48 * 1024 * 1024
 CHUNK_LINES = 40_000
+MAX_BRACKETS = 1000  # fewer opening brackets than orjson's nesting limit (1024): cannot be too deep
 
 
 @dataclass
@@ -151,7 +152,7 @@ class FastMapper:
 
     def __init__(self, source: str, *, keep_raw: bool, threads: int = 0) -> None:
         self.source, self.keep_raw = source, keep_raw
-        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": "1GB"}
+        config: dict[str, str | bool | int | float | list[str]] = {}
         if threads:
             config["threads"] = threads
         self.con = duckdb.connect(config=config)
@@ -171,9 +172,15 @@ class FastMapper:
             items left for the Python mapper (bad lines first, then lines SQL did not map).
         """
         slow = list(block.bad)
-        if not block.lines:
+        lines, numbers = [], []
+        for n, line in zip(block.numbers, block.lines, strict=True):
+            if line.count(b"[") + line.count(b"{") < MAX_BRACKETS:
+                lines.append(line)
+                numbers.append(n)
+            else:  # may be nested deeper than orjson reads: the Python mapper says so
+                slow.append(RawItem(n, line))
+        if not lines:
             return None, slow
-        lines, numbers = block.lines, block.numbers
         raw = pa.array(lines, pa.binary())
         try:
             text = raw.cast(pa.string())

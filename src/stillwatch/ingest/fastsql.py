@@ -20,50 +20,41 @@ CREATE OR REPLACE TEMP MACRO sw_str(j) AS
     CASE WHEN json_type(j) = 'VARCHAR' THEN json_extract_string(j, '$') END;
 CREATE OR REPLACE TEMP MACRO sw_int(j) AS
     CASE json_type(j)
-        WHEN 'BIGINT' THEN CAST(j AS BIGINT)
-        WHEN 'UBIGINT' THEN CASE WHEN CAST(j AS UBIGINT) <= 9223372036854775807
-                                 THEN CAST(CAST(j AS UBIGINT) AS BIGINT) END
-        WHEN 'DOUBLE' THEN CASE WHEN CAST(j AS DOUBLE) = floor(CAST(j AS DOUBLE))
-                                 AND CAST(j AS DOUBLE) >= -9223372036854775808.0
-                                 AND CAST(j AS DOUBLE) < 9223372036854775808.0
-                                THEN CAST(CAST(j AS DOUBLE) AS BIGINT) END
+        WHEN 'BIGINT' THEN TRY_CAST(j AS BIGINT)
+        WHEN 'UBIGINT' THEN TRY_CAST(TRY_CAST(j AS UBIGINT) AS BIGINT)
+        WHEN 'DOUBLE' THEN CASE WHEN TRY_CAST(j AS DOUBLE) = floor(TRY_CAST(j AS DOUBLE))
+                                 AND TRY_CAST(j AS DOUBLE) >= -9223372036854775808.0
+                                 AND TRY_CAST(j AS DOUBLE) < 9223372036854775808.0
+                                THEN TRY_CAST(TRY_CAST(j AS DOUBLE) AS BIGINT) END
     END;
 CREATE OR REPLACE TEMP MACRO sw_float(j) AS
     CASE WHEN json_type(j) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(j AS DOUBLE) END;
-CREATE OR REPLACE TEMP MACRO sw_h(entries, name) AS
-    list_filter(entries, e -> e.k = name)[-1].v;
-CREATE OR REPLACE TEMP MACRO sw_arr(j) AS
-    CASE WHEN json_type(j) = 'ARRAY' THEN json_extract(j, '$[*]') ELSE CAST([] AS JSON[]) END;
+CREATE OR REPLACE TEMP MACRO sw_list(j) AS
+    CASE WHEN left(j, 1) = '[' THEN json_transform(j, '["JSON"]') ELSE CAST([] AS JSON[]) END;
+CREATE OR REPLACE TEMP MACRO sw_dup(j) AS
+    len(json_keys(j)) <> len(list_distinct(json_keys(j)));
 CREATE OR REPLACE TEMP MACRO sw_join(parts) AS
     CASE WHEN list_bool_or(list_transform(parts, p -> p IS NULL)) THEN NULL
          ELSE array_to_string(list_filter(parts, p -> p <> ''), chr(10)) END;
-CREATE OR REPLACE TEMP MACRO sw_block0(b) AS
-    CASE json_type(b)
-        WHEN 'VARCHAR' THEN json_extract_string(b, '$')
-        WHEN 'OBJECT' THEN
-            CASE WHEN json_type(b, '$.text') = 'VARCHAR' THEN json_extract_string(b, '$.text')
+CREATE OR REPLACE TEMP MACRO sw_block(b, nested) AS
+    CASE left(b, 1)
+        WHEN '"' THEN json_extract_string(b, '$')
+        WHEN '{' THEN
+            CASE WHEN sw_dup(b) THEN NULL
+                 WHEN json_type(b, '$.text') = 'VARCHAR' THEN json_extract_string(b, '$.text')
                  WHEN json_type(b, '$.type') = 'VARCHAR' AND json_extract_string(b, '$.type') = 'tool_result'
-                 THEN NULL
+                 THEN nested
                  ELSE '' END
         ELSE '' END;
 CREATE OR REPLACE TEMP MACRO sw_text0(c) AS
-    CASE json_type(c)
-        WHEN 'VARCHAR' THEN json_extract_string(c, '$')
-        WHEN 'ARRAY' THEN sw_join(list_transform(sw_arr(c), b -> sw_block0(b)))
-        ELSE '' END;
-CREATE OR REPLACE TEMP MACRO sw_block1(b) AS
-    CASE json_type(b)
-        WHEN 'VARCHAR' THEN json_extract_string(b, '$')
-        WHEN 'OBJECT' THEN
-            CASE WHEN json_type(b, '$.text') = 'VARCHAR' THEN json_extract_string(b, '$.text')
-                 WHEN json_type(b, '$.type') = 'VARCHAR' AND json_extract_string(b, '$.type') = 'tool_result'
-                 THEN sw_text0(json_extract(b, '$.content'))
-                 ELSE '' END
+    CASE left(c, 1)
+        WHEN '"' THEN json_extract_string(c, '$')
+        WHEN '[' THEN sw_join(list_transform(sw_list(c), b -> sw_block(b, NULL)))
         ELSE '' END;
 CREATE OR REPLACE TEMP MACRO sw_text(c) AS
-    CASE json_type(c)
-        WHEN 'VARCHAR' THEN json_extract_string(c, '$')
-        WHEN 'ARRAY' THEN sw_join(list_transform(sw_arr(c), b -> sw_block1(b)))
+    CASE left(c, 1)
+        WHEN '"' THEN json_extract_string(c, '$')
+        WHEN '[' THEN sw_join(list_transform(sw_list(c), b -> sw_block(b, sw_text0(json_extract(b, '$.content')))))
         ELSE '' END;
 """
 
@@ -74,168 +65,187 @@ _RESPONSE_KNOWN = "['status','latency_ms','usage','stop_reason','text','error_ty
 _BODY_KNOWN = ("['model','system','messages','tools','max_tokens','max_completion_tokens','temperature','top_p',"
                "'stream','thinking','metadata','user','reasoning_effort']")
 
-#: Duplicate keys: orjson keeps the last value, DuckDB's paths the first. Lines with a duplicate key
-#: in the record, ``http``, ``request``, ``response`` or a message take the Python path; a duplicate
-#: header name makes DuckDB's MAP fail and the whole block takes it. Duplicates deeper down (inside a
-#: content block, a tool, ``thinking``, ``metadata``, ``usage``) are read as the first value here.
+#: Duplicate keys: orjson keeps the last value, DuckDB the first. A line with a duplicate key in the
+#: record, ``http``, its headers, ``request``, ``response``, a message or a content block takes the
+#: Python path (so a crafted ``{"content": "benign", "content": "evil"}`` reads as Python reads it).
+#: Duplicates deeper down (inside a tool, ``thinking``, ``metadata``, ``usage``) read the first value.
 #: Lines the two JSON parsers read differently (trailing commas, NaN/Infinity, exponents that
-#: overflow a double), or that may be nested deeper than orjson accepts: always the Python path.
+#: overflow a double) always take the Python path.
 _PARSER_DIVERGENCE = (r"',\s*[\]}]|[:,\[]\s*-?(?i:nan|inf|infinity)\s*[,\]}]"
                       r"|[:,\[]\s*-?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]{3}'")
 _IPV4 = r"'^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'"
 _TS = (r"'^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
        r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'")
+_STRUCT = ('{"ts":"VARCHAR","request_id":"VARCHAR","account_id":"VARCHAR","api_key_id":"VARCHAR",'
+           '"client_ip":"VARCHAR","forwarded_for":"VARCHAR","tls_ja4":"VARCHAR",'
+           '"http":{"method":"VARCHAR","path":"VARCHAR","headers":"JSON","header_order":["JSON"]},'
+           '"request":{"model":"VARCHAR","system":"JSON","messages":[{"role":"VARCHAR","content":"JSON"}],'
+           '"tools":"JSON","max_tokens":"JSON","max_completion_tokens":"JSON","temperature":"DOUBLE",'
+           '"top_p":"DOUBLE","stream":"BOOLEAN","thinking":"JSON","metadata":"JSON","user":"VARCHAR",'
+           '"reasoning_effort":"VARCHAR"},'
+           '"response":{"status":"JSON","latency_ms":"DOUBLE","usage":"JSON","stop_reason":"VARCHAR",'
+           '"text":"VARCHAR","error_type":"VARCHAR"}}')
+#: JSON paths whose type is read in one pass (the typed transform above casts leniently).
+_PATHS = ("$", "$.ts", "$.request_id", "$.account_id", "$.api_key_id", "$.client_ip", "$.forwarded_for",
+          "$.tls_ja4", "$.http", "$.request", "$.response", "$.http.method", "$.http.path", "$.http.headers",
+          "$.http.header_order", "$.request.model", "$.request.temperature", "$.request.top_p",
+          "$.request.stream", "$.request.user", "$.request.reasoning_effort", "$.response.latency_ms",
+          "$.response.stop_reason", "$.response.text", "$.response.error_type")
+
+
+def _t(path: str) -> str:
+    """SQL for the JSON type of ``path`` (from the one-pass type list ``ty``)."""
+    return f"ty[{_PATHS.index(path) + 1}]"
+
+
+def _str(path: str) -> str:
+    field = "s" + path[1:]
+    return f"CASE WHEN {_t(path)} = 'VARCHAR' THEN {field} END"
+
+
+def _num(path: str) -> str:
+    field = "s" + path[1:]
+    return f"CASE WHEN {_t(path)} IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN {field} END"
+
+
+_HEADERS = ["user-agent", "anthropic-beta", "anthropic-version", "x-stainless-lang", "x-stainless-package-version",
+            "x-stainless-os", "x-stainless-arch", "x-stainless-runtime", "x-stainless-runtime-version"]
+
+
+def _header(name: str) -> str:
+    return f"list_filter(hlow, e -> e.k = '{name}')[-1].v"
+
+
+_STAINLESS_PARTS = [f"coalesce({_header(h)}, '')" for h in _HEADERS[3:]]
+_TYPES = ", ".join(f"'{p}'" for p in _PATHS)
 
 #: The mapping query over a relation ``chunk(source_line BIGINT, raw VARCHAR)``.
 SELECT = f"""
-WITH src AS (
-    SELECT source_line, raw,
-           json_valid(raw)
-           AND NOT regexp_matches(raw, {_PARSER_DIVERGENCE})
-           AND strlen(raw) <= 1000000
-           AND strlen(raw) - strlen(replace(replace(raw, '[', ''), '{{', '')) < 1000 AS parse_ok
-    FROM chunk
-), top AS (
+WITH parsed AS (
     SELECT source_line,
-           json_extract(raw, ['$.ts', '$.request_id', '$.account_id', '$.api_key_id', '$.client_ip',
-                              '$.forwarded_for', '$.tls_ja4', '$.http', '$.request', '$.response']) AS v,
-           json_keys(raw) AS keys
-    FROM src WHERE parse_ok AND json_type(raw) = 'OBJECT'
-), lvl AS (
-    SELECT source_line, v[1] AS ts_j, v[2] AS rid_j, v[3] AS acct_j, v[4] AS key_j, v[5] AS ip_j,
-           v[6] AS fwd_j, v[7] AS ja4_j, v[8] AS http_j, v[9] AS body, v[10] AS resp, keys
-    FROM top
-), checked AS (
+           json_transform(raw, '{_STRUCT}') AS s,
+           json_type(raw, [{_TYPES}]) AS ty,
+           json_keys(raw, ['$', '$.http', '$.request', '$.response', '$.http.headers']) AS keys,
+           json_type(raw, '$.request.messages[*]') AS mtypes,
+           json_keys(raw, '$.request.messages[*]') AS mkeys
+    FROM chunk
+    WHERE json_valid(raw) AND NOT regexp_matches(raw, {_PARSER_DIVERGENCE}) AND strlen(raw) <= 1000000
+), ok AS (
+    SELECT *, {_str("$.ts")} AS ts_s, {_str("$.client_ip")} AS ip_s
+    FROM parsed
+    WHERE {_t("$")} = 'OBJECT' AND {_t("$.http")} = 'OBJECT' AND {_t("$.request")} = 'OBJECT'
+      AND {_t("$.response")} = 'OBJECT'
+), good AS (
     SELECT *,
-           json_type(ts_j) = 'VARCHAR' AND regexp_matches(sw_str(ts_j), {_TS})
-           AND try_cast(sw_str(ts_j) AS TIMESTAMPTZ) IS NOT NULL
-           AND coalesce(sw_str(rid_j), '') <> '' AND coalesce(sw_str(acct_j), '') <> ''
-           AND coalesce(sw_str(key_j), '') <> ''
-           AND json_type(ip_j) = 'VARCHAR' AND regexp_matches(sw_str(ip_j), {_IPV4})
-           AND json_type(http_j) = 'OBJECT' AND json_type(body) = 'OBJECT' AND json_type(resp) = 'OBJECT'
-           AS top_ok
-    FROM lvl
-), obj AS (
+           list_transform(list_filter(list_zip(s.request.messages, mtypes, mkeys), z -> z[2] = 'OBJECT'),
+                          z -> {{'role': z[1].role, 'content': z[1].content,
+                                 'dup': len(z[3]) <> len(list_distinct(z[3]))}}) AS dmsgs,
+           s.http.headers AS hjson,
+           CASE WHEN {_t("$.http.headers")} = 'OBJECT' THEN keys[5] ELSE CAST([] AS VARCHAR[]) END AS hkeys,
+           CASE WHEN {_t("$.http.header_order")} = 'ARRAY'
+                THEN list_transform(s.http.header_order,
+                                    n -> CASE WHEN left(n, 1) = '"' THEN json_extract_string(n, '$') END)
+                END AS horder
+    FROM ok
+    WHERE regexp_matches(ts_s, {_TS}) AND try_cast(ts_s AS TIMESTAMPTZ) IS NOT NULL
+      AND regexp_matches(ip_s, {_IPV4})
+      AND coalesce({_str("$.request_id")}, '') <> '' AND coalesce({_str("$.account_id")}, '') <> ''
+      AND coalesce({_str("$.api_key_id")}, '') <> ''
+), body AS (
     SELECT *,
-           json_extract(http_j, ['$.method', '$.path', '$.headers', '$.header_order']) AS hv,
-           json_keys(http_j) AS http_keys,
-           json_extract(body, ['$.model', '$.system', '$.messages', '$.tools', '$.max_tokens',
-                               '$.max_completion_tokens', '$.temperature', '$.top_p', '$.stream',
-                               '$.thinking', '$.metadata', '$.user', '$.reasoning_effort']) AS bv,
-           json_keys(body) AS body_keys,
-           json_extract(resp, ['$.status', '$.latency_ms', '$.usage', '$.stop_reason', '$.text',
-                               '$.error_type']) AS rv,
-           json_keys(resp) AS resp_keys
-    FROM checked WHERE top_ok
-), body1 AS (
-    SELECT *,
-           list_transform(sw_arr(bv[3]), m -> {{
-               'o': json_type(m) = 'OBJECT',
-               'role': CASE WHEN json_type(m) = 'OBJECT' THEN json_extract_string(m, '$.role') END,
-               'content': CASE WHEN json_type(m) = 'OBJECT' THEN json_extract(m, '$.content') END,
-               'dup': json_type(m) = 'OBJECT' AND len(json_keys(m)) <> len(list_distinct(json_keys(m)))}}) AS msgs,
-           CASE WHEN json_type(hv[3]) = 'OBJECT' THEN map_entries(json_transform(hv[3], '"MAP(VARCHAR, JSON)"'))
-                END AS hent,
-           CASE WHEN json_type(hv[4]) = 'ARRAY'
-                THEN list_transform(sw_arr(hv[4]), n -> CASE WHEN json_type(n) = 'VARCHAR'
-                                                             THEN json_extract_string(n, '$') END) END AS horder
-    FROM obj
-), body2 AS (
-    SELECT *,
-           contains(sw_str(hv[2]), 'chat/completions')
-           OR (NOT list_contains(body_keys, 'system')
-               AND coalesce(list_bool_or(list_transform(msgs, m -> m.o AND m.role = 'system')), false)) AS is_openai,
-           list_filter(msgs, m -> m.o) AS dmsgs,
-           coalesce(list_transform(hent, e -> e.key), CAST([] AS VARCHAR[])) AS hkeys,
-           coalesce(list_transform(list_filter(hent, e -> json_type(e.value) = 'VARCHAR'),
-                                   e -> {{'k': lower(e.key), 'v': json_extract_string(e.value, '$')}}),
-                    CAST([] AS STRUCT(k VARCHAR, v VARCHAR)[])) AS hlow
-    FROM body1
+           contains({_str("$.http.path")}, 'chat/completions')
+           OR (NOT list_contains(keys[3], 'system')
+               AND coalesce(list_bool_or(list_transform(dmsgs, m -> m.role = 'system')), false)) AS is_openai,
+           list_transform(
+               list_filter(list_transform(hkeys, k -> {{
+                   'k': lower(k),
+                   'v': CASE WHEN regexp_matches(k, '^[A-Za-z0-9_.-]+$')
+                             THEN json_extract(hjson, '$."' || k || '"') END}}),
+                   e -> json_type(e.v) = 'VARCHAR'),
+               e -> {{'k': e.k, 'v': json_extract_string(e.v, '$')}}) AS hlow,
+           CASE WHEN left(s.request.metadata, 1) = '{{' AND json_exists(s.request.metadata, '$.user_id')
+                THEN json_extract(s.request.metadata, '$.user_id')
+                WHEN {_t("$.request.user")} = 'VARCHAR' THEN to_json(s.request.user)
+                WHEN {_t("$.request.user")} IS NULL OR {_t("$.request.user")} = 'NULL' THEN NULL
+                ELSE '{{}}' END AS uid_j
+    FROM good
 ), mapped AS (
     SELECT *,
-           sw_join(list_concat(CASE WHEN is_openai THEN CAST([] AS VARCHAR[]) ELSE [sw_text(bv[2])] END,
+           sw_join(list_concat(CASE WHEN is_openai THEN CAST([] AS VARCHAR[]) ELSE [sw_text(s.request.system)] END,
                                list_transform(list_filter(dmsgs, m -> m.role IN ('system', 'developer')),
                                               m -> sw_text(m.content)))) AS system_joined,
-           list_transform(list_filter(dmsgs, m -> m.role = 'user'), m -> sw_text(m.content)) AS user_texts,
-           CASE WHEN json_type(bv[11]) = 'OBJECT' AND json_exists(bv[11], '$.user_id')
-                THEN json_extract(bv[11], '$.user_id') ELSE bv[12] END AS uid_j
-    FROM body2
+           list_transform(list_filter(dmsgs, m -> m.role = 'user'), m -> sw_text(m.content)) AS user_texts
+    FROM body
 )
 SELECT
     source_line,
-    coalesce(json_type(hv[1]) = 'VARCHAR' AND sw_str(hv[1]) <> ''
-     AND json_type(hv[2]) = 'VARCHAR' AND sw_str(hv[2]) <> ''
-     AND coalesce(json_type(hv[3]), 'NULL') IN ('NULL', 'OBJECT')
-     AND sw_int(rv[1]) BETWEEN 100 AND 599
-     AND len(list_distinct(keys)) = len(keys) AND len(list_distinct(http_keys)) = len(http_keys)
-     AND len(list_distinct(body_keys)) = len(body_keys) AND len(list_distinct(resp_keys)) = len(resp_keys)
-     AND NOT coalesce(list_bool_or(list_transform(msgs, m -> m.dup)), false)
-     AND list_has_all({_TOP_KNOWN}, keys) AND list_has_all({_HTTP_KNOWN}, http_keys)
-     AND list_has_all({_RESPONSE_KNOWN}, resp_keys) AND list_has_all({_BODY_KNOWN}, body_keys)
-     AND NOT regexp_matches(array_to_string(list_concat(hkeys, coalesce(horder, CAST([] AS VARCHAR[]))), ''),
-                            '[^\x01-\x7f]')
+    coalesce({_t("$.http.method")} = 'VARCHAR' AND s.http.method <> ''
+     AND {_t("$.http.path")} = 'VARCHAR' AND s.http.path <> ''
+     AND coalesce({_t("$.http.headers")}, 'NULL') IN ('NULL', 'OBJECT')
+     AND sw_int(s.response.status) BETWEEN 100 AND 599
+     AND len(list_distinct(keys[1])) = len(keys[1]) AND len(list_distinct(keys[2])) = len(keys[2])
+     AND len(list_distinct(keys[3])) = len(keys[3]) AND len(list_distinct(keys[4])) = len(keys[4])
+     AND list_has_all({_TOP_KNOWN}, keys[1]) AND list_has_all({_HTTP_KNOWN}, keys[2])
+     AND list_has_all({_BODY_KNOWN}, keys[3]) AND list_has_all({_RESPONSE_KNOWN}, keys[4])
+     AND NOT coalesce(list_bool_or(list_transform(dmsgs, m -> m.dup)), false)
+     AND coalesce(list_bool_and(list_transform(hkeys, k -> regexp_matches(k, '^[A-Za-z0-9_.-]+$'))), true)
      AND len(list_distinct(list_transform(hkeys, k -> lower(k)))) = len(hkeys)
+     AND NOT regexp_matches(array_to_string(coalesce(horder, CAST([] AS VARCHAR[])), ''), '[^\x01-\x7f]')
      AND system_joined IS NOT NULL
      AND NOT coalesce(list_bool_or(list_transform(user_texts, t -> t IS NULL)), false)
      AND coalesce(json_type(uid_j), 'NULL') IN ('NULL', 'VARCHAR'), false) AS fast_ok,
-    sw_str(rid_j) AS request_id,
-    CAST(sw_str(ts_j) AS TIMESTAMPTZ) AS ts,
-    CAST(CAST(sw_str(ts_j) AS TIMESTAMPTZ) AS DATE) AS day,
-    sw_str(acct_j) AS account_id,
-    sw_str(key_j) AS api_key_id,
-    sw_str(ip_j) AS client_ip,
-    sw_str(fwd_j) AS forwarded_for,
-    sw_str(ja4_j) AS tls_ja4,
-    sw_str(hv[1]) AS http_method,
-    sw_str(hv[2]) AS http_path,
+    s.request_id AS request_id,
+    CAST(ts_s AS TIMESTAMPTZ) AS ts,
+    CAST(CAST(ts_s AS TIMESTAMPTZ) AS DATE) AS day,
+    s.account_id AS account_id,
+    s.api_key_id AS api_key_id,
+    ip_s AS client_ip,
+    {_str("$.forwarded_for")} AS forwarded_for,
+    {_str("$.tls_ja4")} AS tls_ja4,
+    s.http.method AS http_method,
+    s.http.path AS http_path,
     CASE WHEN is_openai THEN 'openai' ELSE 'anthropic' END AS api_format,
-    sw_h(hlow, 'user-agent') AS user_agent,
-    sw_h(hlow, 'anthropic-beta') AS anthropic_beta,
-    sw_h(hlow, 'anthropic-version') AS anthropic_version,
-    CASE WHEN coalesce(sw_h(hlow, 'x-stainless-lang'), '') <> ''
-              OR coalesce(sw_h(hlow, 'x-stainless-package-version'), '') <> ''
-              OR coalesce(sw_h(hlow, 'x-stainless-os'), '') <> ''
-              OR coalesce(sw_h(hlow, 'x-stainless-arch'), '') <> ''
-              OR coalesce(sw_h(hlow, 'x-stainless-runtime'), '') <> ''
-              OR coalesce(sw_h(hlow, 'x-stainless-runtime-version'), '') <> ''
-         THEN concat_ws('|', coalesce(sw_h(hlow, 'x-stainless-lang'), ''),
-                        coalesce(sw_h(hlow, 'x-stainless-package-version'), ''),
-                        coalesce(sw_h(hlow, 'x-stainless-os'), ''),
-                        coalesce(sw_h(hlow, 'x-stainless-arch'), ''),
-                        coalesce(sw_h(hlow, 'x-stainless-runtime'), ''),
-                        coalesce(sw_h(hlow, 'x-stainless-runtime-version'), '')) END AS stainless,
+    {_header("user-agent")} AS user_agent,
+    {_header("anthropic-beta")} AS anthropic_beta,
+    {_header("anthropic-version")} AS anthropic_version,
+    CASE WHEN {" OR ".join(f"{p} <> ''" for p in _STAINLESS_PARTS)}
+         THEN concat_ws('|', {", ".join(_STAINLESS_PARTS)}) END AS stainless,
     CASE WHEN horder IS NOT NULL AND NOT coalesce(list_bool_or(list_transform(horder, n -> n IS NULL)), false)
          THEN list_transform(horder, n -> lower(n))
          ELSE list_sort(list_transform(hlow, e -> e.k)) END AS header_names,
-    sw_str(bv[1]) AS model,
+    {_str("$.request.model")} AS model,
     nullif(system_joined, '') AS system_text,
     user_texts,
     CAST(len(list_filter(dmsgs, m -> coalesce(m.role, '') NOT IN ('system', 'developer'))) AS INTEGER)
         AS message_count,
     CAST(len(list_filter(dmsgs, m -> m.role = 'user')) AS INTEGER) AS user_turns,
     CAST(len(list_filter(dmsgs, m -> m.role = 'assistant')) AS INTEGER) AS assistant_turns,
-    list_filter(list_transform(sw_arr(bv[4]), t ->
-        CASE WHEN json_type(t) <> 'OBJECT' THEN NULL
+    list_filter(list_transform(sw_list(s.request.tools), t ->
+        CASE WHEN left(t, 1) <> '{{' THEN NULL
              WHEN json_type(t, '$.name') = 'VARCHAR' THEN json_extract_string(t, '$.name')
              WHEN coalesce(json_type(t, '$.name'), 'NULL') = 'NULL'
-                  AND json_type(t, '$.function.name') = 'VARCHAR'
                   AND json_type(t, '$.function') = 'OBJECT'
+                  AND json_type(t, '$.function.name') = 'VARCHAR'
              THEN json_extract_string(t, '$.function.name') END), x -> x IS NOT NULL) AS tool_names,
-    coalesce(sw_int(bv[5]), sw_int(bv[6])) AS max_tokens,
-    sw_float(bv[7]) AS temperature,
-    sw_float(bv[8]) AS top_p,
-    CASE WHEN json_type(bv[9]) = 'BOOLEAN' THEN CAST(bv[9] AS BOOLEAN) END AS stream,
-    CASE WHEN coalesce(CASE WHEN json_type(bv[10]) = 'OBJECT' THEN sw_str(json_extract(bv[10], '$.type')) END, '') <> ''
-         THEN sw_str(json_extract(bv[10], '$.type'))
-         ELSE sw_str(bv[13]) END AS thinking_type,
-    CASE WHEN json_type(bv[10]) = 'OBJECT' THEN sw_int(json_extract(bv[10], '$.budget_tokens')) END AS thinking_budget,
+    coalesce(sw_int(s.request.max_tokens), sw_int(s.request.max_completion_tokens)) AS max_tokens,
+    {_num("$.request.temperature")} AS temperature,
+    {_num("$.request.top_p")} AS top_p,
+    CASE WHEN {_t("$.request.stream")} = 'BOOLEAN' THEN s.request.stream END AS stream,
+    CASE WHEN left(s.request.thinking, 1) = '{{'
+              AND coalesce(sw_str(json_extract(s.request.thinking, '$.type')), '') <> ''
+         THEN sw_str(json_extract(s.request.thinking, '$.type'))
+         ELSE {_str("$.request.reasoning_effort")} END AS thinking_type,
+    CASE WHEN left(s.request.thinking, 1) = '{{'
+         THEN sw_int(json_extract(s.request.thinking, '$.budget_tokens')) END AS thinking_budget,
     sw_str(uid_j) AS metadata_user_id,
-    CAST(sw_int(rv[1]) AS INTEGER) AS response_status,
-    sw_float(rv[2]) AS latency_ms,
-    CASE WHEN json_type(rv[3]) = 'OBJECT' THEN sw_int(json_extract(rv[3], '$.input_tokens')) END AS input_tokens,
-    CASE WHEN json_type(rv[3]) = 'OBJECT' THEN sw_int(json_extract(rv[3], '$.output_tokens')) END AS output_tokens,
-    sw_str(rv[4]) AS stop_reason,
-    sw_str(rv[6]) AS error_type,
-    sw_str(rv[5]) AS response_text
+    CAST(sw_int(s.response.status) AS INTEGER) AS response_status,
+    {_num("$.response.latency_ms")} AS latency_ms,
+    CASE WHEN left(s.response.usage, 1) = '{{'
+         THEN sw_int(json_extract(s.response.usage, '$.input_tokens')) END AS input_tokens,
+    CASE WHEN left(s.response.usage, 1) = '{{'
+         THEN sw_int(json_extract(s.response.usage, '$.output_tokens')) END AS output_tokens,
+    {_str("$.response.stop_reason")} AS stop_reason,
+    {_str("$.response.error_type")} AS error_type,
+    {_str("$.response.text")} AS response_text
 FROM mapped
 """
