@@ -92,7 +92,20 @@ def search(rx: re.Pattern[str], text: str, folded: str) -> bool:
         text: The text.
         folded: :func:`fold` of ``text``.
     """
-    runs = branch_runs(rx.pattern, rx.flags)
-    if runs is not None and not any(all(r in folded for r in branch) for branch in runs):
-        return False
+    plan = _plan(rx.pattern, rx.flags)
+    if plan is not None:
+        singles, multis = plan
+        if not any(map(folded.__contains__, singles)) and not any(
+            all(r in folded for r in branch) for branch in multis
+        ):
+            return False
     return rx.search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _plan(pattern: str, flags: int) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]] | None:
+    """:func:`branch_runs` split into one-run branches (checked in one C-level pass) and the rest."""
+    runs = branch_runs(pattern, flags)
+    if runs is None:
+        return None
+    return tuple(b[0] for b in runs if len(b) == 1), tuple(b for b in runs if len(b) > 1)

@@ -59,8 +59,22 @@ def is_binary(text: str) -> bool:
         return False
     if "\x00" in sample:
         return True
-    bad = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\n\r\t"))
+    bad = sample.count("\ufffd") + sum(sample.count(ch) for ch in _CONTROLS if ch in sample)
     return bad / len(sample) > 0.1
+
+
+#: Control characters that count as binary noise (tab, newline and carriage return do not).
+_CONTROLS = tuple(chr(c) for c in range(32) if chr(c) not in "\n\r\t")
+
+
+def _has_letters(text: str, n: int) -> bool:
+    """Whether ``text`` has at least ``n`` alphabetic characters (stops at the n-th)."""
+    for ch in text:
+        if ch.isalpha():
+            n -= 1
+            if n <= 0:
+                return True
+    return n <= 0
 
 
 def script_profile(text: str) -> dict[str, Any]:
@@ -218,7 +232,7 @@ def language(text: str, script: str) -> tuple[str, float]:
     if script in (UNKNOWN, "emoji"):
         return UNKNOWN, 0.0
     sample = text[:2000]
-    if sum(ch.isalpha() for ch in sample) < 3:
+    if not _has_letters(sample, 3):
         return UNKNOWN, 0.0
     lang, prob = _identifier().classify(sample)
     return str(lang), round(float(prob), 4)
