@@ -67,6 +67,7 @@ class Detector(ABC):
     entity: ClassVar[str] = "account"
     status: ClassVar[str] = "test"
     required_columns: ClassVar[tuple[str, ...]] = ()
+    offset_: float  # declared, not set: ``hasattr(self, "offset_")`` means fitted
 
     # ------------------------------------------------------------------ parameters
     @classmethod
