@@ -240,13 +240,31 @@ def pool_detector(detectors: dict[str, Any], kind: str) -> Any:
     return det
 
 
-def strong_hops(hops: pd.DataFrame, egress: pd.DataFrame) -> pd.DataFrame:
-    """Hop edges between accounts that are pooled beyond one coincidence: each end hops with at
-    least two accounts or also shares egress (two strangers who open the same common conversation
-    hop with each other only). Retry edges are kept as they are."""
+def strong_hops(
+    hops: pd.DataFrame, egress: pd.DataFrame, followups: dict[str, float] | None = None, min_pair_share: float = 0.05
+) -> pd.DataFrame:
+    """Hop and retry edges that tie two accounts beyond coincidence.
+
+    Two accounts that each serve many people open the same common conversations by chance, and
+    the more they serve the more such "hops" they share. An edge is kept only when its hopping
+    exchanges are at least ``min_pair_share`` of the smaller account's follow-up exchanges (a
+    pooled relay account fails over a large part of its conversations; a busy gateway shares a
+    handful with another busy account). A plain hop edge also needs each end to hop with at least
+    two accounts or to share egress (strangers who open one common conversation hop once).
+
+    Args:
+        hops: Hop and retry edges (``a, b, weight``, ``retry``).
+        egress: Shared-egress edges.
+        followups: Follow-up exchanges per account (default: no relative filter).
+        min_pair_share: Minimum hopping exchanges relative to the smaller account's follow-ups.
+    """
     if hops.empty:
         return hops
     retry = hops["retry"].astype(bool) if "retry" in hops.columns else pd.Series(False, index=hops.index)
+    if followups is not None:
+        smaller = np.minimum(hops["a"].map(followups).fillna(0), hops["b"].map(followups).fillna(0))
+        keep = hops["weight"].astype(float) >= min_pair_share * smaller.clip(lower=1.0)
+        hops, retry = hops[keep], retry[keep]
     plain = hops[~retry]
     deg = pd.concat([plain["a"], plain["b"]]).value_counts()
     eg = set(egress["a"]) | set(egress["b"])

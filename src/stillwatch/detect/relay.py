@@ -160,6 +160,8 @@ class RelayDetector(Detector):
         out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(4.0, 1.0 + np.log2(shared.clip(1))), 0.0)
         hop = _col(X, "hop_share")
         out["hop_share"] = np.where(_col(X, "hop_n") >= self.min_hops, np.minimum(4.0, 20.0 * hop), 0.0)
+        if "hop_partners" in X.columns:  # hops count only along pool-grade edges (see detect.pools)
+            out["hop_share"] = np.where(_col(X, "hop_partners") >= 1, out["hop_share"], 0.0)
         human = _col(X, "utc_offset_fit") >= 0.5  # a restricted *clock* needs human-shaped activity
         out["share_low"] = np.clip(8.0 * (_col(X, "share_low") - 0.25), 0, 4) * human
         out["subscription_relay_share"] = np.where(subscription_share(X) >= self.min_subscription_share, 2.0, 0.0)
@@ -207,7 +209,7 @@ class RelayDetector(Detector):
         out: list[list[Evidence]] = []
         for i in range(len(X)):
             items: list[Evidence] = []
-            for name in (*FANOUT, *ORIGIN, *SUPPORT, "subscription_relay_share"):
+            for name in (*FANOUT, "hop_share", *ORIGIN, *SUPPORT, "subscription_relay_share"):
                 strength = float(st[name][i])
                 limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
                 if strength <= limit:

@@ -112,11 +112,15 @@ def build_input(
     frame["entity_id"] = frame["account_id"]
     frame = frame.sort_values("account_id").reset_index(drop=True)
     egress, hops = (_to_pandas(engine, e) for e in pools.pool_edges(view))
-    hops = pools.strong_hops(hops, egress)
+    follow = frame["n_exchanges"].fillna(0) * frame["followup_share"].fillna(0)
+    hops = pools.strong_hops(hops, egress, dict(zip(frame["account_id"], follow, strict=True)))
+    links = pools.member_links(egress, hops)
+    # hopping counts as resale only along a pool-grade edge (not a coincidental common conversation)
+    frame["hop_partners"] = frame["account_id"].map(lambda a: links.get(a, {}).get("hop_partners", 0))
     found = pools.components(pd.concat([egress[["a", "b"]], hops[["a", "b"]]], ignore_index=True))
     pf = pools.pool_frame(frame, hourly_df, found, subrouting.restricted_offsets(settings.restricted_regions))
     return DetectionInput(frame=frame, hourly=hourly_df, window_from=start, window_to=until, view=view,
-                          pools=found, pool_frame=pf, links=pools.member_links(egress, hops))  # fmt: skip
+                          pools=found, pool_frame=pf, links=links)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- detection
