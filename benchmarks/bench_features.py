@@ -1,21 +1,27 @@
-"""Benchmark: enrichment + feature tables throughput on a generated set (DuckDB).
+"""Benchmark: enrichment + feature tables throughput (DuckDB), on a generated set or a real store.
 
 Reports, in one run over the same Parquet store:
 
-* end-to-end throughput of ``enrich`` and ``build_features`` (exchanges/s);
+* ``enrich`` and ``build_features`` wall and CPU time (process CPU: all threads), throughput;
 * the feature-table step against a bare DuckDB group-by over the same ``exchanges_enriched``
-  Parquet (ratio = bare seconds / feature seconds; the floor asked for is >= 1/3);
-* text-enrichment throughput per distinct text (the per-text batch function alone);
-* peak resident memory of the process.
+  Parquet in the same run (ratio = bare seconds / feature seconds; the floor asked for is >= 1/3);
+* text-enrichment throughput per distinct text (the per-text batch function alone, warm);
+* peak resident memory of the process and the load average (the machine is shared).
 
 Usage:
-    .venv/bin/python benchmarks/bench_features.py --rows 100000 --accounts 2000 --days 7
+    .venv/bin/python benchmarks/bench_features.py --rows 200000 --accounts 4000 --days 7
+    .venv/bin/python benchmarks/bench_features.py --store /path/to/ingested/store   # its exchanges
+
+``--store`` hard-links the store's ``exchanges`` Parquet into a temporary store (the original is
+never written) and, for the text step, takes distinct texts from those exchanges.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,28 +33,53 @@ from stillwatch.config import Settings
 from stillwatch.engine import get_engine
 from stillwatch.enrich.pipeline import enrich
 from stillwatch.enrich.sample import generate
-from stillwatch.enrich.texts import text_batch_fn
+from stillwatch.enrich.texts import extract_texts, text_batch_fn
 from stillwatch.features.pipeline import build_features
 
 
-def _bare_groupby(tables: Path) -> float:
-    """Seconds for a plain DuckDB account-day group-by over the enriched Parquet."""
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _bare_groupby(tables: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a plain DuckDB account-day group-by over the enriched Parquet."""
     con = duckdb.connect()
     glob = str(tables / "exchanges_enriched" / "**" / "*.parquet")
-    start = time.perf_counter()
+    w0, c0 = _clock()
     con.execute(
         f"""SELECT account_id, day, count(*), count(DISTINCT client_ip), count(DISTINCT first_user_hash),
                    avg(latency_ms), sum(input_tokens), avg(CASE WHEN ip_kind = 'hosting' THEN 1 ELSE 0 END)
             FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY account_id, day"""
     ).fetchall()
-    return time.perf_counter() - start
+    w1, c1 = _clock()
+    return w1 - w0, c1 - c0
 
 
-def _distinct_texts(n: int) -> pa.RecordBatch:
+def _generated_texts(n: int) -> pa.RecordBatch:
     base = generate(max(n, 50), accounts=50, days=1, bad_input=False)
     texts = [f"{t[0]} (variant {i})" for i, t in enumerate(base.column("user_texts").to_pylist()) if t][:n]
     hashes = [f"{i:016x}" for i in range(len(texts))]
     return pa.RecordBatch.from_arrays([pa.array(hashes), pa.array(texts)], names=["text_hash", "text"])
+
+
+def _store_texts(exchanges: Path, n: int) -> pa.RecordBatch:
+    """``n`` distinct real texts (system prompt, first and last user turn) from a store's exchanges."""
+    con = duckdb.connect()
+    glob = str(exchanges / "**" / "*.parquet")
+    seen: dict[str, str] = {}
+    reader = con.execute(
+        f"SELECT system_text, user_texts FROM read_parquet('{glob}', hive_partitioning = true)"
+    ).fetch_record_batch(50_000)
+    for batch in reader:
+        occ = extract_texts(batch)
+        for h, t in zip(occ.column("text_hash").to_pylist(), occ.column("text").to_pylist(), strict=True):
+            seen.setdefault(h, t)
+        if len(seen) >= n:
+            break
+    items = list(seen.items())[:n]
+    return pa.RecordBatch.from_arrays(
+        [pa.array([h for h, _ in items]), pa.array([t for _, t in items])], names=["text_hash", "text"]
+    )
 
 
 def main() -> None:
@@ -58,46 +89,66 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--texts", type=int, default=2_000, help="distinct texts for the text-throughput step")
+    parser.add_argument("--store", type=Path, help="an ingested store whose exchanges to use instead of generating")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
     settings = Settings(data_dir=data_dir)
-    t0 = time.perf_counter()
-    table = generate(args.rows, accounts=args.accounts, days=args.days)
-    gen_s = time.perf_counter() - t0
+    w0, _ = _clock()
     with get_engine(settings, "duckdb") as engine:
-        engine.write_table("exchanges", table, partition_by=["day"])
-        t0 = time.perf_counter()
+        if args.store:
+            (data_dir / "tables").mkdir(parents=True)
+            exchanges = args.store / "tables" / "exchanges"
+            shutil.copytree(exchanges, data_dir / "tables" / "exchanges", copy_function=os.link)
+            source = f"store {args.store}"
+        else:
+            engine.write_table(
+                "exchanges", generate(args.rows, accounts=args.accounts, days=args.days), partition_by=["day"]
+            )
+            source = f"generated {args.rows} rows ({args.accounts} accounts, {args.days} days)"
+        prep_s = _clock()[0] - w0
+        w0, c0 = _clock()
         er = enrich(engine, settings)
-        enrich_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        w1, c1 = _clock()
         fr = build_features(engine, settings)
-        feat_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        w2, c2 = _clock()
         again = enrich(engine, settings)
-        noop_s = time.perf_counter() - t0
-    bare_s = _bare_groupby(data_dir / "tables")
+        noop_s = _clock()[0] - w2
+    bare_w, bare_c = _bare_groupby(data_dir / "tables")
 
-    batch = _distinct_texts(args.texts)
+    if args.store:
+        batch = _store_texts(args.store / "tables" / "exchanges", args.texts)
+    else:
+        batch = _generated_texts(args.texts)
     fn = text_batch_fn()
-    fn(batch.slice(0, 10))  # load indexes and the language model once
-    t0 = time.perf_counter()
+    fn(batch.slice(0, 10))  # load the indexes and the language model once
+    tw, tc = _clock()
     fn(batch)
-    text_s = time.perf_counter() - t0
+    text_w, text_c = _clock()[0] - tw, _clock()[1] - tc
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    shutil.rmtree(data_dir, ignore_errors=True)
 
     n = er.exchanges
-    print(f"rows generated              {args.rows} ({args.accounts} accounts, {args.days} days) in {gen_s:.1f}s")
+    enrich_w, enrich_c, feat_w, feat_c = w1 - w0, c1 - c0, w2 - w1, c2 - c1
+    print(f"input                       {source}, prepared in {prep_s:.1f}s")
+    print(f"enrich                      wall {enrich_w:.1f}s cpu {enrich_c:.1f}s  {n / enrich_w:,.0f} exch/s wall")
+    print(f"                            {n} exchanges, {er.new_texts} distinct texts")
+    print(f"build_features              wall {feat_w:.1f}s cpu {feat_c:.1f}s  {n / feat_w:,.0f} exch/s wall")
+    print(f"                            ({fr.accounts} accounts)")
     print(
-        f"enrich                      {enrich_s:.1f}s  {n / enrich_s:,.0f} exchanges/s  ({er.new_texts} distinct texts)"
+        f"end-to-end                  wall {enrich_w + feat_w:.1f}s cpu {enrich_c + feat_c:.1f}s  "
+        f"{n / (enrich_w + feat_w):,.0f} exch/s wall, {n / (enrich_c + feat_c):,.0f} exch per CPU-s"
     )
-    print(f"build_features              {feat_s:.1f}s  {n / feat_s:,.0f} exchanges/s  ({fr.accounts} accounts)")
-    print(f"end-to-end                  {enrich_s + feat_s:.1f}s  {n / (enrich_s + feat_s):,.0f} exchanges/s")
     print(f"re-run with no new data     {noop_s:.2f}s ({len(again.days)} days recomputed)")
-    print(f"bare DuckDB group-by        {bare_s:.2f}s")
-    print(f"ratio bare/features         {bare_s / feat_s:.3f}  (floor asked: >= 0.333)")
-    print(f"text enrichment             {batch.num_rows / text_s:,.0f} distinct texts/s ({batch.num_rows} texts)")
+    print(f"bare DuckDB group-by        wall {bare_w:.2f}s cpu {bare_c:.2f}s")
+    print(f"ratio bare/features         wall {bare_w / feat_w:.3f}  cpu {bare_c / feat_c:.3f}  (floor asked: >= 0.333)")
+    print(
+        f"text enrichment             {batch.num_rows / text_w:,.0f} distinct texts/s wall, "
+        f"{batch.num_rows / text_c:,.0f} per CPU-s ({batch.num_rows} texts)"
+    )
     print(f"peak RSS                    {peak_mb:,.0f} MB")
+    print(f"load average                start {load_start[0]:.1f}, end {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 if __name__ == "__main__":
