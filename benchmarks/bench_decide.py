@@ -7,9 +7,11 @@ Reports, in one run:
   other processes — on a shared 2-core machine the wall-clock tail is mostly preemption);
 * over HTTP (uvicorn, one worker, loopback): for increasing client concurrency, the rate and p99
   of ``POST /api/v1/decide`` and of a no-op ``POST /noop`` on the same app, interleaved; the
-  highest rate each sustains with p99 <= 10 ms, and the ratio decide/no-op.
+  highest rate each sustains with p99 <= 10 ms, and the ratio decide/no-op. The load generator is
+  ``wrk`` (C, one thread, closed loop: a fixed duration per step) when it is installed, else an
+  httpx client (a fixed count per step; slower, so it takes a share of the CPU from the server).
 
-Load is bounded: a fixed number of requests per step, each with a timeout, loopback only.
+Load is bounded: a fixed duration or count per step, each request with a timeout, loopback only.
 
 Usage:
     .venv/bin/python benchmarks/bench_decide.py [--n 20000] [--http-n 1500] [--redis redis://127.0.0.1:56379/0]
@@ -21,9 +23,11 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -145,7 +149,8 @@ async def noop(request: Request) -> Response:
     await request.body()
     return Response(b'{{"action":"allow"}}', media_type="application/json")
 
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False, loop="uvloop",
+            http="httptools")
 """
 
 
@@ -176,7 +181,41 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, timeout: float)
     return len(bodies) / elapsed, lat, errors
 
 
-def bench_http(n: int, levels: list[int]) -> dict[str, Any]:
+WRK_LUA = """
+local bodies = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", nil, {["content-type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
+
+def _wrk(url: str, bodies_file: Path, concurrency: int, seconds: float) -> tuple[float, float, float, int]:
+    """One closed-loop wrk step: (rate/s, p50 s, p99 s, errors)."""
+    import json
+
+    script = bodies_file.with_suffix(".lua")
+    script.write_text(WRK_LUA)
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "5s", "-s", str(script),
+                          url, "--", str(bodies_file)], capture_output=True, text=True, timeout=seconds + 30)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no result for {url}: {out.stdout[-500:]} {out.stderr[-500:]}")
+    r = json.loads(line[4:])
+    return r["requests"] / (r["duration_us"] / 1e6), r["p50_us"] / 1e6, r["p99_us"] / 1e6, r["errors"]
+
+
+def bench_http(n: int, levels: list[int], seconds: float = 8.0) -> dict[str, Any]:
     """Rate and p99 of /api/v1/decide and /noop on one uvicorn worker, interleaved per level."""
     import httpx
     import orjson
@@ -194,15 +233,23 @@ def bench_http(n: int, levels: list[int]) -> dict[str, Any]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        bodies = [orjson.dumps(r) for r in make_requests(n, seed=3)]
+        bodies = [orjson.dumps(r) for r in make_requests(max(n, 2000), seed=3)]
+        use_wrk = shutil.which("wrk") is not None
+        bodies_file = Path(tempfile.mkdtemp(prefix="sw-bench-decide-")) / "bodies.jsonl"
+        bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
         rows = []
         for c in levels:
             row: dict[str, Any] = {"concurrency": c}
             for name, path in (("noop", "/noop"), ("decide", "/api/v1/decide")):
-                asyncio.run(_load(f"http://127.0.0.1:{port}{path}", bodies[:200], c, 5.0))  # warm-up
-                rate, lat, errors = asyncio.run(_load(f"http://127.0.0.1:{port}{path}", bodies, c, 5.0))
-                row[name] = {"rate": rate, "p50_ms": _pct(lat, 0.5) * 1000, "p99_ms": _pct(lat, 0.99) * 1000,
-                             "errors": errors}  # fmt: skip
+                url = f"http://127.0.0.1:{port}{path}"
+                if use_wrk:
+                    _wrk(url, bodies_file, c, 1)  # warm-up
+                    rate, p50, p99, errors = _wrk(url, bodies_file, c, seconds)
+                else:
+                    asyncio.run(_load(url, bodies[:200], c, 5.0))  # warm-up
+                    rate, lat, errors = asyncio.run(_load(url, bodies[:n], c, 5.0))
+                    p50, p99 = _pct(lat, 0.5), _pct(lat, 0.99)
+                row[name] = {"rate": rate, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "errors": errors}
             rows.append(row)
     finally:
         proc.terminate()
@@ -213,7 +260,8 @@ def bench_http(n: int, levels: list[int]) -> dict[str, Any]:
         best[name] = max(ok) if ok else None
     ratio = best["decide"] / best["noop"] if best["decide"] and best["noop"] else None
     peak = {name: max(r[name]["rate"] for r in rows) for name in ("noop", "decide")}
-    return {"rows": rows, "best_rate_p99_le_10ms": best, "ratio": ratio, "peak_rate": peak,
+    return {"client": "wrk" if use_wrk else "httpx", "rows": rows, "best_rate_p99_le_10ms": best, "ratio": ratio,
+            "peak_rate": peak,
             "peak_ratio": peak["decide"] / peak["noop"]}  # fmt: skip
 
 
@@ -237,6 +285,7 @@ def main() -> None:
         )
     if not args.skip_http:
         h = bench_http(args.http_n, [int(x) for x in args.levels.split(",")])
+        print(f"client: {h['client']}")
         print("| concurrency | no-op rate/s | no-op p99 ms | decide rate/s | decide p50 ms | decide p99 ms |")
         print("|---|---|---|---|---|---|")
         for row in h["rows"]:
