@@ -63,3 +63,7 @@ class PermissionDeniedError(StillwatchError, PermissionError):
 
 class ConflictError(StillwatchError, ValueError):
     """A state change conflicts with the current state (invalid transition, stale version)."""
+
+
+class InvalidInputError(StillwatchError, ValueError):
+    """A value sent to the case store or API is missing, too long or malformed (HTTP 422)."""

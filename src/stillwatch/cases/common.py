@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from stillwatch.exceptions import ConflictError, NotFoundError, StillwatchError
+from stillwatch.exceptions import ConflictError, InvalidInputError, NotFoundError
 
 T = TypeVar("T")
 
@@ -21,10 +21,6 @@ MAX_TEXT = 20_000
 MAX_SHORT = 256
 MAX_PAGE = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class InvalidInputError(StillwatchError, ValueError):
-    """A value sent to the case store is missing, too long or malformed (HTTP 422)."""
 
 
 @dataclass

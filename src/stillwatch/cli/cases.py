@@ -11,14 +11,15 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from stillwatch.cases.db import Store, current_revision, open_store
-from stillwatch.security.permissions import Actor
+if TYPE_CHECKING:
+    from stillwatch.cases.db import Store
+    from stillwatch.security.permissions import Actor
 
 console = Console()
 cases_app = typer.Typer(help="Cases, decisions, enforcement, users.", no_args_is_help=True)
@@ -27,11 +28,15 @@ cases_app.add_typer(users_app, name="users")
 
 
 def _actor(ctx: typer.Context) -> Actor:
+    from stillwatch.security.permissions import Actor
+
     name = getattr(ctx.obj, "cases_as", None) or os.environ.get("STILLWATCH_USER") or getpass.getuser()
     return Actor(username=str(name)[:64], role="admin", source="cli")
 
 
 def _store(ctx: typer.Context) -> Store:
+    from stillwatch.cases.db import open_store  # SQLAlchemy: imported when a case command runs
+
     return open_store(ctx.obj.settings.case_store_url)
 
 
@@ -55,6 +60,8 @@ def cases_root(
 def init_cmd(ctx: typer.Context) -> None:
     """Create or migrate the case store (idempotent)."""
     store = _store(ctx)
+    from stillwatch.cases.db import current_revision
+
     typer.echo(f"case store ready at revision {current_revision(store.engine)}")
     store.dispose()
 

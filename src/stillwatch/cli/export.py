@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stillwatch.cases.common import InvalidInputError
+from stillwatch.exceptions import InvalidInputError
 
 export_app = typer.Typer(help="Export STIX 2.1 bundles and malicious-use reports.", no_args_is_help=True)
 

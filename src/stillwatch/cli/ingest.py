@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stillwatch.ingest.pipeline import IngestSummary, ingest
+if TYPE_CHECKING:
+    from stillwatch.ingest.pipeline import IngestSummary
 
 console = Console()
 
@@ -47,6 +48,8 @@ def ingest_cmd(
     with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.completed:,} items"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("ingest", total=None)
+        from stillwatch.ingest.pipeline import ingest  # pyarrow, DuckDB: imported when ingest runs
+
         summary = ingest(settings, paths, table=table, fmt=fmt, progress=lambda n: bar.advance(task, n))
     print_summary(summary)
     if any(f.status == "failed" for f in summary.files):
