@@ -3,7 +3,9 @@
 Builds a synthetic store straight from mechanisms (no simulator): a hydra pool whose accounts
 share payment cards in small groups, sign-up /24s per registration wave, a proxy egress pool,
 a rare client stack and one prompt template; benign accounts with their own cards, IPs and
-texts, a popular SDK and a shared persona prompt. Then times :func:`stillwatch.link.link_accounts`.
+texts, a popular SDK and a shared persona prompt; a fifth of the benign accounts and 5 % of the
+hydra's requests egress through the same 10 public-cloud NAT addresses.
+Then times :func:`stillwatch.link.link_accounts`.
 
 Run: ``.venv/bin/python benchmarks/bench_linking.py --hydra 25000 --benign 5000 --per-account 10``
 """
@@ -64,6 +66,11 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
     ip = np.where(
         h, [f"45.{(p // 250) % 250}.{p % 250}.9" for p in proxy], [f"98.{o % 250}.{o // 250 % 250}.3" for o in owner]
     )
+    # a public cloud: a fifth of the benign customers egress through 10 shared NAT addresses, and
+    # 5 % of the hydra's requests leave through the same addresses
+    nat = np.array([f"35.190.{k}.{k + 10}" for k in range(10)])
+    on_cloud = (~h & (owner % 5 == 0)) | (h & (rng.random(m) < 0.05))
+    ip = np.where(on_cloud, nat[rng.integers(0, 10, m)], ip)
     ts = [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 14 * 86400, m)]
     hyd_text = "Solve step by step and show all reasoning before the final answer: {} * {} = ?"
     texts_rows = {}
@@ -93,8 +100,9 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
         request_id=pa.array([f"req_{i:09d}" for i in range(m)]), ts=pa.array(ts, pa.timestamp("us", tz="UTC")),
         day=pa.array([t.date() for t in ts], pa.date32()), account_id=pa.array(ids[owner]),
         api_key_id=pa.array(["key_" + a for a in ids[owner]]), model=pa.array(["claude-sonnet-4-5"] * m),
-        client_ip=pa.array(ip), ip_prefix=pa.array(prefix), ip_kind=pa.array(np.where(h, "hosting", "residential")),
-        ip_country=pa.array(["US"] * m), ip_asn_name=pa.array(np.where(h, "Vultr", "Comcast")),
+        client_ip=pa.array(ip), ip_prefix=pa.array(prefix),
+        ip_kind=pa.array(np.where(h | on_cloud, "hosting", "residential")), ip_country=pa.array(["US"] * m),
+        ip_asn_name=pa.array(np.where(on_cloud, "Google Cloud", np.where(h, "Vultr", "Comcast"))),
         ua_family=pa.array(np.where(h, "httpx-custom", "anthropic-python")), ua_version=pa.array(["1"] * m),
         ja4=pa.array(["t13d"] * m), sys_hash=pa.array(np.where(h, None, np.where(owner % 3 == 0, persona, None))),
         first_user_hash=pa.array(first), max_tokens=pa.array(np.where(h, 16000, 4096), pa.int64()),
@@ -136,14 +144,18 @@ def main() -> None:
     best = Counter(members.get(a) for a in hydra if a in members).most_common(1)
     capture = (best[0][1] / len(hydra)) if best else 0.0
     purity = 0.0
+    hyd = set(hydra)
     if best:
         cl = [a for a, c in members.items() if c == best[0][0]]
-        purity = sum(1 for a in cl if a in set(hydra)) / len(cl)
+        purity = sum(1 for a in cl if a in hyd) / len(cl)
+    hydra_clusters = {c for a, c in members.items() if a in hyd}
+    benign_in_hydra_clusters = sum(1 for a, c in members.items() if a not in hyd and c in hydra_clusters)
     print(json.dumps({
         "accounts": accounts.num_rows, "exchanges": exchanges.num_rows, "build_s": round(build_s, 1),
         "link_s": round(link_s, 1), "stages_s": {k: round(v, 1) for k, v in res.seconds.items()},
         "hydra_capture": round(capture, 4), "hydra_cluster_purity": round(purity, 4),
-        "clusters": len(res.clusters_members()),
+        "clusters": len(res.clusters_members()), "benign_in_hydra_clusters": benign_in_hydra_clusters,
+        "benign_clustered": sum(1 for a in members if a not in hyd),
     }, indent=1))  # fmt: skip
 
 

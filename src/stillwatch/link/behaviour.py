@@ -75,8 +75,10 @@ class BehaviourParams:
             end (or touches a protected account); a 25,000-account pool would otherwise keep
             millions of redundant edges (every pair behind one proxy IP). Clusters need
             connectivity, not every pair.
-        weak_families: A weak (non-edge) link needs one of these families: content and client
-            evidence alone (public agents, SDKs, personas) never ties a new account to a banned one.
+        weak_families: A weak (non-edge) link is ``identifying`` when it has one of these
+            families: content and client evidence alone (public agents, SDKs, personas) ties a new
+            account to a banned one only when an identifying account record backs it (see
+            :func:`stillwatch.link.pipeline.link_accounts`).
     """
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -233,11 +235,13 @@ def behaviour_links(
         params: Weights and thresholds.
         extra_pairs: Optional ``a, b`` pairs to score too (e.g. record-linked pairs).
         protect: Accounts (the enforced ones) whose edges are never sparsified away; when given,
-            weak links are kept only if they touch one of them (they serve ban evasion only).
+            weak links are kept only if they touch one of them (they serve ban evasion only),
+            identifying or not; without it only identifying weak links are kept.
 
     Returns:
-        ``a, b, weight, types, reasons, evidence, edge`` for pairs that make an edge (``edge``
-        true) or score at least ``keep_score`` (weak links, used only for ban evasion).
+        ``a, b, weight, types, reasons, evidence, edge, families, identifying`` for pairs that
+        make an edge (``edge`` true) or score at least ``keep_score`` over two families (weak
+        links, used only for ban evasion; ``identifying`` when identity, egress or timing agree).
     """
     return score_pairs(tokens, minutes, params, extra_pairs, protect)
 
@@ -251,7 +255,7 @@ def score_pairs(
 ) -> pd.DataFrame:
     """Per-type evidence of every candidate pair (see :func:`behaviour_links`)."""
     params = params or BehaviourParams()
-    cols = ["a", "b", "weight", "types", "reasons", "evidence", "edge", "families"]
+    cols = ["a", "b", "weight", "types", "reasons", "evidence", "edge", "families", "identifying"]
     if tokens.empty:
         return pd.DataFrame(columns=cols)
     accounts = sorted(
@@ -300,9 +304,11 @@ def score_pairs(
     touches = prot[pairs[:, 0]] | prot[pairs[:, 1]]
     edge &= sparsify(pairs, total, edge, params.max_edges_per_account) | touches
     weak_ok = np.any([fam[f] >= params.min_type_score for f in params.weak_families if f in fam], axis=0)
-    weak = ~edge & (total >= params.keep_score) & (n_fams >= 2) & weak_ok
+    weak = ~edge & (total >= params.keep_score) & (n_fams >= 2)
     if protect is not None:
         weak &= touches
+    else:
+        weak &= weak_ok
     keep = np.flatnonzero(edge | weak)
     rows = []
     for i in keep:
@@ -323,6 +329,6 @@ def score_pairs(
             )  # fmt: skip
         rows.append(
             (accounts[pairs[i, 0]], accounts[pairs[i, 1]], float(total[i]), [k for k, _ in parts],
-             [TYPE_NAMES.get(k, k) for k, _ in parts], ev, bool(edge[i]), int(n_fams[i]))
+             [TYPE_NAMES.get(k, k) for k, _ in parts], ev, bool(edge[i]), int(n_fams[i]), bool(weak_ok[i]))
         )  # fmt: skip
     return pd.DataFrame(rows, columns=cols)

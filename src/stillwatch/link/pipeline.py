@@ -137,10 +137,10 @@ class LinkResult:
         return rows
 
 
-#: Record reasons that identify an owner on their own (a shared free-mail domain or phone country does not).
+#: Record reasons that identify an owner on their own (a free-mail domain, an e-mail local-part
+#: shape or a phone country does not).
 STRONG_RECORD_REASONS: frozenset[str] = frozenset(
-    {"same payment fingerprint", "same organisation name", "similar organisation name",
-     "same e-mail local-part pattern", "similar e-mail local-part pattern"}
+    {"same payment fingerprint", "same organisation name", "similar organisation name"}
 )  # fmt: skip
 NETWORK_RECORD_REASONS: frozenset[str] = frozenset({"same sign-up IP", "sign-up IP same /24"})
 #: A sign-up address (or /24) that is an egress of at least this many accounts in the traffic is
@@ -175,24 +175,48 @@ def _weak_record_ok(rec: pd.DataFrame, accounts: pd.DataFrame, shared: set[str])
     return pd.Series(ok, index=rec.index, dtype=bool)
 
 
+def _record_backed(pairs: pd.DataFrame, accounts: pd.DataFrame, shared: set[str]) -> pd.Series:
+    """Whether the two accounts of each pair agree on an identifying record field.
+
+    Card, folded organisation name, or sign-up IP / /24 when that
+    address is not a busy shared egress. Used to accept content + client behaviour (the operator's
+    templates and stack) as a weak ban-evasion link: two independent lines of evidence.
+    """
+    acc = accounts.set_index("account_id")
+    out = pd.Series(False, index=pairs.index)
+    for col in ("payment_fingerprint", "org_key", "signup_ip", "signup_prefix"):
+        if col not in acc:
+            continue
+        va = pairs["a"].map(acc[col])
+        vb = pairs["b"].map(acc[col])
+        same = va.notna() & (va == vb)
+        if col in ("signup_ip", "signup_prefix"):
+            same &= ~va.isin(shared)
+        out |= same.fillna(False).astype(bool)
+    return out
+
+
 def _weak_links(
     rec: pd.DataFrame, beh: pd.DataFrame, params: LinkParams, accounts: pd.DataFrame, activity: Activity
 ) -> pd.DataFrame:
     """Links too weak for the graph that may still tie a new account to an enforced one.
 
     Record links need an identifying field (card, organisation, e-mail pattern, or a sign-up
-    address that is not a busy shared egress); behavioural ones (filtered in
-    :mod:`stillwatch.link.behaviour`) need identity, egress or timing evidence.
+    address that is not a busy shared egress); behavioural ones need identity, egress or timing
+    evidence, or an identifying record agreement backing their content + client evidence.
     """
     frames = []
+    shared = _shared_egress(activity)
     if len(rec):
         r = rec[(rec["weight"] < params.record.threshold) & (rec["reasons"].map(len) >= 1)].copy()
         if len(r):
-            r = r[_weak_record_ok(r, accounts, _shared_egress(activity))]
+            r = r[_weak_record_ok(r, accounts, shared)]
         r["kinds"] = [["record"]] * len(r)
         frames.append(r[["a", "b", "weight", "kinds", "reasons"]])
     if len(beh):
         b = beh[~beh["edge"] & (beh["families"] >= 2)].copy()
+        if len(b) and "identifying" in b:
+            b = b[b["identifying"].astype(bool) | _record_backed(b, accounts, shared)]
         b["kinds"] = [["behaviour"]] * len(b)
         b["weight"] = b["weight"] / max(params.behaviour.threshold, 1e-9)
         frames.append(b[["a", "b", "weight", "kinds", "reasons"]])
