@@ -156,3 +156,17 @@ def test_labels_and_json_documents_in_a_folder_are_skipped(settings: Settings, d
     assert summary.loaded == 1 and summary.quarantined == 0
     skipped = {Path(f.path).name: f.error for f in summary.files if f.status == "skipped"}
     assert "stillwatch eval" in skipped["labels.jsonl"]
+
+
+def test_the_word_resource_spans_in_a_log_line_is_not_an_otel_file(settings: Settings, data_dir: Path) -> None:
+    """Found by the fuzz test above: sniffing by substring sent a JSON Lines file to the OTel reader,
+    which dropped every line silently."""
+    lines = [exchange(1), b'"resourceSpans"', exchange(2)]
+    summary = ingest(settings, [write_jsonl(data_dir / "f.jsonl", lines)])
+    assert (summary.files[0].format, summary.loaded, summary.quarantined) == ("jsonl", 2, 1)
+
+
+def test_otel_reader_quarantines_lines_that_are_not_exports(settings: Settings, data_dir: Path) -> None:
+    lines = [b'{"resourceSpans": []}', orjson.dumps(exchange(1)), b"[1, 2]"]
+    summary = ingest(settings, [write_jsonl(data_dir / "o.jsonl", lines)], fmt="otel")
+    assert summary.quarantined == 2 and summary.reasons() == {"not_otlp": 2}

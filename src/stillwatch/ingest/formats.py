@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ READERS: dict[str, Reader] = {
 FORMATS: tuple[str, ...] = tuple(READERS)
 TABLES: tuple[str, ...] = ("exchanges", "accounts", "enforcement", "reports")
 SNIFF_BYTES = 256 * 1024
+_OTLP_START = re.compile(rb'\{\s*"resourceSpans"\s*:')
 
 
 class NotAnInputError(InputFormatError):
@@ -94,7 +96,7 @@ def sniff(path: Path) -> tuple[Format, Table]:
         cols = {c.strip().strip('"') for c in first.split(",")}
         return "csv", table_for_keys(cols) or "exchanges"
     stripped = head.lstrip()
-    if b'"resourceSpans"' in head[:4096]:
+    if _OTLP_START.match(stripped):  # an OTLP/JSON export starts with its resourceSpans key
         return "otel", "exchanges"
     if stripped.startswith(b"["):
         item0 = _first_array_item(head)
@@ -119,6 +121,8 @@ def sniff(path: Path) -> tuple[Format, Table]:
             continue
         if isinstance(obj, dict):
             keys = set(obj)
+            if "resourceSpans" in keys:
+                return "otel", "exchanges"
             if _is_litellm(keys):
                 return "litellm", "exchanges"
             table = table_for_keys(keys)

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from stillwatch.ingest.readers import RawItem, iter_lines, open_maybe_gzip, parse_json_line
+from stillwatch.ingest.readers import RAW_KEEP_BYTES, RawItem, iter_lines, open_maybe_gzip, parse_json_line
 
 ACCOUNT_KEYS = ("account.id", "gen_ai.account.id", "enduser.id", "user.id")
 KEY_KEYS = ("api_key.id", "gen_ai.api_key.id", "enduser.api_key.id")
@@ -177,6 +177,13 @@ def _spans(doc: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
                     yield span, resource
 
 
+NOT_OTLP = "not an OTLP/JSON trace export (no resourceSpans list)"
+
+
+def _is_export(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("resourceSpans"), list)
+
+
 def read_otel(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
     """Read OTLP/JSON trace exports; each GenAI span becomes one item (numbered in file order)."""
     with open_maybe_gzip(path) as fh:
@@ -187,12 +194,17 @@ def read_otel(path: Path, max_line_bytes: int) -> Iterator[RawItem]:
         docs = [orjson.loads(data)] if len(data) <= max_line_bytes else []
     except orjson.JSONDecodeError:
         docs = []
+    if docs and not _is_export(docs[0]):
+        yield RawItem(1, data[:RAW_KEEP_BYTES], error=f"not_otlp:{NOT_OTLP}", raw_truncated=len(data) > RAW_KEEP_BYTES)
+        return
     if not docs:  # one document per line
         with open_maybe_gzip(path) as fh:
             for item in iter_lines(fh, max_line_bytes):
                 if item.error is None and not item.raw.strip():
                     continue
                 parse_json_line(item)
+                if item.error is None and not _is_export(item.obj):
+                    item.error = f"not_otlp:{NOT_OTLP}"
                 if item.error is not None:
                     yield item
                     continue
