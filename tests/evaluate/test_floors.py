@@ -49,10 +49,16 @@ def _unmet(reason: str) -> pytest.MarkDecorator:
 @pytest.mark.parametrize(
     "kind",
     [
-        pytest.param("relay", marks=_unmet("one hydra_agentic distillation account is also flagged as relay")),
-        pytest.param("subrouting", marks=_unmet("1 of 3 platforms missed")),
+        "relay",
+        pytest.param("subrouting", marks=_unmet("1 of 3 platforms not flagged (recall 0.67)")),
         pytest.param("subsidiary", marks=_unmet("1 of 2 subsidiaries missed")),
-        pytest.param("distillation", marks=_unmet("recall 0.81 on seed 7")),
+        pytest.param(
+            "distillation",
+            marks=_unmet(
+                "recall 0.98 and precision 1.00 on seed 7, but campaigns 3/4: the lone distiller of the "
+                "ban-evasion group shares neither egress nor templates (reachable only through linking)"
+            ),
+        ),
     ],
 )
 def test_precision_recall_and_every_campaign(evaluation: dict[str, Any], kind: str) -> None:
@@ -63,13 +69,21 @@ def test_precision_recall_and_every_campaign(evaluation: dict[str, Any], kind: s
     assert m["campaigns_found"] == m["campaigns"]
 
 
-@pytest.mark.parametrize("kind", ["relay", "distillation"])
-@_unmet("p90 time to detect is 96-120 h with daily replay steps")
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "relay",
+        pytest.param(
+            "distillation",
+            marks=_unmet("p90 time to detect 47.6 h with daily replay steps (pools not flagged on their first day)"),
+        ),
+    ],
+)
 def test_time_to_detect(evaluation: dict[str, Any], kind: str) -> None:
     assert evaluation["kinds"][kind]["ttd_p90_h"] <= 24.0
 
 
-@_unmet("one platform missed, one estimate 14 pp off with an interval that misses the truth")
+@_unmet("one platform not flagged, one estimate 14.5 pp off with an interval that misses the truth")
 def test_subrouting_share(evaluation: dict[str, Any]) -> None:
     rows = evaluation["subrouting"]["accounts"]
     assert rows and all("estimate" in r for r in rows)
