@@ -56,3 +56,19 @@ def test_bulk_signatures_equal_datasketch_signatures() -> None:
     for got, ref in zip(signatures(texts), [signature(t) for t in texts], strict=True):
         assert (got is None) == (ref is None)
         assert got is None or np.array_equal(got, ref)
+
+
+def test_batch_language_identification_equals_py3langid_one_by_one() -> None:
+    extra = ["HELLO WORLD, ALL UPPER CASE TEXT", "Ça va très bien, merci beaucoup", "Dies ist ein deutscher Satz.",
+             "Это русский текст", "abc", "Hola, ¿cómo estás? Muy bien."]  # fmt: skip
+    items = [(t, textmod.script_profile(t)["script"]) for t in [*(x for x in _texts() if x), *extra]]
+    ident = textmod._identifier()
+    got = textmod.languages(items)
+    assert got == [textmod.language(t, s) for t, s in items]
+    langs = {lang for lang, _ in got}
+    assert {"en", "zh", "fr", "de", "ru", "es"} <= langs
+    classified = [t[:2000] for t, s in items if textmod._language_without_model(t, s) is None]
+    from stillwatch.enrich.langbatch import classify_batch
+
+    exact = [(lang, float(p)) for lang, p in (ident.classify(t) for t in classified)]
+    assert classify_batch(ident, classified) == exact  # bit-for-bit, before rounding

@@ -223,6 +223,15 @@ def language(text: str, script: str) -> tuple[str, float]:
     split Hans/Hant, and the script already decides); very short or symbol-only text is
     ``unknown``.
     """
+    decided = _language_without_model(text, script)
+    if decided is not None:
+        return decided
+    lang, prob = _identifier().classify(text[:2000])
+    return str(lang), round(float(prob), 4)
+
+
+def _language_without_model(text: str, script: str) -> tuple[str, float] | None:
+    """The answer when script or length decides; ``None`` when py3langid must classify."""
     if script in ("han_simplified", "han_traditional", "han", "han_mixed"):
         return "zh", 1.0
     if script == "japanese":
@@ -231,11 +240,23 @@ def language(text: str, script: str) -> tuple[str, float]:
         return "ko", 1.0
     if script in (UNKNOWN, "emoji"):
         return UNKNOWN, 0.0
-    sample = text[:2000]
-    if not _has_letters(sample, 3):
+    if not _has_letters(text[:2000], 3):
         return UNKNOWN, 0.0
-    lang, prob = _identifier().classify(sample)
-    return str(lang), round(float(prob), 4)
+    return None
+
+
+def languages(items: list[tuple[str, str]]) -> list[tuple[str, float]]:
+    """:func:`language` of many ``(text, script)`` pairs; py3langid classifies them in one batch
+    (:func:`stillwatch.enrich.langbatch.classify_batch`, same answers)."""
+    from stillwatch.enrich.langbatch import classify_batch
+
+    out: list[tuple[str, float] | None] = [_language_without_model(t, sc) for t, sc in items]
+    need = [i for i, v in enumerate(out) if v is None]
+    if need:
+        answers = classify_batch(_identifier(), [items[i][0][:2000] for i in need])
+        for i, (lang, prob) in zip(need, answers, strict=True):
+            out[i] = (str(lang), round(float(prob), 4))
+    return [v if v is not None else (UNKNOWN, 0.0) for v in out]
 
 
 # -------------------------------------------------------------------------------- cues, tags
@@ -362,11 +383,22 @@ def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
         profiles: list[dict[str, Any] | None] = list(script_profiles([c for _, c in cleans]))
     except Exception:  # noqa: BLE001 - defensive: profile text by text below
         profiles = [None] * len(cleans)
+    failed: set[int] = set()
     for (i, clean), profile in zip(cleans, profiles, strict=True):
+        try:
+            rows[i].update(profile if profile is not None else script_profile(clean))
+        except Exception:  # noqa: BLE001 - one bad text never stops the run
+            rows[i]["script"] = UNKNOWN
+            failed.add(i)
+    cleans = [(i, c) for i, c in cleans if i not in failed]
+    try:
+        langs: list[tuple[str, float] | None] = list(languages([(c, rows[i]["script"]) for i, c in cleans]))
+    except Exception:  # noqa: BLE001 - defensive: text by text below
+        langs = [None] * len(cleans)
+    for (i, clean), lang in zip(cleans, langs, strict=True):
         base = rows[i]
         try:
-            base.update(profile if profile is not None else script_profile(clean))
-            base["lang"], base["lang_prob"] = language(clean, base["script"])
+            base["lang"], base["lang_prob"] = lang if lang is not None else language(clean, base["script"])
             folded = fold(clean[:ANALYSE_CHARS])
             cues = cot_cues(clean, folded)
             base["cot_cues"] = ",".join(cues)
