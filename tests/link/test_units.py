@@ -104,3 +104,20 @@ def test_score_signup_names_enforced_account() -> None:
     assert "same payment fingerprint" in hits[0].reasons
     assert score_signup({"account_id": "n2", "payment_fingerprint": "pm_new", "email_domain": "gmail.com"}, index) == []
     assert score_signup({"account_id": "n3", "payment_fingerprint": "N/A", "org_name": "test"}, index) == []
+
+
+def test_sparsify_keeps_strongest_and_some_cross_wave_edges() -> None:
+    import numpy as np
+
+    from stillwatch.link.behaviour import sparsify
+
+    # two registration waves of 20: within-wave pairs score 2, cross-wave pairs 1.2 (all are edges)
+    pairs = np.array([(i, j) for i in range(40) for j in range(i + 1, 40)])
+    total = np.where((pairs[:, 0] < 20) == (pairs[:, 1] < 20), 2.0, 1.2)
+    edge = np.ones(len(pairs), dtype=bool)
+    top = sparsify(pairs, total, edge, 5)
+    cross = (pairs[:, 0] < 20) != (pairs[:, 1] < 20)
+    assert top.sum() <= 5 * 40 and not (top & cross).any()  # top-k alone cuts the pool into its waves
+    mixed = sparsify(pairs, total, edge, 5, 5)
+    assert (mixed & cross).sum() >= 10 and mixed.sum() <= 10 * 40
+    assert (sparsify(pairs, total, edge, 5, 5) == mixed).all()  # deterministic

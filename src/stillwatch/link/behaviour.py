@@ -75,6 +75,8 @@ class BehaviourParams:
             end (or touches a protected account); a 25,000-account pool would otherwise keep
             millions of redundant edges (every pair behind one proxy IP). Clusters need
             connectivity, not every pair.
+        random_edges_per_account: Plus this many other edges of each end, picked by a fixed
+            hash of the pair, so sparsification does not cut a pool into its registration waves.
         weak_families: A weak (non-edge) link is ``identifying`` when it has one of these
             families: content and client evidence alone (public agents, SDKs, personas) ties a new
             account to a banned one only when an identifying account record backs it (see
@@ -95,6 +97,7 @@ class BehaviourParams:
     record_backed_threshold: float = 0.5
     coherence: CoherenceParams = field(default_factory=CoherenceParams)
     max_edges_per_account: int = 10
+    random_edges_per_account: int = 10
     weak_families: tuple[str, ...] = ("identity", "egress", "timing")
 
 
@@ -177,8 +180,13 @@ def _type_scores(t: pd.DataFrame, n_codes: int, pairs: np.ndarray, types: list[s
     return out
 
 
-def sparsify(pairs: np.ndarray, total: np.ndarray, edge: np.ndarray, k: int) -> np.ndarray:
-    """Mask of edges among the ``k`` strongest of at least one of their ends (ties by pair order)."""
+def sparsify(pairs: np.ndarray, total: np.ndarray, edge: np.ndarray, k: int, r: int = 0) -> np.ndarray:
+    """Mask of edges kept: among the ``k`` strongest of an end, or among ``r`` others of an end.
+
+    The ``r`` others are picked by a fixed hash of the pair (deterministic, unrelated to score):
+    the strongest edges of a pool account all point into its own registration wave, so top-k alone
+    can cut a pool into waves; a few arbitrary real edges per account keep its global shape.
+    """
     idx = np.flatnonzero(edge)
     out = np.zeros(len(pairs), dtype=bool)
     if k <= 0 or len(idx) == 0:
@@ -186,13 +194,19 @@ def sparsify(pairs: np.ndarray, total: np.ndarray, edge: np.ndarray, k: int) -> 
         return out
     ends = np.concatenate([pairs[idx, 0], pairs[idx, 1]])
     which = np.concatenate([idx, idx])
-    score = np.concatenate([total[idx], total[idx]])
-    order = np.lexsort((which, -score, ends))
-    ends_sorted = ends[order]
-    first = np.r_[0, np.flatnonzero(np.diff(ends_sorted)) + 1]
-    start = np.repeat(first, np.diff(np.r_[first, len(ends_sorted)]))
-    rank = np.arange(len(ends_sorted)) - start
-    out[which[order][rank < k]] = True
+    a, b = pairs[which, 0].astype(np.uint64), pairs[which, 1].astype(np.uint64)
+    h = (
+        (a * np.uint64(2654435761) + b * np.uint64(40503) + ends.astype(np.uint64)) * np.uint64(2246822519)
+    ) >> np.uint64(16)
+    for key, limit in ((-np.concatenate([total[idx], total[idx]]), k), (h, r)):
+        if limit <= 0:
+            continue
+        order = np.lexsort((which, key, ends))
+        ends_sorted = ends[order]
+        first = np.r_[0, np.flatnonzero(np.diff(ends_sorted)) + 1]
+        start = np.repeat(first, np.diff(np.r_[first, len(ends_sorted)]))
+        rank = np.arange(len(ends_sorted)) - start
+        out[which[order][rank < limit]] = True
     return out
 
 
@@ -302,7 +316,7 @@ def score_pairs(
     if protect:
         prot[[codes[a] for a in protect if a in codes]] = True
     touches = prot[pairs[:, 0]] | prot[pairs[:, 1]]
-    edge &= sparsify(pairs, total, edge, params.max_edges_per_account) | touches
+    edge &= sparsify(pairs, total, edge, params.max_edges_per_account, params.random_edges_per_account) | touches
     weak_ok = np.any([fam[f] >= params.min_type_score for f in params.weak_families if f in fam], axis=0)
     weak = ~edge & (total >= params.keep_score) & (n_fams >= 2)
     if protect is not None:
