@@ -69,7 +69,7 @@ def _store_texts(exchanges: Path, n: int) -> pa.RecordBatch:
     seen: dict[str, str] = {}
     reader = con.execute(
         f"SELECT system_text, user_texts FROM read_parquet('{glob}', hive_partitioning = true)"
-    ).fetch_record_batch(50_000)
+    ).to_arrow_reader(50_000)
     for batch in reader:
         occ = extract_texts(batch)
         for h, t in zip(occ.column("text_hash").to_pylist(), occ.column("text").to_pylist(), strict=True):
