@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from stillwatch.engine.base import BatchFn, Engine
 
@@ -24,6 +27,7 @@ class DuckDBEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._con: Any = None
+        self._scratch_dir: Path | None = None
 
     @property
     def con(self) -> Any:
@@ -54,17 +58,28 @@ class DuckDBEngine(Engine):
             path.mkdir(parents=True)
             self.con.raw_sql(f"COPY ({sql}) TO '{target}/part-0.parquet' (FORMAT parquet)")
 
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
-        reader = self.con.to_pyarrow_batches(expr)
+    def _scratch(self) -> Path:
+        """A scratch folder of this engine under the data dir (removed on close)."""
+        if self._scratch_dir is None:
+            root = Path(self.settings.data_dir) / "_scratch"
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                self._scratch_dir = Path(tempfile.mkdtemp(prefix="duckdb-", dir=root))
+            except OSError:  # a read-only store: the system temp folder
+                self._scratch_dir = Path(tempfile.mkdtemp(prefix="stillwatch-duckdb-"))
+        return self._scratch_dir
 
-        def gen() -> Any:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+        """Stream batches through ``fn`` into a scratch Parquet file: memory stays one batch deep."""
+        reader = self.con.to_pyarrow_batches(expr)
+        path = self._scratch() / f"mapped-{uuid.uuid4().hex[:10]}.parquet"
+        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for batch in reader:
                 if batch.num_rows:
-                    yield fn(batch)
-
-        out = pa.Table.from_batches(list(gen()), schema=schema)
-        name = f"_mapped_{uuid.uuid4().hex[:10]}"
-        return self.con.create_table(name, out, temp=True)
+                    out = fn(batch)
+                    if out.num_rows:
+                        writer.write_batch(out)
+        return self.con.read_parquet(str(path))
 
     def _materialize(self, expr: ir.Table) -> ir.Table:
         hook = getattr(self.con, "_run_pre_execute_hooks", None)
@@ -76,3 +91,6 @@ class DuckDBEngine(Engine):
         if self._con is not None:
             self._con.disconnect()
             self._con = None
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = None
