@@ -178,7 +178,7 @@ def _weak_record_ok(rec: pd.DataFrame, accounts: pd.DataFrame, shared: set[str])
 def _record_backed(pairs: pd.DataFrame, accounts: pd.DataFrame, shared: set[str]) -> pd.Series:
     """Whether the two accounts of each pair agree on an identifying record field.
 
-    Card, folded organisation name, or sign-up IP / /24 when that
+    Card, folded organisation name (spaces ignored), or sign-up IP / /24 when that
     address is not a busy shared egress. Used to accept content + client behaviour (the operator's
     templates and stack) as a weak ban-evasion link: two independent lines of evidence.
     """
@@ -187,8 +187,11 @@ def _record_backed(pairs: pd.DataFrame, accounts: pd.DataFrame, shared: set[str]
     for col in ("payment_fingerprint", "org_key", "signup_ip", "signup_prefix"):
         if col not in acc:
             continue
-        va = pairs["a"].map(acc[col])
-        vb = pairs["b"].map(acc[col])
+        vals = acc[col]
+        if col == "org_key":  # "atlassail capital" vs "atlassailcapital": the same name re-typed
+            vals = vals.where(vals.isna(), vals.astype(str).str.replace(" ", "", regex=False))
+        va = pairs["a"].map(vals)
+        vb = pairs["b"].map(vals)
         same = va.notna() & (va == vb)
         if col in ("signup_ip", "signup_prefix"):
             same &= ~va.isin(shared)
