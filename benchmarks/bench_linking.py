@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,7 +49,7 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
         for i, (h, w) in enumerate(zip(is_h, wave, strict=True))
     ]
     created = [T0 - timedelta(days=int(5 + w % 90), seconds=int(rng.integers(86400))) for w in wave]
-    acc = {name: [None] * n for name in ACCOUNT_SCHEMA.names}
+    acc: dict[str, Any] = {name: [None] * n for name in ACCOUNT_SCHEMA.names}
     acc.update(
         account_id=list(ids),
         created_at=created,
@@ -77,8 +78,9 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
 
     def key(text: str) -> str:
         k = text_hash(text)
+        assert k is not None
         if k not in texts_rows:
-            row = {c: None for c in TEXTS_SCHEMA.names}
+            row: dict[str, Any] = {c: None for c in TEXTS_SCHEMA.names}
             row.update(
                 text_hash=k,
                 template_id=template_id(text),
@@ -94,7 +96,7 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
         hyd_hashes[i % 50] if hh else text_hash(f"benign {o} {i}")
         for i, (hh, o) in enumerate(zip(h, owner, strict=True))
     ]
-    cols = {name: pa.nulls(m, type=ENRICHED_SCHEMA.field(name).type) for name in ENRICHED_SCHEMA.names}
+    cols: dict[str, Any] = {name: pa.nulls(m, type=ENRICHED_SCHEMA.field(name).type) for name in ENRICHED_SCHEMA.names}
     prefix = [".".join(x.split(".")[:3]) + ".0/24" for x in ip]
     cols.update(
         request_id=pa.array([f"req_{i:09d}" for i in range(m)]), ts=pa.array(ts, pa.timestamp("us", tz="UTC")),
@@ -104,7 +106,7 @@ def build(hydra: int, benign: int, per: int, seed: int) -> tuple[pa.Table, pa.Ta
         ip_kind=pa.array(np.where(h | on_cloud, "hosting", "residential")), ip_country=pa.array(["US"] * m),
         ip_asn_name=pa.array(np.where(on_cloud, "Google Cloud", np.where(h, "Vultr", "Comcast"))),
         ua_family=pa.array(np.where(h, "httpx-custom", "anthropic-python")), ua_version=pa.array(["1"] * m),
-        ja4=pa.array(["t13d"] * m), sys_hash=pa.array(np.where(h, None, np.where(owner % 3 == 0, persona, None))),
+        ja4=pa.array(["t13d"] * m), sys_hash=pa.array(np.where(h, None, np.where(owner % 3 == 0, persona, None))),  # type: ignore[call-overload]
         first_user_hash=pa.array(first), max_tokens=pa.array(np.where(h, 16000, 4096), pa.int64()),
         relay_hit=pa.array([False] * m), agent_shaped=pa.array([False] * m),
     )  # fmt: skip

@@ -47,9 +47,10 @@ def _text(w: World, text: str | None, *, cot: bool = False) -> str | None:
     if not text:
         return None
     h = text_hash(text)
+    assert h is not None
     if h not in w.texts:
         sig = signature(text)
-        row = {name: None for name in TEXTS_SCHEMA.names}
+        row: dict[str, Any] = {name: None for name in TEXTS_SCHEMA.names}
         row.update(
             text_hash=h,
             n_chars=len(text),
@@ -70,7 +71,7 @@ def _text(w: World, text: str | None, *, cot: bool = False) -> str | None:
 
 
 def _acct(w: World, aid: str, created: datetime, **kw: Any) -> None:
-    row = {name: None for name in ACCOUNT_SCHEMA.names}
+    row: dict[str, Any] = {name: None for name in ACCOUNT_SCHEMA.names}
     row.update(account_id=aid, created_at=created, plan="api", **kw)
     w.accounts.append(row)
 
@@ -90,7 +91,7 @@ def _ex(
     tools: str | None = None,
     model: str = "claude-sonnet-4-5",
 ) -> None:
-    row = {name: None for name in ENRICHED_SCHEMA.names}
+    row: dict[str, Any] = {name: None for name in ENRICHED_SCHEMA.names}
     row.update(
         request_id=f"req_{len(w.exchanges):08d}",
         ts=ts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ def test_org_key_and_pattern() -> None:
 
 
 def test_overshared_value_nulled_with_warning(caplog: pytest.LogCaptureFixture) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"account_id": f"a{i}", "payment_fingerprint": "pm_default", "signup_ip": f"8.8.{i % 250}.1"} for i in range(80)
     ]
     rows += [{"account_id": "x", "payment_fingerprint": "pm_rare", "signup_ip": None, "org_name": "N/A"}]
