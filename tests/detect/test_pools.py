@@ -101,3 +101,9 @@ def test_busy_accounts_sharing_a_few_common_conversations_are_not_pooled() -> No
     follow = {"gw1": 3000.0, "gw2": 2000.0, "r1": 40.0, "r2": 30.0}
     kept = pools.strong_hops(hops, pd.DataFrame({"a": [], "b": []}), follow)
     assert set(zip(kept["a"], kept["b"], strict=True)) == {("r1", "r2")}
+
+
+def test_a_lone_pair_on_one_address_does_not_carry_pool_evidence() -> None:
+    assert not pools._tied({"egress_partners": 1, "hop_partners": 0}, size=2)  # a VPN exit or office NAT
+    assert pools._tied({"egress_partners": 1, "hop_partners": 0}, size=3)
+    assert pools._tied({"egress_partners": 0, "hop_partners": 1}, size=2)  # a conversation moved across

@@ -298,6 +298,15 @@ def score_pools(pf: pd.DataFrame, detectors: dict[str, Any]) -> pd.DataFrame:
     return pf
 
 
+def _tied(ln: dict[str, int], size: int) -> bool:
+    """Whether a member is tied to its pool firmly enough to carry the pool's evidence: a
+    conversation that hopped or was retried across accounts, egress shared with two or more other
+    members, or shared egress inside a pool of three or more. A lone pair of accounts meeting on
+    one address (a VPN exit, an office NAT) is not enough."""
+    eg = ln.get("egress_partners", 0)
+    return ln.get("hop_partners", 0) >= 1 or eg >= 2 or (eg >= 1 and size >= 3)
+
+
 def pool_findings(
     pf: pd.DataFrame,
     frame: pd.DataFrame,
@@ -309,8 +318,8 @@ def pool_findings(
     """Cluster findings for flagged pools and account findings for their members.
 
     A member already flagged by any account detector keeps that finding (its own evidence is the
-    more specific one); other members get an account finding whose evidence is the pool's summed
-    evidence plus how the member is tied to the pool (shared egress, hopping conversations).
+    more specific one); other members firmly tied to the pool (:func:`_tied`) get an account
+    finding whose evidence is the pool's summed evidence plus how the member is tied to it.
 
     Args:
         pf: Pool frame scored by :func:`score_pools`.
@@ -347,9 +356,9 @@ def pool_findings(
             out.append(Finding(kind, "cluster", pid, score, desc, items, ex, members, window[0], window[1],
                                status=det.status, estimate=est))  # fmt: skip
             for a in members:
-                if a in taken:
-                    continue
                 ln = links.get(a, {})
+                if a in taken or not _tied(ln, size):
+                    continue
                 fam = "network" if ln.get("egress_partners") else "multi_user"
                 member = Evidence(
                     "pool_membership", {"pool": pid, "accounts": size, **ln},

@@ -118,6 +118,7 @@ def build_input(
     # hopping counts as resale only along a pool-grade edge (not a coincidental common conversation)
     frame["hop_partners"] = frame["account_id"].map(lambda a: links.get(a, {}).get("hop_partners", 0))
     found = pools.components(pd.concat([egress[["a", "b"]], hops[["a", "b"]]], ignore_index=True))
+    frame["pool_member"] = frame["account_id"].isin({a for m in found.values() for a in m})
     pf = pools.pool_frame(frame, hourly_df, found, subrouting.restricted_offsets(settings.restricted_regions))
     return DetectionInput(frame=frame, hourly=hourly_df, window_from=start, window_to=until, view=view,
                           pools=found, pool_frame=pf, links=links)  # fmt: skip
@@ -194,6 +195,8 @@ def score_frame(frame: pd.DataFrame, restricted: list[str], detectors: dict[str,
     )
     hops = frame["hop_n"].fillna(0) >= detectors["relay"].min_hops
     pooled = (frame["shared_egress_accounts"].fillna(1) >= 2) | hops
+    if "pool_member" in frame.columns:  # tied to other accounts by egress, hops or retries (detect.pools)
+        pooled |= frame["pool_member"].fillna(False).astype(bool)
     mixed &= ~pooled  # pooled accounts (shared egress, hopping conversations) are resale even when mixed
     relay_as_sub = frame["relay_flag"] & mixed & ~sub
     frame["relay_flag"] = frame["relay_flag"] & ~sub & ~mixed
