@@ -75,9 +75,10 @@ def litellm_python() -> str:
         out = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=True)
     except (subprocess.SubprocessError, OSError) as exc:
         unavailable(f"cannot create the LiteLLM virtual environment: {exc}")
-    python = out.stdout.strip().splitlines()[-1]
-    if not Path(python).exists():
-        pytest.skip(f"LiteLLM venv script printed no python: {out.stdout[-200:]}")
+    lines = out.stdout.strip().splitlines()
+    python = lines[-1] if lines else ""
+    if not python or not Path(python).exists():
+        unavailable(f"LiteLLM venv script printed no python: {out.stdout[-200:]}")
     return python
 
 
