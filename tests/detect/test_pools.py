@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from stillwatch.detect import pools
 from stillwatch.detect.evidence import SOFT_FAMILIES
@@ -107,3 +108,34 @@ def test_a_lone_pair_on_one_address_does_not_carry_pool_evidence() -> None:
     assert not pools._tied({"egress_partners": 1, "hop_partners": 0}, size=2)  # a VPN exit or office NAT
     assert pools._tied({"egress_partners": 1, "hop_partners": 0}, size=3)
     assert pools._tied({"egress_partners": 0, "hop_partners": 1}, size=2)  # a conversation moved across
+
+
+def test_pooled_share_is_compared_on_the_spread_of_an_average() -> None:
+    """A share averaged over k accounts spreads about sqrt(k) less than one account's share: the
+    same pooled value is stronger evidence for 4 even accounts than for one busy account and
+    three near-silent ones (Kish effective size), and a single account is unchanged."""
+    from stillwatch.detect.distillation import DistillationDetector
+
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame({"entity_id": [f"a{i}" for i in range(200)], "n_exchanges": 100,
+                         "cap_max_share": rng.normal(0.3, 0.1, 200).clip(0, 1)})  # fmt: skip
+    det = DistillationDetector().fit(base)
+    c, s = det.baseline_["cap_max_share"]
+    value = c + 2.5 * s  # 0.5 above the shape threshold for one account
+    frame = pd.DataFrame({"account_id": [f"m{i}" for i in range(8)], "n_exchanges": [50] * 4 + [400, 2, 2, 2],
+                          "shared_egress_accounts": [4] * 8, "cap_max_share": [value] * 8, "followup_share": [0.5] * 8,
+                          "local_offset": [0.0] * 8, "declared_country": ["DE"] * 8})  # fmt: skip
+    pf = pools.pool_frame(
+        frame,
+        pd.DataFrame(columns=["account_id", "hour_ts", "n"]),
+        {"even": [f"m{i}" for i in range(4)], "lopsided": [f"m{i}" for i in range(4, 8)]},
+        {},
+    )
+    k = dict(zip(pf["account_id"], pf["pool_k_eff"], strict=True))
+    assert k["even"] == pytest.approx(4.0) and 1.0 < k["lopsided"] < 1.1
+    st = det._strengths(pf)["cap_max_share"]
+    even, lopsided = st[list(pf["account_id"]).index("even")], st[list(pf["account_id"]).index("lopsided")]
+    assert lopsided == pytest.approx(0.5, abs=0.05) and even > 2.5
+    single = det._strengths(frame.iloc[[0]].drop(columns=["local_offset"]))["cap_max_share"][0]
+    assert single == pytest.approx(0.5, abs=1e-6)
+    assert det._strengths(pf.assign(pool_k_eff=100.0))["cap_max_share"].max() <= 3.0  # capped at max_pool_k

@@ -72,6 +72,10 @@ class DistillationDetector(Detector):
         min_second: Strength the second-strongest extraction sign needs when requests are
             multi-turn (agentic trace collection); pooled rows average their members' shares and
             may use a lower value.
+        max_pool_k: Cap on the effective number of accounts behind a pooled row (column
+            ``pool_k_eff``): a share averaged over ``k`` accounts spreads about ``sqrt(k)`` times
+            less than one account's share, so its robust z uses the accounts' scale divided by
+            ``sqrt(min(k, max_pool_k))``. Rows without the column are single accounts (``k = 1``).
     """
 
     name = "distillation_shape_coord"
@@ -88,8 +92,10 @@ class DistillationDetector(Detector):
         min_exchanges: int = 30,
         midpoint: float = 4.0,
         min_second: float = 1.0,
+        max_pool_k: float = 4.0,
     ) -> None:
         self.shape_z = shape_z
+        self.max_pool_k = max_pool_k
         self.min_second = min_second
         self.coord_z = coord_z
         self.min_exchanges = min_exchanges
@@ -108,9 +114,10 @@ class DistillationDetector(Detector):
 
     def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
         out = {}
+        k = np.clip(_col(X, "pool_k_eff"), 1.0, max(1.0, float(self.max_pool_k))) if "pool_k_eff" in X else 1.0
         for name in SHAPE:
             c, s = self.baseline_[name]
-            out[name] = np.clip((_col(X, name) - c) / s - self.shape_z, 0, 3)
+            out[name] = np.clip((_col(X, name) - c) / (s / np.sqrt(k)) - self.shape_z, 0, 3)
         c, sc = self.baseline_["xacct_template_share"]
         out["xacct_template_share"] = np.clip((_col(X, "xacct_template_share") - c) / sc - self.coord_z, 0, 3)
         shared = _col(X, "shared_egress_accounts")

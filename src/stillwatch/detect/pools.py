@@ -152,7 +152,8 @@ def pool_frame(
 
     Counts are summed, shares volume-weighted; the pool's clock (``best_utc_offset``,
     ``utc_offset_fit``, ``tz_restricted``) is fitted on the members' summed hourly counts, so a
-    pool of low-volume accounts has a clock as soon as the pool has volume. ``pool_size`` and
+    pool of low-volume accounts has a clock as soon as the pool has volume. ``pool_size``,
+    ``pool_k_eff`` (effective number of accounts, ``(Σn)² / Σn²`` over member volumes) and
     ``shared_egress_accounts`` (the largest member value) describe the pool.
 
     Args:
@@ -179,6 +180,9 @@ def pool_frame(
             continue
         w = pd.to_numeric(m["n_exchanges"], errors="coerce").fillna(0).to_numpy(dtype=float)
         row: dict[str, Any] = {"account_id": pid, "entity_id": pid, "_members": sorted(m.index), "pool_size": len(m)}
+        # effective number of accounts behind the pooled shares (Kish): a pool of one busy account
+        # and a few near-silent ones is about one account
+        row["pool_k_eff"] = float(w.sum() ** 2 / (w**2).sum()) if (w**2).sum() > 0 else 1.0
         for c in (*SUM_COLS, *[c for c in m.columns if c.startswith("relay_hits_")]):
             if c in m.columns:
                 row[c] = float(pd.to_numeric(m[c], errors="coerce").fillna(0).sum())
