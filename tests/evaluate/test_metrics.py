@@ -69,3 +69,29 @@ def test_step_ends_cover_the_data() -> None:
     assert ends[0] == T0 + timedelta(days=1) and ends[-1] == T0 + timedelta(days=3)
     with pytest.raises(ConfigError):
         step_ends(T0, T0, "weekly")
+
+
+def test_returning_operator_ban_evasion_is_not_a_false_positive() -> None:
+    """A ban-evasion finding on a hydra's replacement account (labelled with its campaign's kind)
+    that names an enforced account of the same campaign counts as correct for precision; one on a
+    benign account or tied to another operator's enforced account stays false."""
+    labels = [
+        {"entity": "account", "id": "ev", "label": "ban_evasion", "group": "ban_evasion", "campaign_id": "e1"},
+        {"entity": "account", "id": "orig", "label": "distillation", "group": "ban_evasion", "campaign_id": "e1"},
+        {"entity": "account", "id": "h_old", "label": "distillation", "group": "hydra", "campaign_id": "h1"},
+        {"entity": "account", "id": "h_new", "label": "distillation", "group": "hydra", "campaign_id": "h1"},
+        {"entity": "account", "id": "other", "label": "relay", "group": "relay_x", "campaign_id": "r1"},
+        {"entity": "account", "id": "b1", "label": "benign", "group": "benign_en"},
+    ]  # fmt: skip
+
+    def ban(new: str, old: str) -> Finding:
+        return Finding("ban_evasion", "account", new, 0.8, {"name": "link.ban_evasion", "version": "1", "params": {}},
+                       [Evidence("link.enforced_account", old, None, "linked", "account")], [], [new, old],
+                       window_to=T0, first_flagged_at=T0)  # fmt: skip
+
+    findings = [ban("ev", "orig"), ban("h_new", "h_old"), ban("other", "h_old"), ban("b1", "orig")]
+    be = evaluate_findings(findings, labels)["kinds"]["ban_evasion"]
+    assert be["positives"] == 1 and be["true_positives"] == 1 and be["flagged"] == 4
+    assert be["returning_operators"] == 1
+    assert be["precision"] == pytest.approx(2 / 4)
+    assert be["false_positives"] == ["b1", "other"]

@@ -18,7 +18,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect import distillation, pools, relay, subrouting, subsidiary
+from stillwatch.detect import distillation, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
 from stillwatch.exceptions import NotFoundError
@@ -273,6 +273,7 @@ def cluster_findings(
             continue
         w = m["n_exchanges"].to_numpy(dtype=float)
         agg: dict[str, Any] = {"account_id": cid, "entity_id": cid, "n_exchanges": float(w.sum())}
+        agg["pool_k_eff"] = float(w.sum() ** 2 / (w**2).sum()) if (w**2).sum() > 0 else 1.0
         for c in (*distillation.SHAPE, "xacct_template_share", "cap_max_share"):
             if c in m.columns:
                 agg[c] = float(np.average(m[c].fillna(0.0), weights=w)) if w.sum() > 0 else 0.0
@@ -444,6 +445,11 @@ def run_detection(
         ban, linked = _link(engine, settings, until)
         findings += ban
         cl = cl or linked
+        ops = operators.operator_groups(ban)
+        samples = _samples(engine, inp.view, sorted({a for o, g in ops.items() for a in (o, *g["returning"])}), per=5)
+        have = {(f.kind, f.entity_id) for f in findings}
+        findings += [f for f in operators.operator_findings(inp.frame, ban, (inp.window_from, inp.window_to), samples)
+                     if f.entity == "cluster" or (f.kind, f.entity_id) not in have]  # fmt: skip
     if jailbreak:
         findings += _jailbreak(engine, settings, until, window_days)
     have = {(f.kind, f.entity_id) for f in findings}

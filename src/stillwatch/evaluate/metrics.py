@@ -63,6 +63,27 @@ def _quantile(values: list[float], q: float) -> float | None:
     return float(np.quantile(values, q)) if values else None
 
 
+def _returning_operators(found: dict[str, Finding], extra: set[str], acct: dict[str, dict[str, Any]]) -> set[str]:
+    """Ban-evasion findings on accounts labelled with another abuse kind that name an enforced
+    account of the same campaign (= operator): a banned operator's replacement account (e.g. a hydra
+    pool member created after a pool-mate was banned). The simulator gives every account one label
+    (its campaign's kind), so these are not in the ``ban_evasion`` positives, but they are what ban
+    evasion is and count as correct for precision (not for recall); benign accounts and accounts
+    tied to another operator's enforced account stay false positives (as in
+    ``tests/link/labels_eval.py``)."""
+    out = set()
+    for a in extra:
+        lab = acct.get(a)
+        camp = (lab or {}).get("campaign_id")
+        if not lab or lab["label"] == "benign" or not camp:
+            continue
+        olds = {str(e.value) for e in found[a].evidence if e.feature == "link.enforced_account"}
+        olds |= {x for x in found[a].accounts if x != a} if not olds else set()
+        if any((acct.get(o) or {}).get("campaign_id") == camp for o in olds):
+            out.add(a)
+    return out
+
+
 def evaluate_findings(
     findings: list[Finding],
     labels: list[dict[str, Any]],
@@ -108,6 +129,7 @@ def evaluate_findings(
         pos = {a for a, lab in acct.items() if lab["label"] == kind}
         pred = {a for a, f in flagged.get(kind, {}).items() if not f.shadow}
         tp = pos & pred
+        returning = _returning_operators(flagged[kind], pred - pos, acct) if kind == "ban_evasion" else set()
         ex_pos = sum(exchanges_per_account.get(a, 0) for a in pos)
         ex_tp = sum(exchanges_per_account.get(a, 0) for a in tp)
         ttd: list[float] = []
@@ -126,12 +148,13 @@ def evaluate_findings(
         found_camps = sum(1 for members in camps.values() if members & pred)
         kinds[kind] = {
             "positives": len(pos), "flagged": len(pred), "true_positives": len(tp),
-            "precision": len(tp) / len(pred) if pred else None,
+            "precision": (len(tp) + len(returning)) / len(pred) if pred else None,
+            "returning_operators": len(returning),
             "recall": len(tp) / len(pos) if pos else None,
             "exchange_recall": ex_tp / ex_pos if ex_pos else None,
             "campaigns": len(camps), "campaigns_found": found_camps,
             "ttd_median_h": _quantile(ttd, 0.5), "ttd_p90_h": _quantile(ttd, 0.9),
-            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos)[:20],
+            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos - returning)[:20],
             "slowest": sorted(ttd_by.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
             "labelled_without_exchanges": unseen.get(kind, 0),
         }  # fmt: skip

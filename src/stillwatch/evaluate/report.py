@@ -36,7 +36,8 @@ def tables(result: dict[str, Any]) -> list[Table]:
     for kind, m in result["kinds"].items():
         if not m["positives"] and not m["flagged"]:
             continue
-        kinds.add_row(kind, str(m["positives"]), str(m["flagged"]), _pct(m["precision"]), _pct(m["recall"]),
+        flagged = str(m["flagged"]) + (f" ({m['returning_operators']} ret.)" if m.get("returning_operators") else "")
+        kinds.add_row(kind, str(m["positives"]), flagged, _pct(m["precision"]), _pct(m["recall"]),
                       _pct(m["exchange_recall"]), f"{m['campaigns_found']}/{m['campaigns']}",
                       _hours(m["ttd_median_h"]), _hours(m["ttd_p90_h"]))  # fmt: skip
     groups = Table(title="per benign group (false positives)")
@@ -69,6 +70,12 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
     console = console or Console()
     for t in tables(result):
         console.print(t)
+    ret = (result["kinds"].get("ban_evasion") or {}).get("returning_operators")
+    if ret:
+        console.print(
+            f"ban_evasion: {ret} flagged account(s) are returning operators (labelled with their campaign's "
+            "kind, linked to an enforced account of the same campaign): counted correct for precision"
+        )
     meta = result.get("meta", {})
     if meta:
         console.print(
