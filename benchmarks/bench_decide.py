@@ -6,8 +6,10 @@ Reports, in one run:
   p50/p99/p99.9 and per-decision thread CPU time (which excludes time the OS scheduler gave to
   other processes — on a shared 2-core machine the wall-clock tail is mostly preemption);
 * over HTTP (uvicorn, one worker, loopback): for increasing client concurrency, the rate and p99
-  of ``POST /api/v1/decide`` and of a no-op ``POST /noop`` on the same app, interleaved; the
-  highest rate each sustains with p99 <= 10 ms, and the ratio decide/no-op. The load generator is
+  of ``POST /api/v1/decide`` and of two no-op endpoints on the same app, interleaved: ``POST /noop``,
+  an ordinary FastAPI route (decorator, ``Request`` parameter), and ``POST /noop-route``, a plain
+  Starlette route like the decision routes themselves (the stricter baseline); the highest rate
+  each sustains with p99 <= 10 ms, and the ratio decide/no-op against each. The load generator is
   ``wrk`` (C, one thread, closed loop: a fixed duration per step) when it is installed, else an
   httpx client (a fixed count per step; slower, so it takes a share of the CPU from the server).
 
@@ -149,6 +151,13 @@ async def noop(request: Request) -> Response:
     await request.body()
     return Response(b'{{"action":"allow"}}', media_type="application/json")
 
+async def noop_route(request: Request) -> Response:
+    await request.body()
+    return Response(b'{{"action":"allow"}}', media_type="application/json")
+
+from starlette.routing import Route
+app.router.routes.insert(0, Route("/noop-route", noop_route, methods=["POST"]))
+
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False, loop="uvloop",
             http="httptools")
 """
@@ -240,7 +249,7 @@ def bench_http(n: int, levels: list[int], seconds: float = 8.0) -> dict[str, Any
         rows = []
         for c in levels:
             row: dict[str, Any] = {"concurrency": c}
-            for name, path in (("noop", "/noop"), ("decide", "/api/v1/decide")):
+            for name, path in (("noop", "/noop"), ("noop_route", "/noop-route"), ("decide", "/api/v1/decide")):
                 url = f"http://127.0.0.1:{port}{path}"
                 if use_wrk:
                     _wrk(url, bodies_file, c, 1)  # warm-up
@@ -254,15 +263,20 @@ def bench_http(n: int, levels: list[int], seconds: float = 8.0) -> dict[str, Any
     finally:
         proc.terminate()
         proc.wait(10)
+    names = ("noop", "noop_route", "decide")
     best = {}
-    for name in ("noop", "decide"):
+    for name in names:
         ok = [r[name]["rate"] for r in rows if r[name]["p99_ms"] <= 10.0 and not r[name]["errors"]]
         best[name] = max(ok) if ok else None
-    ratio = best["decide"] / best["noop"] if best["decide"] and best["noop"] else None
-    peak = {name: max(r[name]["rate"] for r in rows) for name in ("noop", "decide")}
-    return {"client": "wrk" if use_wrk else "httpx", "rows": rows, "best_rate_p99_le_10ms": best, "ratio": ratio,
-            "peak_rate": peak,
-            "peak_ratio": peak["decide"] / peak["noop"]}  # fmt: skip
+    peak = {name: max(r[name]["rate"] for r in rows) for name in names}
+
+    def ratio(base: str) -> float | None:
+        return best["decide"] / best[base] if best["decide"] and best[base] else None
+
+    return {"client": "wrk" if use_wrk else "httpx", "rows": rows, "best_rate_p99_le_10ms": best,
+            "ratio": ratio("noop"), "ratio_route": ratio("noop_route"), "peak_rate": peak,
+            "peak_ratio": peak["decide"] / peak["noop"],
+            "peak_ratio_route": peak["decide"] / peak["noop_route"]}  # fmt: skip
 
 
 def main() -> None:
@@ -286,16 +300,21 @@ def main() -> None:
     if not args.skip_http:
         h = bench_http(args.http_n, [int(x) for x in args.levels.split(",")])
         print(f"client: {h['client']}")
-        print("| concurrency | no-op rate/s | no-op p99 ms | decide rate/s | decide p50 ms | decide p99 ms |")
-        print("|---|---|---|---|---|---|")
+        print("| concurrency | no-op rate/s | no-op p99 ms | no-op route rate/s | no-op route p99 ms "
+              "| decide rate/s | decide p50 ms | decide p99 ms |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for row in h["rows"]:
-            n_, d = row["noop"], row["decide"]
-            print(f"| {row['concurrency']} | {n_['rate']:.0f} | {n_['p99_ms']:.2f} | {d['rate']:.0f} | "
-                  f"{d['p50_ms']:.2f} | {d['p99_ms']:.2f} |")  # fmt: skip
+            n_, r_, d = row["noop"], row["noop_route"], row["decide"]
+            print(f"| {row['concurrency']} | {n_['rate']:.0f} | {n_['p99_ms']:.2f} | {r_['rate']:.0f} | "
+                  f"{r_['p99_ms']:.2f} | {d['rate']:.0f} | {d['p50_ms']:.2f} | {d['p99_ms']:.2f} |")  # fmt: skip
         b = h["best_rate_p99_le_10ms"]
-        print(f"highest rate with p99 <= 10 ms: decide {b['decide']}, no-op {b['noop']}, ratio {h['ratio']}")
-        print(f"peak rate: decide {h['peak_rate']['decide']:.0f}/s, no-op {h['peak_rate']['noop']:.0f}/s, "
-              f"ratio {h['peak_ratio']:.2f}")  # fmt: skip
+        print(f"highest rate with p99 <= 10 ms: decide {b['decide']}, no-op {b['noop']}, "
+              f"no-op route {b['noop_route']}; ratio vs no-op {h['ratio']}, "
+              f"vs no-op route {h['ratio_route']}")  # fmt: skip
+        pk = h["peak_rate"]
+        print(f"peak rate: decide {pk['decide']:.0f}/s, no-op {pk['noop']:.0f}/s, "
+              f"no-op route {pk['noop_route']:.0f}/s; "
+              f"ratio {h['peak_ratio']:.2f} / {h['peak_ratio_route']:.2f}")  # fmt: skip
     print(f"(load average at end: {os.getloadavg()[0]:.1f})")
 
 

@@ -96,5 +96,10 @@ def test_mounted_on_the_stillwatch_api(tmp_path) -> None:
         assert r.status_code == 200
         body = r.json()
         assert body["action"] == "allow"
+        assert set(body) >= {"action", "score", "reasons", "ttl_s", "policy_version", "decision_id"}
+        # the app's security headers reach the decision routes too (they sit first in the table)
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert c.get("/metrics").status_code == 200
+        assert "/api/v1/cases" in c.get("/api/v1/openapi.json").json()["paths"]  # other routes still resolve
     app.state.decide_service.close()

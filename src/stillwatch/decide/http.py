@@ -1,11 +1,13 @@
 """HTTP face of the decision service: ``POST /api/v1/decide``, ``POST /api/v1/decide/signup``, ``GET /metrics``.
 
-Mount on any FastAPI app with :func:`mount` (``stillwatch serve`` does). Bodies are parsed here,
-not by FastAPI's validation, so malformed JSON, oversized bodies and missing fields get a defined
-decision (HTTP 200, ``faults.bad_input_action``, a ``bad input:`` reason) rather than an error
-envelope, and an unexpected error gets the fail-open/fail-closed decision, never a bare 500.
-When ``STILLWATCH_DECIDE_TOKEN`` (or ``token=``) is set, callers must send
-``Authorization: Bearer <token>``.
+Mount on any FastAPI app with :func:`mount` (``stillwatch serve`` does). The two decision routes
+are plain Starlette routes placed first in the app's routing table: they take no FastAPI
+dependencies or validated parameters, and skipping that machinery removes a large part of the
+framework's cost per decision (docs/benchmarks.md). Bodies are parsed here, so malformed JSON,
+oversized bodies and missing fields get a defined decision (HTTP 200, ``faults.bad_input_action``,
+a ``bad input:`` reason) rather than an error envelope, and an unexpected error gets the
+fail-open/fail-closed decision, never a bare 500. When ``STILLWATCH_DECIDE_TOKEN`` (or ``token=``)
+is set, callers must send ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from starlette.routing import Route
 
 if TYPE_CHECKING:
     from stillwatch.decide.service import DecisionService
@@ -83,7 +86,11 @@ async def _read(request: Request, svc: DecisionService) -> tuple[Any, str | None
 router = APIRouter(tags=["decide"])
 
 
-@router.post(f"{PREFIX}/decide", summary="Per-request decision for the API gateway")
+def _json(resp: Any) -> Response:
+    """A decision as JSON (the model's fields as constructed; no second validation pass)."""
+    return Response(orjson.dumps(resp.__dict__), media_type=_JSON)
+
+
 async def decide_endpoint(request: Request) -> Response:
     """Decide one gateway request: ``{action, score, reasons, ttl_s, policy_version, ...}``."""
     t0 = time.perf_counter()
@@ -92,11 +99,10 @@ async def decide_endpoint(request: Request) -> Response:
     svc = _service(request)
     data, problem = await _read(request, svc)
     resp = svc.bad_input(problem) if problem else svc.decide(data)
-    svc.metrics.http_latency.labels("decide").observe(time.perf_counter() - t0)
-    return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
+    svc.metrics.observe_http("decide", time.perf_counter() - t0)
+    return _json(resp)
 
 
-@router.post(f"{PREFIX}/decide/signup", summary="Sign-up / key-creation decision")
 async def decide_signup_endpoint(request: Request) -> Response:
     """Decide a sign-up or key creation; the answer names the enforced account or cluster it resembles."""
     t0 = time.perf_counter()
@@ -113,8 +119,14 @@ async def decide_signup_endpoint(request: Request) -> Response:
         decider.start()
     data, problem = await _read(request, svc)
     resp = decider.bad_input(problem) if problem else decider.decide(data)
-    svc.metrics.http_latency.labels("signup").observe(time.perf_counter() - t0)
+    svc.metrics.observe_http("signup", time.perf_counter() - t0)
     return Response(orjson.dumps(resp.model_dump()), media_type=_JSON)
+
+
+ROUTES = (
+    Route(f"{PREFIX}/decide", decide_endpoint, methods=["POST"], name="decide"),
+    Route(f"{PREFIX}/decide/signup", decide_signup_endpoint, methods=["POST"], name="decide_signup"),
+)
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -142,5 +154,6 @@ def mount(app: FastAPI, service: DecisionService | None = None, *, token: str | 
         # Build (snapshot, screen indexes) in the background now, not on the first gateway request.
         threading.Thread(target=_ensure, args=(app,), name="stillwatch-decide-build", daemon=True).start()
     app.state.decide_token = token or os.environ.get(TOKEN_ENV) or None
+    app.router.routes[:0] = ROUTES
     app.include_router(router)
     return app

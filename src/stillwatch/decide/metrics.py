@@ -43,6 +43,11 @@ class Metrics:
             (k, a, w): self.decisions.labels(k, a, w) for k in ("request", "signup") for a in ACTIONS for w in ACTIONS
         }
         self._lat = {k: self.latency.labels(k) for k in ("request", "signup")}
+        self._http = {r: self.http_latency.labels(r) for r in ("decide", "signup")}
+
+    def observe_http(self, route: str, seconds: float) -> None:
+        """Time spent in one HTTP handler (``decide`` or ``signup``)."""
+        self._http[route].observe(seconds)
 
     def observe(self, kind: str, action: str, would: str, seconds: float, degraded: list[str]) -> None:
         """Count one decision."""

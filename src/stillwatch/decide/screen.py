@@ -27,6 +27,7 @@ import numpy as np
 
 from stillwatch.decide.models import DecideRequest
 from stillwatch.enrich import client, network
+from stillwatch.enrich.cachedmatch import CachedMatcher
 from stillwatch.enrich.templates import SHINGLE, normalise, template_id
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ class Screen:
         self.restricted = restricted
         self.sync_chars = sync_chars
         self.jailbreak = JailbreakScreen()
+        self.matcher = CachedMatcher()
         self._cache = _LRU(cache_size)
         self.on_deferred = on_deferred
         self._queue: queue.Queue[tuple[bytes, str, str, str]] = queue.Queue(maxsize=1024)
@@ -298,7 +300,7 @@ class Screen:
         xff = network.parse_forwarded_for(req.forwarded_for[:2048] if req.forwarded_for else None)
         if xff is not None:
             out.xff_country = xff.country
-        hits = client.match_indicators(fields.values)
+        hits = self.matcher.match(fields.values)
         if hits:
             out.relay_ids = sorted({h.id for h in hits})
             order = {"strong": 2, "medium": 1}

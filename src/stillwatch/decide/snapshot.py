@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _RANK = {a: i for i, a in enumerate(("warn", "throttle", "challenge", "suspend", "ban"))}
+
+
+@lru_cache(maxsize=65_536)
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The parsed address (cached: gateways see the same clients again and again), ``None`` if invalid."""
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
 
 EnforcementSource = Callable[[], list[dict[str, Any]]]
 FindingsSource = Callable[[], Iterable[Mapping[str, Any]]]
@@ -80,9 +91,8 @@ class Snapshot:
         hit = self.enforced.get(("egress", ip))
         if hit or not self.egress_nets:
             return hit
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
+        addr = _address(ip)
+        if addr is None:
             return None
         best: Enforced | None = None
         for net, enf in self.egress_nets:
