@@ -100,3 +100,62 @@ def test_window_respects_until(engine: Engine) -> None:
     found = run(engine, None, T0 + timedelta(minutes=12), window_days=1)
     fuzz = [f for f in found if f.entity == "exchange" and "acc-fuzz" in f.accounts]
     assert len(fuzz) == 3  # only the variants sent before `until`
+
+
+def _cands(rows: list[tuple[str, str | None, str | None, str, int]]) -> pd.DataFrame:
+    """Candidate rows ``(account, device, system, last user turn, text_index)``, all flagged."""
+    out = []
+    for i, (acc, dev, system, user, k) in enumerate(rows):
+        md = None if dev is None else f"user_{dev}_account__session_{i:08d}-0000-0000-0000-000000000000"
+        out.append({"request_id": f"r{i}", "ts": T0 + minutes(90 * i), "account_id": acc, "api_key_id": "k",
+                    "system_text": system, "user_texts": [user], "metadata_user_id": md, "score": 0.9,
+                    "flagged": True, "template_source": None, "template_item": None, "text_index": k})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _dev(n: int) -> str:
+    return f"{n:064x}"
+
+
+def test_gateway_users_who_each_try_something_are_not_one_jailbreaker() -> None:
+    """40 end users of one gateway, each with 8 exchanges, each sending one different jailbreak
+    (12.5 % of the account's traffic): no user tried more than once. One operator behind the same kind of gateway who sends 8 distinct
+    jailbreaks among its 20 exchanges is."""
+    gw = [("gw", _dev(u), None, AIM.format(q=f"{PAYLOADS[u % len(PAYLOADS)]} variant {u} {'x' * u}"), 0)
+          for u in range(40)]  # fmt: skip
+    op = [("gw2", _dev(999), None, AIM.format(q=f"{PAYLOADS[k % len(PAYLOADS)]} take {k} {'y' * k}"), 0)
+          for k in range(8)]  # fmt: skip
+    users = {("gw", _dev(u)): 8 for u in range(40)} | {("gw2", _dev(999)): 20}
+    users |= {("gw2", _dev(u)): 30 for u in range(39)}
+    frame = account_frame(_cands(gw + op), totals={"gw": 320, "gw2": 1190}, user_totals=users).set_index("entity_id")
+    assert frame.loc["gw", "jb_attempts"] == 40 and frame.loc["gw", "jb_end_users"] == 40
+    assert frame.loc["gw", "jb_distinct"] == 1  # the user with the most attempts made one
+    assert frame.loc["gw2", "jb_distinct"] == 8 and frame.loc["gw2", "jb_share"] == pytest.approx(8 / 20)
+    det = AccountJailbreakDetector().fit(frame.reset_index())
+    flagged = dict(zip(frame.index, det.predict(frame.reset_index()), strict=True))
+    assert flagged == {"gw": False, "gw2": True}
+    # without end-user ids the same gateway traffic is rated on the account (the old behaviour)
+    anon = account_frame(_cands([(a, None, s, t, k) for a, _, s, t, k in gw]), totals={"gw": 320})
+    assert anon.iloc[0]["jb_distinct"] == 40 and det.predict(anon).tolist() == [True]
+
+
+def test_rotating_throwaway_ids_are_one_actor() -> None:
+    """An operator who sends every attempt under a fresh metadata.user_id (ids with nothing but
+    jailbreaks) is pooled into one actor and still flagged."""
+    rows = [("rot", _dev(5000 + k), None, AIM.format(q=f"{PAYLOADS[k % len(PAYLOADS)]} n{k} {'z' * k}"), 0)
+            for k in range(8)]  # fmt: skip
+    users = {("rot", _dev(5000 + k)): 1 for k in range(8)}
+    frame = account_frame(_cands(rows), totals={"rot": 8}, user_totals=users)
+    assert frame.iloc[0]["jb_distinct"] == 8 and frame.iloc[0]["jb_share"] == 1.0
+    assert AccountJailbreakDetector().fit(frame).predict(frame).tolist() == [True]
+
+
+def test_a_flagged_persona_system_prompt_is_one_text_whatever_the_questions() -> None:
+    """An application whose (borderline) persona system prompt scored, sent with 12 different
+    questions, made one flagged text, not twelve: the text that scored is counted."""
+    rows = [("app", None, DAN.format(q=""), f"question number {k}: " + "about the weather " * (80 + k), 0)
+            for k in range(12)]  # fmt: skip
+    frame = account_frame(_cands(rows), totals={"app": 100})
+    assert frame.iloc[0]["jb_distinct"] == 1
+    by_length = account_frame(_cands(rows).drop(columns=["text_index"]), totals={"app": 100})
+    assert by_length.iloc[0]["jb_distinct"] == 12  # the longest text (the question) differs every time

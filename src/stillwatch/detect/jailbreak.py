@@ -251,7 +251,8 @@ def score_frame(detector: JailbreakDetector, frame: pd.DataFrame) -> pd.DataFram
 
     Returns:
         A copy with ``score``, ``classifier``, ``template_source``, ``template_item``,
-        ``template_sim``, ``probes`` (comma-joined), ``flagged``.
+        ``template_sim``, ``probes`` (comma-joined), ``text_index`` (which of
+        :func:`~stillwatch.detect.jailbreak_features.exchange_texts` scored highest), ``flagged``.
     """
     x = frame.rename(columns={"request_id": "entity_id"})
     verdicts = detector.explain(x) if len(x) else []
@@ -262,5 +263,6 @@ def score_frame(detector: JailbreakDetector, frame: pd.DataFrame) -> pd.DataFram
     out["template_item"] = [v.template_item for v in verdicts]
     out["template_sim"] = [v.template_sim for v in verdicts]
     out["probes"] = [",".join(v.probes) for v in verdicts]
+    out["text_index"] = [v.text_index for v in verdicts]
     out["flagged"] = out["score"] >= float(detector.offset_) if len(out) else pd.Series(dtype=bool)
     return out

@@ -5,9 +5,16 @@
 candidates per account:
 
 * ``jb_attempts`` — flagged exchanges;
-* ``jb_distinct`` — distinct payload-masked texts among them (what the score counts: a benign
-  user who re-sends one borderline persona prompt is one text, not many attempts);
+* ``jb_distinct`` — distinct payload-masked texts among them, taking the text that scored (the
+  system prompt or the last user turn), so a benign user or an application that re-sends one
+  borderline persona system prompt under many different questions is one text, not many attempts;
 * ``jb_share`` — flagged exchanges over all the account's exchanges in the window;
+* **per end user** — an account that serves many people (an enterprise gateway) passes their
+  ``metadata.user_id`` devices along; ``jb_distinct`` and ``jb_share`` are then those of the end
+  user with the most attempts, rated on that user's own traffic (``jb_end_users`` counts the users
+  who tried anything): many users who each try something once are not one jailbreaker. Ids that
+  send little but jailbreaks (flagged share >= 0.5: throw-away ids an operator rotates) are
+  pooled into one actor, and bursts are counted over the whole account;
 * ``jb_templates`` — distinct template clusters among them;
 * ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
   cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
@@ -33,13 +40,14 @@ from stillwatch.detect.evidence import Evidence
 from stillwatch.detect.findings import Finding
 from stillwatch.detect.jailbreak import JailbreakDetector, score_frame
 from stillwatch.detect.jailbreak_features import exchange_texts, mask_payload
+from stillwatch.enrich.client import parse_metadata_user_id
 from stillwatch.enrich.templates import band_keys, signature
 
 if TYPE_CHECKING:
     from stillwatch.config import Settings
     from stillwatch.engine import Engine
 
-EXCHANGE_COLUMNS = ("request_id", "ts", "account_id", "api_key_id", "system_text", "user_texts")
+EXCHANGE_COLUMNS = ("request_id", "ts", "account_id", "api_key_id", "system_text", "user_texts", "metadata_user_id")
 #: Exchanges scoring at least this are kept as candidates for bursts (below the flag threshold).
 CANDIDATE_SCORE = 0.2
 
@@ -87,8 +95,18 @@ def scan(
     window_days: int = 28,
     detector: JailbreakDetector | None = None,
     batch_rows: int = 20_000,
+    user_totals: dict[tuple[str, str], int] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score every exchange with ``until - window_days <= ts < until``.
+
+    Args:
+        engine: The engine.
+        until: End of the window (exclusive).
+        window_days: Window length.
+        detector: Exchange detector (default: the shipped model).
+        batch_rows: Rows per batch.
+        user_totals: When given, filled with the number of exchanges per ``(account, end user)``
+            (``metadata.user_id`` device; see :func:`end_user`).
 
     Returns:
         Candidate rows (score >= :data:`CANDIDATE_SCORE`) with the verdict columns, and the
@@ -110,6 +128,10 @@ def scan(
         frame = batch.to_pandas()
         for acc, n in frame["account_id"].value_counts().items():
             totals[str(acc)] = totals.get(str(acc), 0) + int(n)
+        if user_totals is not None and "metadata_user_id" in frame.columns:
+            users = frame["metadata_user_id"].map(end_user)
+            for (acc, user), n in frame[users.notna()].groupby(["account_id", users[users.notna()]]).size().items():
+                user_totals[(str(acc), str(user))] = user_totals.get((str(acc), str(user)), 0) + int(n)
         scored = score_frame(det, frame)
         parts.append(scored[scored["score"] >= CANDIDATE_SCORE])
     cols = [*EXCHANGE_COLUMNS, "score", "classifier", "template_source", "template_item", "template_sim", "probes"]
@@ -119,9 +141,58 @@ def scan(
 
 
 # ------------------------------------------------------------------------------ aggregation
-def _best_text(system_text: Any, user_texts: Any) -> str:
+def end_user(metadata_user_id: Any) -> str | None:
+    """The end user behind an exchange: the device (or plain user) id of ``metadata.user_id``."""
+    if not isinstance(metadata_user_id, str) or not metadata_user_id.strip():
+        return None
+    device, _ = parse_metadata_user_id(metadata_user_id)
+    return device
+
+
+def _best_text(system_text: Any, user_texts: Any, index: Any = None) -> str:
+    """The text that scored (``text_index`` of the verdict), else the longest text."""
     texts = exchange_texts(system_text, list(user_texts) if user_texts is not None else None)
+    if isinstance(index, int | np.integer) and 0 <= int(index) < len(texts):
+        return texts[int(index)]
     return max(texts, key=len) if texts else ""
+
+
+def _top_actor(
+    actors: list[str | None],
+    flagged: np.ndarray,
+    variants: list[str],
+    account_total: int,
+    user_totals: dict[str, int],
+    min_share: float,
+    rotate_share: float = 0.5,
+) -> tuple[int, float, int]:
+    """Distinct flagged texts and flagged share of the actor with the most attempts, and the
+    number of end users with a flagged exchange.
+
+    Exchanges without an end-user id belong to the account itself (rated on the account's
+    exchanges without an id); identified users are rated on their own exchanges, and users whose
+    own traffic is mostly flagged (``rotate_share``) are pooled into one actor.
+    """
+    idx = [int(i) for i in np.flatnonzero(flagged)]
+    ids = {a for a in (actors[i] for i in idx) if a is not None}
+    if not ids:
+        return len({variants[i] for i in idx}), len(idx) / max(1, account_total), 0
+    hits = {a: [i for i in idx if actors[i] == a] for a in ids}
+    rotating = {a for a in ids if len(hits[a]) >= rotate_share * max(1, user_totals.get(a, len(hits[a])))}
+    groups: dict[str, tuple[list[int], int]] = {}
+    for a in ids:
+        key = "*rotating" if a in rotating else a
+        rows, tot = groups.get(key, ([], 0))
+        groups[key] = (rows + hits[a], tot + max(len(hits[a]), user_totals.get(a, 0)))
+    anon = [i for i in idx if actors[i] is None]
+    if anon:
+        groups["*account"] = (anon, max(len(anon), account_total - sum(user_totals.values())))
+    best = (0, 0.0)
+    for rows, tot in groups.values():
+        d, share = len({variants[i] for i in rows}), len(rows) / max(1, tot)
+        if d * min(1.0, share / min_share) > best[0] * min(1.0, best[1] / min_share):
+            best = (d, share)
+    return best[0], best[1], len(ids)
 
 
 def _clusters(sigs: list[np.ndarray | None], near: float) -> list[int]:
@@ -161,7 +232,12 @@ def _max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[i
 
 
 def account_frame(
-    candidates: pd.DataFrame, burst_minutes: int = 60, near: float = 0.5, totals: dict[str, int] | None = None
+    candidates: pd.DataFrame,
+    burst_minutes: int = 60,
+    near: float = 0.5,
+    totals: dict[str, int] | None = None,
+    user_totals: dict[tuple[str, str], int] | None = None,
+    min_share: float = 0.1,
 ) -> pd.DataFrame:
     """Per-account jailbreak features from scored candidate exchanges.
 
@@ -170,10 +246,14 @@ def account_frame(
         burst_minutes: Burst window length.
         near: Estimated Jaccard for two masked texts to be variants of one template.
         totals: Exchanges per account in the window (for ``jb_share``; default: the candidates).
+        user_totals: Exchanges per ``(account, end user)`` (see :func:`scan`); without it an end
+            user is rated on its candidate exchanges only.
+        min_share: The account detector's ``min_share`` (ranks the end users by attempts).
 
     Returns:
-        One row per account with ``entity_id``, ``jb_attempts``, ``jb_templates``,
-        ``burst_variants``, ``burst_from``, ``burst_to``, ``templates`` (list),
+        One row per account with ``entity_id``, ``jb_attempts``, ``jb_distinct``, ``jb_share``
+        (of the end user with the most attempts, or the account), ``jb_end_users``,
+        ``jb_templates``, ``burst_variants``, ``burst_from``, ``burst_to``, ``templates`` (list),
         ``sample_request_ids`` (list), ``max_score``.
     """
     cols = [
@@ -181,6 +261,7 @@ def account_frame(
         "jb_attempts",
         "jb_distinct",
         "jb_share",
+        "jb_end_users",
         "jb_templates",
         "burst_variants",
         "burst_from",
@@ -192,7 +273,9 @@ def account_frame(
     rows: list[dict[str, Any]] = []
     for acc, grp in candidates.groupby("account_id", sort=True):
         grp = grp.sort_values(["ts", "request_id"])
-        masked = [mask_payload(_best_text(s, u)) for s, u in zip(grp["system_text"], grp["user_texts"], strict=True)]
+        index = grp["text_index"] if "text_index" in grp.columns else [None] * len(grp)
+        masked = [mask_payload(_best_text(s, u, k)) for s, u, k in zip(grp["system_text"], grp["user_texts"], index,
+                                                                       strict=True)]  # fmt: skip
         sigs = [signature(m) if m else None for m in masked]
         cluster = _clusters(sigs, near)
         flagged = grp["flagged"].to_numpy(dtype=bool)
@@ -207,12 +290,18 @@ def account_frame(
             if b[0] > best[0]:
                 best = b
         named = sorted({f"{s}:{i}" for s, i in zip(grp["template_source"], grp["template_item"], strict=True) if i})
+        md = grp["metadata_user_id"] if "metadata_user_id" in grp.columns else [None] * len(grp)
+        actors = [end_user(x) for x in md]
+        mine = {u: n for (a, u), n in (user_totals or {}).items() if a == str(acc)}
+        n_total = (totals or {}).get(str(acc), len(grp))
+        distinct, share, n_users = _top_actor(actors, flagged, variants, n_total, mine, min_share)
         rows.append(
             {
                 "entity_id": str(acc),
                 "jb_attempts": int(flagged.sum()),
-                "jb_distinct": len({variants[i] for i in np.flatnonzero(flagged)}),
-                "jb_share": float(flagged.sum()) / max(1, (totals or {}).get(str(acc), len(grp))),
+                "jb_distinct": distinct,
+                "jb_share": float(share),
+                "jb_end_users": n_users,
                 "jb_templates": len({cluster[i] for i in np.flatnonzero(flagged)}),
                 "burst_variants": best[0],
                 "burst_from": best[1],
@@ -277,13 +366,15 @@ def findings(
     exchange_detector: JailbreakDetector,
     account_detector: AccountJailbreakDetector | None = None,
     burst_minutes: int = 60,
+    user_totals: dict[tuple[str, str], int] | None = None,
 ) -> list[Finding]:
     """Exchange findings for flagged exchanges and account findings for flagged accounts."""
     out = list(_exchange_findings(exchange_detector, candidates[candidates["flagged"]], window, None))
-    frame = account_frame(candidates, burst_minutes=burst_minutes, totals=totals)
+    acc_det = account_detector or AccountJailbreakDetector()
+    frame = account_frame(candidates, burst_minutes=burst_minutes, totals=totals, user_totals=user_totals,
+                          min_share=float(acc_det.min_share))  # fmt: skip
     if frame.empty:
         return out
-    acc_det = account_detector or AccountJailbreakDetector()
     acc_det.fit(frame)
     scores = acc_det.score(frame)
     for row, score in zip(frame.itertuples(index=False), scores, strict=True):
@@ -300,6 +391,17 @@ def findings(
             Evidence("jb_distinct", row.jb_distinct, None, "distinct (payload-masked) jailbreak texts", "extraction"),
             Evidence("jb_templates", row.jb_templates, None, "distinct jailbreak template clusters used", "extraction"),
         ]
+        if row.jb_end_users:
+            ev.append(
+                Evidence(
+                    "jb_end_users",
+                    row.jb_end_users,
+                    {"top_user_share": round(float(row.jb_share), 4)},
+                    "end users (metadata.user_id devices) with a flagged exchange; jb_distinct and the share "
+                    "are those of the end user with the most attempts",
+                    "extraction",
+                )  # fmt: skip
+            )
         if row.templates:
             ev.append(
                 Evidence(
@@ -337,6 +439,8 @@ def findings(
 def run(engine: Engine, settings: Settings, until: datetime, window_days: int = 28) -> list[Finding]:  # noqa: ARG001
     """Scan the window before ``until`` and return exchange and account jailbreak findings."""
     det = JailbreakDetector()
-    candidates, totals = scan(engine, until, window_days, det)
+    users: dict[tuple[str, str], int] = {}
+    candidates, totals = scan(engine, until, window_days, det, user_totals=users)
     until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
-    return findings(candidates, totals, (until - timedelta(days=window_days), until), exchange_detector=det)
+    return findings(candidates, totals, (until - timedelta(days=window_days), until), exchange_detector=det,
+                    user_totals=users)  # fmt: skip
