@@ -87,7 +87,7 @@ router = APIRouter(tags=["decide"])
 
 
 def _json(resp: Any) -> Response:
-    """A decision as JSON (the model's fields as constructed; no second validation pass)."""
+    """A decision as JSON (``orjson`` over the validated model's fields: no ``model_dump`` copy)."""
     return Response(orjson.dumps(resp.__dict__), media_type=_JSON)
 
 

@@ -181,8 +181,7 @@ class DecisionService:
         if p.monitor and action != "allow":
             reasons = [f"monitor: would {action}", *reasons]
             action = "allow"
-        # Every value is built here from the policy and typed code: construct without re-validating.
-        return DecideResponse.model_construct(
+        return DecideResponse(
             action=cast(Action, action), score=round(min(1.0, max(0.0, score)), 4), reasons=reasons,
             ttl_s=int(p.ttl_s[action]), policy_version=p.version, would_action=cast(Action, would),
             mode=p.mode, degraded=degraded, decision_id=did or uuid.uuid4().hex,
