@@ -144,7 +144,13 @@ from benchmarks.bench_decide import _snapshot, make_requests
 svc = DecisionService(load_policy(), snapshots=SnapshotProvider.static(_snapshot()))
 for r in make_requests(2000, seed=7):
     svc.decide(r)
-app = mount(FastAPI(), svc)
+if {full_app!r}:  # the app `stillwatch serve` runs: REST API, SQLite case store, security middleware
+    import tempfile
+    from stillwatch.api.app import create_app
+    from stillwatch.config import load_settings
+    app = mount(create_app(load_settings(data_dir=tempfile.mkdtemp(prefix="sw-bench-app-"))), svc)
+else:
+    app = mount(FastAPI(), svc)
 
 @app.post("/noop")
 async def noop(request: Request) -> Response:
@@ -224,7 +230,7 @@ def _wrk(url: str, bodies_file: Path, concurrency: int, seconds: float) -> tuple
     return r["requests"] / (r["duration_us"] / 1e6), r["p50_us"] / 1e6, r["p99_us"] / 1e6, r["errors"]
 
 
-def bench_http(n: int, levels: list[int], seconds: float = 8.0) -> dict[str, Any]:
+def bench_http(n: int, levels: list[int], seconds: float = 8.0, full_app: bool = False) -> dict[str, Any]:
     """Rate and p99 of /api/v1/decide and /noop on one uvicorn worker, interleaved per level."""
     import httpx
     import orjson
@@ -232,7 +238,7 @@ def bench_http(n: int, levels: list[int], seconds: float = 8.0) -> dict[str, Any
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = SERVER.format(src=str(ROOT / "src"), root=str(ROOT), port=port)
+    code = SERVER.format(src=str(ROOT / "src"), root=str(ROOT), port=port, full_app=full_app)
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ})
     try:
         deadline = time.monotonic() + 180
@@ -287,6 +293,7 @@ def main() -> None:
     ap.add_argument("--levels", default="1,2,4,8", help="client concurrency levels")
     ap.add_argument("--redis", default=None, help="also measure in-process with this Redis URL")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--full-app", action="store_true", help="serve the whole stillwatch app, not a bare FastAPI()")
     args = ap.parse_args()
     print(f"# bench_decide  (load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for url in [None, args.redis] if args.redis else [None]:
@@ -298,7 +305,8 @@ def main() -> None:
             f" actions {r['actions']}"
         )
     if not args.skip_http:
-        h = bench_http(args.http_n, [int(x) for x in args.levels.split(",")])
+        h = bench_http(args.http_n, [int(x) for x in args.levels.split(",")], full_app=args.full_app)
+        print(f"server app: {'create_app (as stillwatch serve)' if args.full_app else 'bare FastAPI()'} + mount")
         print(f"client: {h['client']}")
         print("| concurrency | no-op rate/s | no-op p99 ms | no-op route rate/s | no-op route p99 ms "
               "| decide rate/s | decide p50 ms | decide p99 ms |")  # fmt: skip
