@@ -108,7 +108,9 @@ def bench_inprocess(n: int, redis_url: str | None) -> dict[str, Any]:
     reqs = make_requests(n + 2000)
     for r in reqs[:2000]:
         svc.decide(r)
-    wall, cpu, actions = [], [], {}
+    wall: list[float] = []
+    cpu: list[float] = []
+    actions: dict[str, int] = {}
     for r in reqs[2000:]:
         t0, c0 = time.perf_counter(), time.thread_time()
         out = svc.decide(r)
