@@ -13,7 +13,9 @@ import gzip
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -25,14 +27,15 @@ import pyarrow.compute as pc
 import zstandard
 
 from stillwatch.ingest.canonical import header_order_hash
+from stillwatch.ingest.fastcols import message_columns
 from stillwatch.ingest.fastsql import MACROS, SELECT
 from stillwatch.ingest.readers import RAW_KEEP_BYTES, RawItem, open_maybe_gzip
-from stillwatch.ingest.worker import ChunkJob, staging_schema
+from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
 
 BLOCK_BYTES = 8 * 1024 * 1024
-CHUNK_BYTES = 48 * 1024 * 1024
-CHUNK_LINES = 40_000
+CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_LINES = 20_000
 MAX_BRACKETS = 1000  # fewer opening brackets than orjson's nesting limit (1024): cannot be too deep
 
 
@@ -203,25 +206,34 @@ class FastMapper:
         finally:
             self.con.unregister("chunk")
         fast = result.filter(result["fast_ok"])
+        columns, bad = message_columns(fast)
+        if bad.any():
+            keep = pa.array(~bad)
+            fast = fast.filter(keep)
+            columns = {k: v.filter(keep) for k, v in columns.items()}
         index = {n: i for i, n in enumerate(numbers)}
-        fast_lines = [lines[index[n]] for n in fast["source_line"].to_pylist()]
-        done = set(fast["source_line"].to_pylist())
+        fast_numbers = fast["source_line"].to_pylist()
+        fast_lines = [lines[index[n]] for n in fast_numbers]
+        done = set(fast_numbers)
         slow.extend(RawItem(n, b) for n, b in zip(numbers, lines, strict=True) if n not in done)
         if not fast_lines:
             return None, slow
-        return self._complete(fast, fast_lines, schema), slow
+        return self._complete(fast, columns, fast_lines, schema), slow
 
-    def _complete(self, fast: pa.Table, lines: list[bytes], schema: pa.Schema) -> pa.RecordBatch:
+    def _complete(self, fast: pa.Table, columns: dict[str, pa.Array], lines: list[bytes],
+                  schema: pa.Schema) -> pa.RecordBatch:
         """Add the columns SQL does not compute: header-order hash, raw request, crc, source."""
         n = fast.num_rows
         joined = pc.binary_join(fast["header_names"], "\n").to_pylist()
-        hashes = [_order_hash(j) if j else None for j in joined]
+        lengths = pc.list_value_length(fast["header_names"]).to_pylist()
+        hashes = [_order_hash(j) if k else None for j, k in zip(joined, lengths, strict=True)]  # [""] has a hash
         if self.keep_raw:
             packed = self.zstd.multi_compress_to_buffer(list[bytes | bytearray | memoryview](lines), threads=-1)
             raw_request = pa.array([packed[i].tobytes() for i in range(n)], pa.binary())
         else:
             raw_request = pa.nulls(n, pa.binary())
         extra = {
+            **columns,
             "header_order_hash": pa.array(hashes, pa.string()),
             "raw_request": raw_request,
             "extra": pa.nulls(n, pa.string()),
@@ -231,11 +243,11 @@ class FastMapper:
             "key": fast["request_id"],
             "crc": pa.array([zlib.crc32(b) for b in lines], pa.uint64()),
         }
-        columns = []
+        arrays = []
         for f in schema:
             col = extra[f.name] if f.name in extra else fast[f.name]
-            columns.append(col.cast(f.type) if col.type != f.type else col)
-        return pa.Table.from_arrays(columns, schema=schema).combine_chunks().to_batches()[0]
+            arrays.append(col.cast(f.type) if col.type != f.type else col)
+        return pa.Table.from_arrays(arrays, schema=schema).combine_chunks().to_batches()[0]
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -246,28 +258,67 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def fast_jobs(path: Path, *, ingest_id: str, keep_raw: bool, max_line_bytes: int, now: datetime,
-              write: Callable[[pa.RecordBatch | None], None], progress: Callable[[int], None] | None,
-              chunk_items: int) -> Iterator[ChunkJob]:
-    """Map ``path`` with SQL, handing mapped rows to ``write``; yield jobs for the Python mapper.
+@dataclass
+class FastJob:
+    """One block of lines for :func:`process_block` (in a worker process or in-process)."""
 
-    The caller runs the yielded jobs (in-process or in its worker pool) exactly as for the other
-    readers, so quarantine and reason counts work the same way on both paths.
+    source: str
+    ingest_id: str
+    keep_raw: bool
+    now: datetime
+    block: LineBlock
+
+
+_MAPPERS: dict[tuple[str, bool], FastMapper] = {}
+
+
+def process_block(job: FastJob) -> list[ChunkResult]:
+    """Map one block with SQL, and the lines SQL leaves with the Python mapper, in this process.
+
+    Returns:
+        The SQL-mapped rows, then the Python mapper's rows and quarantine for the other lines.
     """
+    mapper = _MAPPERS.get((job.source, job.keep_raw))
+    if mapper is None:
+        for old in _MAPPERS.values():
+            old.close()
+        _MAPPERS.clear()
+        mapper = _MAPPERS[(job.source, job.keep_raw)] = FastMapper(job.source, keep_raw=job.keep_raw, threads=1)
     schema = staging_schema("exchanges")
-    mapper = FastMapper(str(path), keep_raw=keep_raw)
-    pending: list[RawItem] = []
-    try:
-        for block in read_blocks(path, max_line_bytes):
-            rows, slow = mapper.map(block, schema)
-            write(rows)
-            if progress is not None and rows is not None:
-                progress(rows.num_rows)
-            pending.extend(slow)
-            while len(pending) >= chunk_items:
-                yield ChunkJob("exchanges", "jsonl", str(path), ingest_id, keep_raw, now, pending[:chunk_items])
-                pending = pending[chunk_items:]
-        if pending:
-            yield ChunkJob("exchanges", "jsonl", str(path), ingest_id, keep_raw, now, pending)
-    finally:
+    rows, slow = mapper.map(job.block, schema)
+    results = [ChunkResult(rows, None, Counter(), rows.num_rows if rows is not None else 0)]
+    if slow:
+        results.append(process_chunk(ChunkJob("exchanges", "jsonl", job.source, job.ingest_id, job.keep_raw, job.now,
+                                              slow)))
+    return results
+
+
+def close_mappers() -> None:
+    """Close the DuckDB connections of this process's mappers."""
+    for mapper in _MAPPERS.values():
         mapper.close()
+    _MAPPERS.clear()
+
+
+def fast_results(path: Path, *, ingest_id: str, keep_raw: bool, max_line_bytes: int, now: datetime,
+                 pool: Executor | None, workers: int) -> Iterator[ChunkResult]:
+    """Map ``path`` block by block (SQL first, the Python mapper for the rest), in file order.
+
+    With a pool, blocks are mapped in the worker processes, at most ``2 * workers`` in flight
+    (bounded memory); without one, in this process.
+    """
+    jobs = (FastJob(str(path), ingest_id, keep_raw, now, block) for block in read_blocks(path, max_line_bytes))
+    if pool is None:
+        try:
+            for job in jobs:
+                yield from process_block(job)
+        finally:
+            close_mappers()
+        return
+    pending: deque[Future[list[ChunkResult]]] = deque()
+    for job in jobs:
+        pending.append(pool.submit(process_block, job))
+        if len(pending) >= 2 * workers:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()

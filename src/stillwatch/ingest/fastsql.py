@@ -31,31 +31,6 @@ CREATE OR REPLACE TEMP MACRO sw_float(j) AS
     CASE WHEN json_type(j) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(j AS DOUBLE) END;
 CREATE OR REPLACE TEMP MACRO sw_list(j) AS
     CASE WHEN left(j, 1) = '[' THEN json_transform(j, '["JSON"]') ELSE CAST([] AS JSON[]) END;
-CREATE OR REPLACE TEMP MACRO sw_dup(j) AS
-    len(json_keys(j)) <> len(list_distinct(json_keys(j)));
-CREATE OR REPLACE TEMP MACRO sw_join(parts) AS
-    CASE WHEN list_bool_or(list_transform(parts, p -> p IS NULL)) THEN NULL
-         ELSE array_to_string(list_filter(parts, p -> p <> ''), chr(10)) END;
-CREATE OR REPLACE TEMP MACRO sw_block(b, nested) AS
-    CASE left(b, 1)
-        WHEN '"' THEN json_extract_string(b, '$')
-        WHEN '{' THEN
-            CASE WHEN sw_dup(b) THEN NULL
-                 WHEN json_type(b, '$.text') = 'VARCHAR' THEN json_extract_string(b, '$.text')
-                 WHEN json_type(b, '$.type') = 'VARCHAR' AND json_extract_string(b, '$.type') = 'tool_result'
-                 THEN nested
-                 ELSE '' END
-        ELSE '' END;
-CREATE OR REPLACE TEMP MACRO sw_text0(c) AS
-    CASE left(c, 1)
-        WHEN '"' THEN json_extract_string(c, '$')
-        WHEN '[' THEN sw_join(list_transform(sw_list(c), b -> sw_block(b, NULL)))
-        ELSE '' END;
-CREATE OR REPLACE TEMP MACRO sw_text(c) AS
-    CASE left(c, 1)
-        WHEN '"' THEN json_extract_string(c, '$')
-        WHEN '[' THEN sw_join(list_transform(sw_list(c), b -> sw_block(b, sw_text0(json_extract(b, '$.content')))))
-        ELSE '' END;
 """
 
 _TOP_KNOWN = ("['ts','request_id','account_id','api_key_id','client_ip','forwarded_for','tls_ja4','http','request',"
@@ -71,14 +46,14 @@ _BODY_KNOWN = ("['model','system','messages','tools','max_tokens','max_completio
 #: Duplicates deeper down (inside a tool, ``thinking``, ``metadata``, ``usage``) read the first value.
 #: Lines the two JSON parsers read differently (trailing commas, NaN/Infinity, exponents that
 #: overflow a double) always take the Python path.
-_PARSER_DIVERGENCE = (r"',\s*[\]}]|[:,\[]\s*-?(?i:nan|inf|infinity)\s*[,\]}]"
+_PARSER_DIVERGENCE = (r"',\s*[\]}]|\\u[dD][89a-fA-F]|[:,\[]\s*-?(?i:nan|inf|infinity)\s*[,\]}]"
                       r"|[:,\[]\s*-?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]{3}'")
 _IPV4 = r"'^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'"
 _TS = (r"'^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
        r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'")
 _STRUCT = ('{"ts":"VARCHAR","request_id":"VARCHAR","account_id":"VARCHAR","api_key_id":"VARCHAR",'
            '"client_ip":"VARCHAR","forwarded_for":"VARCHAR","tls_ja4":"VARCHAR",'
-           '"http":{"method":"VARCHAR","path":"VARCHAR","headers":"JSON","header_order":["JSON"]},'
+           '"http":{"method":"VARCHAR","path":"VARCHAR","headers":"MAP(VARCHAR, JSON)","header_order":["JSON"]},'
            '"request":{"model":"VARCHAR","system":"JSON","messages":[{"role":"VARCHAR","content":"JSON"}],'
            '"tools":"JSON","max_tokens":"JSON","max_completion_tokens":"JSON","temperature":"DOUBLE",'
            '"top_p":"DOUBLE","stream":"BOOLEAN","thinking":"JSON","metadata":"JSON","user":"VARCHAR",'
@@ -108,78 +83,59 @@ def _num(path: str) -> str:
     return f"CASE WHEN {_t(path)} IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN {field} END"
 
 
+
+
 _HEADERS = ["user-agent", "anthropic-beta", "anthropic-version", "x-stainless-lang", "x-stainless-package-version",
             "x-stainless-os", "x-stainless-arch", "x-stainless-runtime", "x-stainless-runtime-version"]
 
 
 def _header(name: str) -> str:
-    return f"list_filter(hlow, e -> e.k = '{name}')[-1].v"
+    """SQL for the string value of header ``name`` (lower-cased names are distinct on this path)."""
+    return f"sw_str(hv[list_position(hlk, '{name}')])"
 
 
 _STAINLESS_PARTS = [f"coalesce({_header(h)}, '')" for h in _HEADERS[3:]]
 _TYPES = ", ".join(f"'{p}'" for p in _PATHS)
 
-#: The mapping query over a relation ``chunk(source_line BIGINT, raw VARCHAR)``.
+#: The mapping query over a relation ``chunk(source_line BIGINT, raw VARCHAR)``. Message-level
+#: results come back as narrow per-message lists (object?, role, content kind, decoded string
+#: content, JSON of array content); :mod:`stillwatch.ingest.fastcols` combines them column-wise.
 SELECT = f"""
 WITH parsed AS (
     SELECT source_line,
            json_transform(raw, '{_STRUCT}') AS s,
            json_type(raw, [{_TYPES}]) AS ty,
-           json_keys(raw, ['$', '$.http', '$.request', '$.response', '$.http.headers']) AS keys,
+           json_keys(raw, ['$', '$.http', '$.request', '$.response']) AS keys,
            json_type(raw, '$.request.messages[*]') AS mtypes,
            json_keys(raw, '$.request.messages[*]') AS mkeys
     FROM chunk
     WHERE json_valid(raw) AND NOT regexp_matches(raw, {_PARSER_DIVERGENCE}) AND strlen(raw) <= 1000000
 ), ok AS (
-    SELECT *, {_str("$.ts")} AS ts_s, {_str("$.client_ip")} AS ip_s
-    FROM parsed
-    WHERE {_t("$")} = 'OBJECT' AND {_t("$.http")} = 'OBJECT' AND {_t("$.request")} = 'OBJECT'
-      AND {_t("$.response")} = 'OBJECT'
-), good AS (
-    SELECT *,
-           list_transform(list_filter(list_zip(s.request.messages, mtypes, mkeys), z -> z[2] = 'OBJECT'),
-                          z -> {{'role': z[1].role, 'content': z[1].content,
-                                 'dup': len(z[3]) <> len(list_distinct(z[3]))}}) AS dmsgs,
-           s.http.headers AS hjson,
-           CASE WHEN {_t("$.http.headers")} = 'OBJECT' THEN keys[5] ELSE CAST([] AS VARCHAR[]) END AS hkeys,
+    SELECT *, {_str("$.ts")} AS ts_s, {_str("$.client_ip")} AS ip_s,
+           map_keys(s.http.headers) AS hk,
+           map_values(s.http.headers) AS hv,
+           list_transform(map_keys(s.http.headers), k -> lower(k)) AS hlk,
            CASE WHEN {_t("$.http.header_order")} = 'ARRAY'
                 THEN list_transform(s.http.header_order,
                                     n -> CASE WHEN left(n, 1) = '"' THEN json_extract_string(n, '$') END)
-                END AS horder
-    FROM ok
-    WHERE regexp_matches(ts_s, {_TS}) AND try_cast(ts_s AS TIMESTAMPTZ) IS NOT NULL
-      AND regexp_matches(ip_s, {_IPV4})
-      AND coalesce({_str("$.request_id")}, '') <> '' AND coalesce({_str("$.account_id")}, '') <> ''
-      AND coalesce({_str("$.api_key_id")}, '') <> ''
-), body AS (
-    SELECT *,
-           contains({_str("$.http.path")}, 'chat/completions')
-           OR (NOT list_contains(keys[3], 'system')
-               AND coalesce(list_bool_or(list_transform(dmsgs, m -> m.role = 'system')), false)) AS is_openai,
-           list_transform(
-               list_filter(list_transform(hkeys, k -> {{
-                   'k': lower(k),
-                   'v': CASE WHEN regexp_matches(k, '^[A-Za-z0-9_.-]+$')
-                             THEN json_extract(hjson, '$."' || k || '"') END}}),
-                   e -> json_type(e.v) = 'VARCHAR'),
-               e -> {{'k': e.k, 'v': json_extract_string(e.v, '$')}}) AS hlow,
+                END AS horder,
+           s.request.messages AS m,
            CASE WHEN left(s.request.metadata, 1) = '{{' AND json_exists(s.request.metadata, '$.user_id')
                 THEN json_extract(s.request.metadata, '$.user_id')
                 WHEN {_t("$.request.user")} = 'VARCHAR' THEN to_json(s.request.user)
                 WHEN {_t("$.request.user")} IS NULL OR {_t("$.request.user")} = 'NULL' THEN NULL
                 ELSE '{{}}' END AS uid_j
-    FROM good
-), mapped AS (
-    SELECT *,
-           sw_join(list_concat(CASE WHEN is_openai THEN CAST([] AS VARCHAR[]) ELSE [sw_text(s.request.system)] END,
-                               list_transform(list_filter(dmsgs, m -> m.role IN ('system', 'developer')),
-                                              m -> sw_text(m.content)))) AS system_joined,
-           list_transform(list_filter(dmsgs, m -> m.role = 'user'), m -> sw_text(m.content)) AS user_texts
-    FROM body
+    FROM parsed
 )
 SELECT
     source_line,
-    coalesce({_t("$.http.method")} = 'VARCHAR' AND s.http.method <> ''
+    coalesce({_t("$")} = 'OBJECT' AND {_t("$.http")} = 'OBJECT' AND {_t("$.request")} = 'OBJECT'
+     AND {_t("$.response")} = 'OBJECT'
+     AND regexp_matches(ts_s, {_TS}) AND try_cast(ts_s AS TIMESTAMPTZ) IS NOT NULL
+     AND regexp_matches(ip_s, {_IPV4})
+     AND coalesce({_str("$.request_id")}, '') <> '' AND coalesce({_str("$.account_id")}, '') <> ''
+     AND coalesce({_str("$.api_key_id")}, '') <> ''
+     AND {_t("$.http.method")} = 'VARCHAR' AND s.http.method <> ''
      AND {_t("$.http.path")} = 'VARCHAR' AND s.http.path <> ''
      AND coalesce({_t("$.http.headers")}, 'NULL') IN ('NULL', 'OBJECT')
      AND sw_int(s.response.status) BETWEEN 100 AND 599
@@ -187,16 +143,15 @@ SELECT
      AND len(list_distinct(keys[3])) = len(keys[3]) AND len(list_distinct(keys[4])) = len(keys[4])
      AND list_has_all({_TOP_KNOWN}, keys[1]) AND list_has_all({_HTTP_KNOWN}, keys[2])
      AND list_has_all({_BODY_KNOWN}, keys[3]) AND list_has_all({_RESPONSE_KNOWN}, keys[4])
-     AND NOT coalesce(list_bool_or(list_transform(dmsgs, m -> m.dup)), false)
-     AND coalesce(list_bool_and(list_transform(hkeys, k -> regexp_matches(k, '^[A-Za-z0-9_.-]+$'))), true)
-     AND len(list_distinct(list_transform(hkeys, k -> lower(k)))) = len(hkeys)
+     AND len(coalesce(m, [])) = len(CASE WHEN m IS NULL THEN [] ELSE mtypes END)
+     AND NOT coalesce(list_bool_or(list_transform(mkeys, k -> len(k) <> len(list_distinct(k)))), false)
+     AND regexp_full_match(array_to_string(coalesce(hk, []), ''), '[A-Za-z0-9_.-]*')
+     AND len(list_distinct(coalesce(hlk, []))) = len(coalesce(hlk, []))
      AND NOT regexp_matches(array_to_string(coalesce(horder, CAST([] AS VARCHAR[])), ''), '[^\x01-\x7f]')
-     AND system_joined IS NOT NULL
-     AND NOT coalesce(list_bool_or(list_transform(user_texts, t -> t IS NULL)), false)
      AND coalesce(json_type(uid_j), 'NULL') IN ('NULL', 'VARCHAR'), false) AS fast_ok,
     s.request_id AS request_id,
-    CAST(ts_s AS TIMESTAMPTZ) AS ts,
-    CAST(CAST(ts_s AS TIMESTAMPTZ) AS DATE) AS day,
+    try_cast(ts_s AS TIMESTAMPTZ) AS ts,
+    CAST(try_cast(ts_s AS TIMESTAMPTZ) AS DATE) AS day,
     s.account_id AS account_id,
     s.api_key_id AS api_key_id,
     ip_s AS client_ip,
@@ -204,7 +159,6 @@ SELECT
     {_str("$.tls_ja4")} AS tls_ja4,
     s.http.method AS http_method,
     s.http.path AS http_path,
-    CASE WHEN is_openai THEN 'openai' ELSE 'anthropic' END AS api_format,
     {_header("user-agent")} AS user_agent,
     {_header("anthropic-beta")} AS anthropic_beta,
     {_header("anthropic-version")} AS anthropic_version,
@@ -212,14 +166,19 @@ SELECT
          THEN concat_ws('|', {", ".join(_STAINLESS_PARTS)}) END AS stainless,
     CASE WHEN horder IS NOT NULL AND NOT coalesce(list_bool_or(list_transform(horder, n -> n IS NULL)), false)
          THEN list_transform(horder, n -> lower(n))
-         ELSE list_sort(list_transform(hlow, e -> e.k)) END AS header_names,
+         ELSE list_sort(list_transform(list_filter(list_zip(coalesce(hlk, []), coalesce(hv, [])),
+                                                   e -> left(e[2], 1) = '"'), e -> e[1])) END AS header_names,
     {_str("$.request.model")} AS model,
-    nullif(system_joined, '') AS system_text,
-    user_texts,
-    CAST(len(list_filter(dmsgs, m -> coalesce(m.role, '') NOT IN ('system', 'developer'))) AS INTEGER)
-        AS message_count,
-    CAST(len(list_filter(dmsgs, m -> m.role = 'user')) AS INTEGER) AS user_turns,
-    CAST(len(list_filter(dmsgs, m -> m.role = 'assistant')) AS INTEGER) AS assistant_turns,
+    contains(coalesce({_str("$.http.path")}, ''), 'chat/completions') AS path_openai,
+    list_contains(keys[3], 'system') AS has_system,
+    CASE WHEN left(s.request.system, 1) = '"' THEN json_extract_string(s.request.system, '$')
+         WHEN left(s.request.system, 1) = '[' THEN NULL ELSE '' END AS system_str,
+    CASE WHEN left(s.request.system, 1) = '[' THEN s.request.system END AS system_json,
+    CASE WHEN m IS NULL THEN [] ELSE list_transform(mtypes, t -> t = 'OBJECT') END AS m_obj,
+    list_transform(m, x -> x.role) AS m_role,
+    list_transform(m, x -> CASE left(x.content, 1) WHEN '"' THEN json_extract_string(x.content, '$')
+                                                   WHEN '[' THEN NULL ELSE '' END) AS m_str,
+    list_transform(m, x -> CASE WHEN left(x.content, 1) = '[' THEN x.content END) AS m_json,
     list_filter(list_transform(sw_list(s.request.tools), t ->
         CASE WHEN left(t, 1) <> '{{' THEN NULL
              WHEN json_type(t, '$.name') = 'VARCHAR' THEN json_extract_string(t, '$.name')
@@ -247,5 +206,5 @@ SELECT
     {_str("$.response.stop_reason")} AS stop_reason,
     {_str("$.response.error_type")} AS error_type,
     {_str("$.response.text")} AS response_text
-FROM mapped
+FROM ok
 """

@@ -22,13 +22,14 @@ import pyarrow.parquet as pq
 from stillwatch.config import Settings
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.canonical import utc_now
-from stillwatch.ingest.fastpath import fast_jobs
+from stillwatch.ingest.fastpath import fast_results
 from stillwatch.ingest.formats import READERS, TABLES, NotAnInputError, sniff
 from stillwatch.ingest.readers import RawItem
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.records import QUARANTINE_SCHEMA
 from stillwatch.store.catalog import Catalog
 from stillwatch.store.commit import StagedIngest, recover
+from stillwatch.store.daysink import DaySink
 from stillwatch.store.layout import StoreLayout
 
 Progress = Callable[[int], None]
@@ -156,20 +157,24 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     staged = StagedIngest(layout, fp[:24])
     staged.reset()
     cfg = settings.ingest
-    rows = _ParquetSink(staged.rows, staging_schema(table))
+    rows: _ParquetSink | DaySink
+    if table == "exchanges":
+        rows = DaySink(staged.days, staged.keys, staging_schema(table), f"part-{staged.ingest_id}-0.parquet")
+    else:
+        rows = _ParquetSink(staged.rows, staging_schema(table))
     quarantine = _ParquetSink(staged.quarantine, QUARANTINE_SCHEMA)
     use_pool = pool if path.stat().st_size >= POOL_MIN_BYTES else None
     now = utc_now()
-    jobs: Iterator[ChunkJob]
+    results: Iterator[ChunkResult]
     if fmt == "jsonl" and table == "exchanges" and cfg.fast_path:
-        jobs = fast_jobs(path, ingest_id=staged.ingest_id, keep_raw=cfg.keep_raw_request,
-                         max_line_bytes=cfg.max_line_bytes, now=now, write=rows.write, progress=progress,
-                         chunk_items=CHUNK_ITEMS)
+        results = fast_results(path, ingest_id=staged.ingest_id, keep_raw=cfg.keep_raw_request,
+                               max_line_bytes=cfg.max_line_bytes, now=now, pool=use_pool, workers=workers)
     else:
         jobs = (ChunkJob(table, fmt, str(path), staged.ingest_id, cfg.keep_raw_request, now, chunk)
                 for chunk in _chunks(READERS[fmt](path, cfg.max_line_bytes), CHUNK_ITEMS))
+        results = _run_jobs(jobs, use_pool, workers)
     try:
-        for res in _run_jobs(jobs, use_pool, workers):
+        for res in results:
             rows.write(res.rows)
             quarantine.write(res.quarantine)
             result.reasons.update(res.reasons)

@@ -70,13 +70,15 @@ class StagedIngest:
         self.out = self.dir / "out"
         self.ready = self.dir / "READY"
         self.classified = self.dir / "classified.parquet"
+        self.days = self.dir / "days"  # exchanges: rows already in their final day files (daysink)
+        self.keys = self.dir / "keys.parquet"
 
     def reset(self) -> None:
         """Start from an empty staging folder."""
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
 
-    def _classify(self, catalog: Catalog, table: str) -> None:
+    def _classify(self, catalog: Catalog, table: str, source: Path) -> None:
         """Label every staged row ``new``, ``duplicate`` or ``conflict`` in one pass.
 
         A row is new when its key is neither stored nor earlier in the file; a duplicate when the
@@ -90,7 +92,7 @@ class StagedIngest:
                     SELECT key, crc, source_line,
                            row_number() OVER (PARTITION BY key ORDER BY source_line) AS rn,
                            first_value(crc) OVER (PARTITION BY key ORDER BY source_line) AS first_crc
-                    FROM read_parquet({_q(self.rows)})
+                    FROM read_parquet({_q(source)})
                 ), k AS (SELECT key, any_value(crc) AS stored_crc FROM seen_keys WHERE tbl = '{table_sql}' GROUP BY key)
                 SELECT s.key, s.crc, s.source_line,
                        CASE WHEN k.stored_crc IS NULL AND s.rn = 1 THEN 'new'
@@ -101,11 +103,48 @@ class StagedIngest:
         )
 
     def _rows_with(self, status: str, columns: str = "r.*") -> str:
+        rows = _q(self.rows)
+        if self.keys.exists():
+            rows = f"{_q(self.days / '*' / '*.parquet')}, hive_partitioning = true"
+            columns = columns.replace("r.key", "r.request_id")
         return (
-            f"SELECT {columns} FROM read_parquet({_q(self.rows)}) r "
+            f"SELECT {columns} FROM read_parquet({rows}) r "
             f"JOIN read_parquet({_q(self.classified)}) c ON c.source_line = r.source_line "
             f"WHERE c.status = '{status}'"
         )
+
+    def _write_conflicts(self, catalog: Catalog, table: str) -> None:
+        """Quarantine rows for keys seen before with different content."""
+        now = utc_now().isoformat()
+        raw_col, raw_enc = ("r.raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
+        cols = (
+            f"'{self.ingest_id}' AS ingest_id, r.source_file, r.source_line, "
+            "'conflicting_duplicate' AS kind, "
+            "'conflicting_duplicate:key ' || r.key || ' already seen with different content' AS reason, "
+            f"{raw_col} AS raw, '{raw_enc}' AS raw_encoding, false AS raw_truncated, "
+            f"TIMESTAMPTZ '{now}' AS quarantined_at"
+        )
+        catalog.con.execute(f"COPY ({self._rows_with('conflict', cols)}) TO {_q(self.dir / 'conflicts.parquet')} "
+                            "(FORMAT parquet)")
+
+    def _prepare_days(self, catalog: Catalog, *, everything_new: bool) -> None:
+        """Day files written by :class:`~stillwatch.store.daysink.DaySink` into ``out/exchanges``.
+
+        When every staged row is new the files are moved as they are (no second read or write);
+        otherwise each day file is rewritten without the rows that were not new.
+        """
+        target = self.out / "exchanges"
+        for src in sorted(self.days.glob("day=*/*.parquet")):
+            dst = target / src.parent.name / src.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if everything_new:
+                os.replace(src, dst)
+                continue
+            select = (f"SELECT r.* FROM read_parquet({_q(src)}) r "
+                      f"SEMI JOIN (SELECT source_line FROM read_parquet({_q(self.classified)}) WHERE status = 'new') c "
+                      "ON c.source_line = r.source_line")
+            if catalog.con.execute(f"SELECT count(*) FROM ({select})").fetchone() != (0,):
+                catalog.con.execute(f"COPY ({select}) TO {_q(dst)} (FORMAT parquet, COMPRESSION zstd)")
 
     def prepare(self, catalog: Catalog, *, fingerprint: str, path: str, fmt: str, table: str,
                 quarantined: int) -> Manifest:
@@ -113,37 +152,35 @@ class StagedIngest:
         con = catalog.con
         self.out.mkdir(exist_ok=True)
         loaded = duplicates = conflicts = 0
-        if self.rows.exists():
-            self._classify(catalog, table)
+        staged_keys = self.keys if self.keys.exists() else self.rows
+        if staged_keys.exists():
+            self._classify(catalog, table, staged_keys)
             counts = dict(con.execute(
                 f"SELECT status, count(*) FROM read_parquet({_q(self.classified)}) GROUP BY status").fetchall())
             loaded, duplicates, conflicts = (int(counts.get(k, 0)) for k in ("new", "duplicate", "conflict"))
-            select_new = self._rows_with("new", "r.* EXCLUDE (key, crc)")
-            if loaded:
-                pattern = f"part-{self.ingest_id}-{{i}}"
-                if table == "exchanges":
-                    con.execute(
-                        f"COPY ({select_new}) TO {_q(self.out / 'exchanges')} "
-                        f"(FORMAT parquet, PARTITION_BY (day), FILENAME_PATTERN '{pattern}', COMPRESSION zstd)"
-                    )
-                else:
-                    (self.out / table).mkdir(parents=True, exist_ok=True)
-                    con.execute(
-                        f"COPY ({select_new}) TO {_q(self.out / table / f'part-{self.ingest_id}.parquet')} "
-                        "(FORMAT parquet, COMPRESSION zstd)"
-                    )
-            if conflicts:
-                now = utc_now().isoformat()
-                raw_col, raw_enc = ("r.raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
-                cols = (
-                    f"'{self.ingest_id}' AS ingest_id, r.source_file, r.source_line, "
-                    "'conflicting_duplicate' AS kind, "
-                    "'conflicting_duplicate:key ' || r.key || ' already seen with different content' AS reason, "
-                    f"{raw_col} AS raw, '{raw_enc}' AS raw_encoding, false AS raw_truncated, "
-                    f"TIMESTAMPTZ '{now}' AS quarantined_at"
-                )
-                con.execute(f"COPY ({self._rows_with('conflict', cols)}) TO {_q(self.dir / 'conflicts.parquet')} "
-                            "(FORMAT parquet)")
+            if staged_keys == self.keys:
+                if conflicts:  # before the day files move: the conflicting rows are read from them
+                    self._write_conflicts(catalog, table)
+                self._prepare_days(catalog, everything_new=not (duplicates or conflicts))
+                conflicts_done = True
+            else:
+                conflicts_done = False
+                select_new = self._rows_with("new", "r.* EXCLUDE (key, crc)")
+                if loaded:
+                    pattern = f"part-{self.ingest_id}-{{i}}"
+                    if table == "exchanges":
+                        con.execute(
+                            f"COPY ({select_new}) TO {_q(self.out / 'exchanges')} "
+                            f"(FORMAT parquet, PARTITION_BY (day), FILENAME_PATTERN '{pattern}', COMPRESSION zstd)"
+                        )
+                    else:
+                        (self.out / table).mkdir(parents=True, exist_ok=True)
+                        con.execute(
+                            f"COPY ({select_new}) TO {_q(self.out / table / f'part-{self.ingest_id}.parquet')} "
+                            "(FORMAT parquet, COMPRESSION zstd)"
+                        )
+            if conflicts and not conflicts_done:
+                self._write_conflicts(catalog, table)
         qdir = self.out / "quarantine"
         qparts = [p for p in (self.quarantine, self.dir / "conflicts.parquet") if p.exists()]
         if qparts:
