@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from stillwatch.detect import operators
 from stillwatch.detect.evidence import Evidence
@@ -71,3 +72,33 @@ def test_no_return_no_operator_and_ordinary_traffic_is_not_extraction() -> None:
 def test_operator_groups_attach_each_returning_account_to_its_best_link() -> None:
     groups = operators.operator_groups([_ban("n1", "o1"), _ban("n2", "o1"), _ban("n3", "o2")])
     assert groups["o1"]["returning"] == ["n1", "n2"] and groups["o2"]["returning"] == ["n3"]
+
+
+def test_an_operator_sending_known_jailbreak_templates_is_not_a_distiller() -> None:
+    """Repeating one jailbreak wrapper single-shot concentrates its capability tags by construction
+    (a wrapper tagged 'code' gives a 100 % code share): the operator is a jailbreak operator."""
+    frame = _frame([_acct("old", 60, cap_code_share=1.0), _acct("new1", 40, cap_code_share=1.0)])
+    assert operators.operator_findings(frame, [_ban("new1", "old")], WINDOW)  # the shape alone reads as extraction
+    jb = frame.assign(jailbreak_share=np.where(frame["account_id"].isin(["old", "new1"]), 0.6, 0.0))
+    assert operators.operator_findings(jb, [_ban("new1", "old")], WINDOW) == []
+
+
+def test_a_linked_cluster_carrying_relay_software_is_not_a_distillation_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Linked clusters follow the account and pool rule: relay-software artifacts make traffic
+    resale; without them the extraction shape with shared egress is a distillation cluster."""
+    from stillwatch.detect import runner
+
+    monkeypatch.setattr(runner, "_samples", lambda *a, **k: {})
+    members = [f"m{i}" for i in range(4)]
+    extra = [_acct(a, 80, cot_share=0.9) | {"shared_egress_accounts": 4, "relay_strong_hits": 0} for a in members]
+    frame = _frame(extra).assign(shared_egress_accounts=lambda d: d["shared_egress_accounts"].fillna(1))
+    inp = runner.DetectionInput(frame=frame, hourly=pd.DataFrame(), window_from=WINDOW[0], window_to=WINDOW[1],
+                                view=None)  # fmt: skip
+    found = runner.cluster_findings(None, inp, {"cl-1": members}, [])  # type: ignore[arg-type]
+    assert {f.entity for f in found} == {"cluster", "account"}
+    relay = inp.frame.assign(relay_strong_hits=np.where(frame["account_id"].isin(members), 50, 0))
+    inp_relay = runner.DetectionInput(frame=relay, hourly=pd.DataFrame(), window_from=WINDOW[0],
+                                      window_to=WINDOW[1], view=None)  # fmt: skip
+    assert runner.cluster_findings(None, inp_relay, {"cl-1": members}, []) == []  # type: ignore[arg-type]

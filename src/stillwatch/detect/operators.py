@@ -13,7 +13,9 @@ campaign is only visible in aggregate") and scored with the account detector's f
 Because the link is weaker coordination than a proxy pool, the summed shape must include a
 *content* extraction sign (chain-of-thought elicitation, benchmark coverage, capability
 concentration or a shift to a newly launched model): scripted repetition alone (one template,
-single-shot requests) is also what a jailbreak fuzzer or a batch job sends.
+single-shot requests) is also what a jailbreak fuzzer or a batch job sends. An operator whose
+traffic is known jailbreak templates (``jailbreak_share`` >= 0.1) is not one: repeating one wrapper
+concentrates the template and the capability tags of its text by construction.
 
 Findings: one ``cluster`` finding per operator (detector ``distillation_operator``) and an
 ``account`` finding for each enforced member. The returning accounts keep their ``ban_evasion``
@@ -36,6 +38,11 @@ from stillwatch.detect.findings import Finding
 
 #: Extraction signs that describe *what* is collected (not merely scripted repetition).
 CONTENT_SIGNS = ("cot_share", "bench_share", "cap_max_share", "new_model_share")
+#: Summed share of known jailbreak templates (enrichment's ``jailbreak_share``) at which the
+#: operator's traffic is jailbreak attempts: one wrapper repeated single-shot concentrates the
+#: template and the capability tags of its text by construction (the jailbreak account rule's
+#: ``min_share``).
+JAILBREAK_SHARE = 0.1
 #: Coordination strength credited to an operator that returned after enforcement (a proxy pool
 #: of 2-3 accounts gives 1.5-2.1 on the same scale).
 RETURN_STRENGTH = 2.0
@@ -66,7 +73,7 @@ def _summed(frame: pd.DataFrame, members: list[str]) -> dict[str, Any] | None:
     if len(m) < 2 or w.sum() <= 0:
         return None
     row: dict[str, Any] = {"n_exchanges": float(w.sum()), "pool_k_eff": float(w.sum() ** 2 / (w**2).sum())}
-    for c in distillation.SHAPE:
+    for c in (*distillation.SHAPE, "jailbreak_share"):
         if c in m.columns:
             row[c] = float(np.average(pd.to_numeric(m[c], errors="coerce").fillna(0.0), weights=w))
     caps = [c for c in m.columns if c.startswith("cap_") and c.endswith("_share") and c != "cap_max_share"]
@@ -116,7 +123,8 @@ def operator_findings(
     shape, _, st = det._parts(cf)
     content = np.max(np.stack([st[c] for c in CONTENT_SIGNS], axis=1), axis=1)
     n = cf["n_exchanges"].to_numpy(dtype=float)
-    ok = (shape >= 1.0) & (content >= 1.0) & (n >= det.min_exchanges)
+    jb = distillation._col(cf, "jailbreak_share")
+    ok = (shape >= 1.0) & (content >= 1.0) & (n >= det.min_exchanges) & (jb < JAILBREAK_SHARE)
     scores = squash(shape + RETURN_STRENGTH, det.midpoint)
     evs = det.evidence(cf)
     desc = {**det.describe(), "name": "distillation_operator"}

@@ -101,10 +101,16 @@ def build_input(
         if c not in frame.columns:
             frame[c] = None
     direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
+    xff = view.xff_restricted.fill_null(False)
     hourly = view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(
-        n=view.count(), n_direct=ibis.ifelse(direct, 1, 0).sum()
+        n=view.count(), n_direct=ibis.ifelse(direct, 1, 0).sum(), n_xff=ibis.ifelse(xff, 1, 0).sum()
     )
     hourly_df = _to_pandas(engine, hourly)
+    # distinct restricted client prefixes: one stable range is not end-user evidence (detect.origin)
+    rv = view.filter(view.ip_restricted.fill_null(False))
+    prefixes = _to_pandas(engine, rv.group_by("account_id").aggregate(restricted_prefixes=rv.ip_prefix.nunique()))
+    frame = frame.merge(prefixes, on="account_id", how="left")
+    frame["restricted_prefixes"] = frame["restricted_prefixes"].fillna(0)
     frame["restricted_addr_share"] = np.maximum(
         frame["ip_restricted_share"].fillna(0.0), frame["xff_restricted_share"].fillna(0.0)
     )
@@ -280,6 +286,8 @@ def cluster_findings(
         # coordination must come from shared infrastructure or templates, not from being linked:
         # a lab's researchers linked into one cluster are not a campaign
         agg["shared_egress_accounts"] = float(m["shared_egress_accounts"].fillna(0).max())
+        if float(pd.to_numeric(m.get("relay_strong_hits"), errors="coerce").fillna(0).sum()) > 0:
+            continue  # relay software on its traffic: a relay pool, as for accounts and pools (score_frame)
         agg["_members"] = sorted(m["account_id"])
         rows.append(agg)
     if not rows:
