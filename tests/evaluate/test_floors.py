@@ -37,7 +37,9 @@ def evaluation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ingest(settings, [raw / "accounts.jsonl", raw / "enforcement.jsonl", raw / "exchanges.jsonl.gz"])
     with get_engine(settings, "duckdb") as eng:
         enrich(eng, settings)
-        return evaluate(eng, settings, raw / "labels.jsonl", "daily")
+        # with account linking (`eval --link`): ban evasion is scored from the links, and a lone
+        # distiller is reachable only through its operator's return after enforcement
+        return evaluate(eng, settings, raw / "labels.jsonl", "daily", link=True)
 
 
 def _unmet(reason: str) -> pytest.MarkDecorator:
@@ -52,13 +54,8 @@ def _unmet(reason: str) -> pytest.MarkDecorator:
         "relay",
         pytest.param("subrouting", marks=_unmet("1 of 3 platforms not flagged (recall 0.67)")),
         pytest.param("subsidiary", marks=_unmet("1 of 2 subsidiaries missed")),
-        pytest.param(
-            "distillation",
-            marks=_unmet(
-                "recall 0.98 and precision 1.00 on seed 7, but campaigns 3/4: the lone distiller of the "
-                "ban-evasion group shares neither egress nor templates (reachable only through linking)"
-            ),
-        ),
+        "distillation",
+        "ban_evasion",
     ],
 )
 def test_precision_recall_and_every_campaign(evaluation: dict[str, Any], kind: str) -> None:
@@ -75,7 +72,11 @@ def test_precision_recall_and_every_campaign(evaluation: dict[str, Any], kind: s
         "relay",
         pytest.param(
             "distillation",
-            marks=_unmet("p90 time to detect 47.6 h with daily replay steps (pools not flagged on their first day)"),
+            marks=_unmet(
+                "p90 time to detect 30.0 h with daily replay steps: the lone distiller is found only when its "
+                "operator returns after the ban (214 h); 5 hydra accounts at 30-48 h (on seed 1 the accounts "
+                "flagged a step late had 1-3 exchanges on their first day, too few to join a pool)"
+            ),
         ),
     ],
 )
