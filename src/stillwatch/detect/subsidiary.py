@@ -24,12 +24,18 @@ def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
     return pd.to_numeric(X[name], errors="coerce").fillna(0.0).to_numpy(dtype=float)
 
 
+def _addr(X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    """End-user restricted-address share (``enduser_addr_share``; hand-made frames: the combined share)."""
+    return _col(X, "enduser_addr_share" if "enduser_addr_share" in X.columns else "restricted_addr_share")
+
+
 class SubsidiaryDetector(Detector):
     """Parent in a restricted region plus traffic evidence of restricted-region end users.
 
     Input columns: ``parent_restricted`` (0/1, from ``accounts.parent_country`` and
     ``settings.restricted_regions``), ``share_low``, ``tz_restricted``, ``cal_restricted``,
-    ``restricted_addr_share``.
+    ``enduser_addr_share`` (restricted client addresses over several prefixes, or forwarded-for
+    addresses; see :mod:`stillwatch.detect.origin`).
 
     Args:
         min_share_low: Lower bound of the restricted share that counts as traffic evidence.
@@ -38,7 +44,7 @@ class SubsidiaryDetector(Detector):
     """
 
     name = "subsidiary_parent_traffic"
-    version = "1"
+    version = "2"
     kind = "subsidiary"
     entity = "account"
     status = "test"
@@ -61,7 +67,7 @@ class SubsidiaryDetector(Detector):
             share
             + np.clip(_col(X, "tz_restricted"), 0, 4)
             + np.clip(_col(X, "cal_restricted"), 0, 2)
-            + np.minimum(3.0, 30 * _col(X, "restricted_addr_share"))
+            + np.minimum(3.0, 30 * _addr(X))
         )
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
@@ -113,13 +119,15 @@ class SubsidiaryDetector(Detector):
                         1.5,
                     )
                 )
-            if float(row.get("restricted_addr_share", 0) or 0) > 0:
+            addr = row.get("enduser_addr_share", row.get("restricted_addr_share"))
+            if float(addr or 0) > 0:
                 items.append(
                     Evidence(
-                        "restricted_addr_share",
-                        row.get("restricted_addr_share"),
+                        "enduser_addr_share",
+                        addr,
                         "0",
-                        "client or forwarded-for addresses in a restricted region",
+                        "end users' addresses (forwarded-for, or client addresses over several prefixes) "
+                        "in a restricted region",
                         "network",
                         3.0,
                     )

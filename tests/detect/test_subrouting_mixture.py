@@ -1,0 +1,114 @@
+"""Restricted-share mixture v3: calendar identification on the same clock, free weekend level,
+stratified bootstrap, end-user address policy, and the round-the-clock population gate."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from stillwatch.detect.mixture import estimate_share, identifiable, local_span, profile
+from stillwatch.detect.origin import add_origin_features, enduser_addr_share
+from stillwatch.detect.subrouting import SubroutingDetector
+from stillwatch.detect.subsidiary import SubsidiaryDetector
+
+RESTRICTED = ["CN", "HK", "MO", "RU", "IR", "KP", "CU", "SY"]
+START = datetime(2026, 2, 2, tzinfo=UTC)  # 28 days: Spring Festival and two make-up Saturdays
+DAYS = 28
+HOURS = [START + timedelta(hours=h) for h in range(DAYS * 24)]
+SHAPE = np.array([0.1, 0.05, 0.03, 0.02, 0.02, 0.04, 0.15, 0.35, 0.65, 0.9, 1.0, 0.95,
+                  0.75, 0.9, 1.0, 0.95, 0.9, 0.8, 0.65, 0.6, 0.6, 0.55, 0.4, 0.22])  # fmt: skip
+
+
+def _window_days(offset: float) -> list[date]:
+    return sorted({(h + timedelta(hours=offset)).date() for h in HOURS})
+
+
+def test_same_clock_region_is_identifiable_only_through_make_up_workdays() -> None:
+    sg = local_span("SG", 8)
+    assert identifiable(8, "CN", sg, "SG", _window_days(8))  # 14 and 28 Feb 2026 are mainland workdays
+    assert not identifiable(8, "HK", sg, "SG", _window_days(8))  # holidays alone do not separate
+    march = [date(2026, 3, 2) + timedelta(days=k) for k in range(20)]
+    assert not identifiable(8, "CN", sg, "SG", march)  # no make-up day in the data
+    assert identifiable(8, "CN", local_span("US", -6), "US", march)  # clock
+
+
+def _users(offset: float, region: str, rate: float, weekend: float, rng: np.random.Generator) -> np.ndarray:
+    lam = profile(HOURS, offset, region, SHAPE, weekend)
+    return rng.poisson(rate * lam / lam.mean()).astype(float)
+
+
+def _frame_and_hourly(accounts: dict[str, tuple[str, np.ndarray]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, hourly = [], []
+    for aid, (country, y) in accounts.items():
+        rows.append({"account_id": aid, "declared_country": country, "billing_country": country,
+                     "n_exchanges": int(y.sum()), "best_utc_offset": 8, "utc_offset_fit": 0.8})  # fmt: skip
+        nz = np.flatnonzero(y)
+        hourly.append(pd.DataFrame({"account_id": aid, "hour_ts": [pd.Timestamp(HOURS[i]) for i in nz],
+                                    "n": y[nz], "n_direct": 0, "n_xff": 0}))  # fmt: skip
+    return pd.DataFrame(rows), pd.concat(hourly, ignore_index=True)
+
+
+def test_subsidiary_staff_on_the_mainland_calendar_are_found_on_the_same_clock() -> None:
+    rng = np.random.default_rng(5)
+    accounts = {f"acct_sg{i:02d}": ("SG", _users(8, "SG", 4.0, 0.35, rng)) for i in range(30)}
+    # Singapore customers who also keep Spring Festival a little longer than the official days
+    accounts["acct_sg_cny"] = ("SG", rng.poisson(profile(HOURS, 8, "SG", SHAPE, 0.35, also=("CN",)) * 8.0) * 1.0)
+    staff = 0.85 * _users(8, "CN", 12.0, 0.35, rng) + 0.15 * _users(8, "SG", 12.0, 0.35, rng)
+    accounts["acct_sub"] = ("SG", np.round(staff))
+    frame, hourly = _frame_and_hourly(accounts)
+    out = add_origin_features(frame, hourly, RESTRICTED, START, START + timedelta(days=DAYS)).set_index("account_id")
+    sub = out.loc["acct_sub"]
+    assert sub["share_low"] >= 0.3 and sub["share_low"] <= 0.85 <= sub["share_high"]
+    assert out.loc["acct_sg_cny", "share_low"] < 0.1  # a festival dip is not evidence
+    assert (out.drop(index=["acct_sub"])["share_low"] < 0.1).all()
+
+
+def test_stratified_bootstrap_keeps_the_rare_make_up_days_in_every_replicate() -> None:
+    rng = np.random.default_rng(1)
+    local = profile(HOURS, 8, "SG", SHAPE, 0.35)
+    restricted = profile(HOURS, 8, "CN", SHAPE, 0.35)
+    y = rng.poisson(10 * (0.5 * local / local.mean() + 0.5 * restricted / restricted.mean())).astype(float)
+    days = np.arange(len(HOURS)) // 24
+    L = np.stack([profile(HOURS, 8, "SG", SHAPE, 0, part=p) for p in ("work", "rest")], axis=1)  # noqa: N806
+    R = np.stack([profile(HOURS, 8, "CN", SHAPE, 0.35, part=p) for p in ("work", "all")], axis=1)  # noqa: N806
+    kind = np.array([int(d.weekday() >= 5) + 2 * (d in {date(2026, 2, 14), date(2026, 2, 28)}) for d in
+                     [(h + timedelta(hours=8)).date() for h in HOURS]])  # fmt: skip
+    plain = estimate_share(y, np.zeros_like(y), L, R, days, n_boot=100)
+    strat = estimate_share(y, np.zeros_like(y), L, R, days, n_boot=100, strata=kind)
+    assert strat["low"] <= 0.5 <= strat["high"]
+    assert strat["low"] > plain["low"]  # replicates without a make-up day leave the share unidentified
+
+
+def test_end_user_addresses_exclude_one_stable_restricted_range() -> None:
+    frame = pd.DataFrame({
+        "ip_restricted_share": [1.0, 1.0, 0.0], "xff_restricted_share": [0.0, 0.0, 0.2],
+        "restricted_prefixes": [1, 5, 0],
+    })  # fmt: skip
+    assert enduser_addr_share(frame).tolist() == [0.0, 1.0, 0.2]
+
+
+def _platform_rows(**extra: object) -> pd.DataFrame:
+    base = {"entity_id": ["p", "q"], "n_exchanges": [5000, 5000], "restricted_share": [0.3, 0.3],
+            "share_low": [0.25, 0.25], "share_high": [0.4, 0.4], "fanout_z": [1.0, 1.0],
+            "active_hours_per_day": [23.0, 23.0], "followup_share": [0.35, 0.01]}  # fmt: skip
+    base.update(extra)  # type: ignore[arg-type]
+    return pd.DataFrame(base)
+
+
+def test_round_the_clock_human_conversations_count_as_a_population_but_a_script_does_not() -> None:
+    X = _platform_rows()  # noqa: N806
+    det = SubroutingDetector()
+    det.fit(X)
+    assert det.predict(X).tolist() == [True, False]
+    assert any(e.family == "multi_user" for e in det.evidence(X.iloc[[0]])[0])
+    few = _platform_rows(n_exchanges=[600, 600])
+    assert not SubroutingDetector().fit(few).predict(few).any()
+
+
+def test_subsidiary_on_one_corporate_range_with_a_local_clock_is_not_a_finding() -> None:
+    X = pd.DataFrame({"entity_id": ["a", "b"], "n_exchanges": [3000, 3000], "parent_restricted": [1, 1],  # noqa: N806
+                      "share_low": [0.0, 0.0], "restricted_addr_share": [1.0, 1.0],
+                      "enduser_addr_share": [0.0, 0.6]})  # fmt: skip
+    assert SubsidiaryDetector().fit(X).predict(X).tolist() == [False, True]
