@@ -186,9 +186,18 @@ def test_duplicate_keys_take_the_python_path() -> None:
     dup_top = _variant().replace(b'{"ts"', b'{"account_id":"first","ts"', 1)
     dup_msg = _variant(request__messages=[{"role": "user", "content": "x"}]).replace(
         b'{"role":"user"', b'{"role":"system","role":"user"', 1)
-    lines = [_variant(), dup_header, dup_top, dup_msg]
+    deeper = [
+        _variant(request__tools=[{"name": "a"}]).replace(b'{"name":"a"}', b'{"name":"a","name":"b"}', 1),
+        _variant(request__tools=[{"function": {"name": "a"}}]).replace(b'{"name":"a"}', b'{"name":"a","name":"b"}', 1),
+        _variant(request__thinking={"type": "enabled"}).replace(b'{"type":"enabled"}',
+                                                                 b'{"type":"enabled","type":"off"}', 1),
+        _variant(request__metadata={"user_id": "u1"}).replace(b'{"user_id":"u1"}', b'{"user_id":"u1","user_id":"u2"}', 1),
+        _variant(response__usage={"input_tokens": 1}).replace(b'{"input_tokens":1}',
+                                                               b'{"input_tokens":1,"input_tokens":2}', 1),
+    ]
+    lines = [_variant(), dup_header, dup_top, dup_msg, *deeper]
     rows, slow = fast_rows(lines)
-    assert set(rows) == {1} and slow == [2, 3, 4]
+    assert set(rows) == {1} and slow == list(range(2, 10))
     check(lines)
 
 

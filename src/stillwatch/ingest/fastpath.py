@@ -22,13 +22,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import zstandard
 
 from stillwatch.ingest.canonical import header_order_hash
 from stillwatch.ingest.fastcols import message_columns
-from stillwatch.ingest.fastsql import MACROS, SELECT
+from stillwatch.ingest.fastsql import MACROS, SELECT, SELECT_ASSUMING_VALID, SELECT_GUARDED
 from stillwatch.ingest.readers import RAW_KEEP_BYTES, RawItem, open_maybe_gzip
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
@@ -167,6 +168,15 @@ class FastMapper:
         """Close the DuckDB connection."""
         self.con.close()
 
+    def _query(self) -> pa.Table:
+        """Run the mapping query on ``chunk``: first assuming valid JSON, then with the validity pass."""
+        for query in (SELECT_ASSUMING_VALID, SELECT):
+            try:
+                return self.con.execute(query).to_arrow_table()
+            except duckdb.Error:  # a malformed line, or duplicate header names
+                continue
+        return self.con.execute(SELECT_GUARDED).to_arrow_table()
+
     def map(self, block: LineBlock, schema: pa.Schema) -> tuple[pa.RecordBatch | None, list[RawItem]]:
         """Map one block.
 
@@ -175,47 +185,44 @@ class FastMapper:
             items left for the Python mapper (bad lines first, then lines SQL did not map).
         """
         slow = list(block.bad)
-        lines, numbers = [], []
-        for n, line in zip(block.numbers, block.lines, strict=True):
-            if line.count(b"[") + line.count(b"{") < MAX_BRACKETS:
-                lines.append(line)
-                numbers.append(n)
-            else:  # may be nested deeper than orjson reads: the Python mapper says so
-                slow.append(RawItem(n, line))
+        lines = block.lines
         if not lines:
             return None, slow
+        numbers = np.asarray(block.numbers, dtype=np.int64)
         raw = pa.array(lines, pa.binary())
+        # fewer brackets than orjson's nesting limit: cannot be too deep (else the Python mapper says so)
+        ok = pc.less(pc.add(pc.count_substring(raw, "["), pc.count_substring(raw, "{")), MAX_BRACKETS)
         try:
             text = raw.cast(pa.string())
         except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go to the Python mapper
-            ok = [_is_utf8(b) for b in lines]
-            slow.extend(RawItem(n, b) for n, b, good in zip(numbers, lines, ok, strict=True) if not good)
-            keep = [i for i, good in enumerate(ok) if good]
-            lines = [lines[i] for i in keep]
-            numbers = [numbers[i] for i in keep]
-            if not lines:
-                return None, slow
-            text = pa.array(lines, pa.binary()).cast(pa.string())
-        chunk = pa.table({"source_line": pa.array(numbers, pa.int64()), "raw": text})
+            ok = pc.and_(ok, pa.array([_is_utf8(b) for b in lines]))
+            text = None
+        keep = np.flatnonzero(ok.to_numpy(zero_copy_only=False))
+        if text is None:
+            text = raw.take(pa.array(keep)).cast(pa.string())
+        elif len(keep) < len(lines):
+            text = text.take(pa.array(keep))
+        chunk = pa.table({"source_line": pa.array(numbers[keep]), "pos": pa.array(keep, pa.int64()), "raw": text})
+        self.con.register("chunk", chunk)
         try:
-            self.con.register("chunk", chunk)
-            result = self.con.execute(SELECT).fetch_arrow_table()
-        except duckdb.Error:  # e.g. duplicate keys in a header object: the whole block takes the slow path
-            slow.extend(RawItem(n, b) for n, b in zip(numbers, lines, strict=True))
-            return None, slow
+            result = self._query()
+        except duckdb.Error:  # unforeseen: the whole block takes the Python path
+            result = None
         finally:
             self.con.unregister("chunk")
+        if result is None:
+            return None, [*slow, *(RawItem(int(numbers[i]), lines[i]) for i in range(len(lines)))]
         fast = result.filter(result["fast_ok"])
         columns, bad = message_columns(fast)
         if bad.any():
-            keep = pa.array(~bad)
-            fast = fast.filter(keep)
-            columns = {k: v.filter(keep) for k, v in columns.items()}
-        index = {n: i for i, n in enumerate(numbers)}
-        fast_numbers = fast["source_line"].to_pylist()
-        fast_lines = [lines[index[n]] for n in fast_numbers]
-        done = set(fast_numbers)
-        slow.extend(RawItem(n, b) for n, b in zip(numbers, lines, strict=True) if n not in done)
+            good = pa.array(~bad)
+            fast = fast.filter(good)
+            columns = {k: v.filter(good) for k, v in columns.items()}
+        pos = fast["pos"].to_numpy()
+        fast_lines = [lines[i] for i in pos]
+        left = np.ones(len(lines), dtype=bool)
+        left[pos] = False
+        slow.extend(RawItem(int(numbers[i]), lines[i]) for i in np.flatnonzero(left))
         if not fast_lines:
             return None, slow
         return self._complete(fast, columns, fast_lines, schema), slow

@@ -29,6 +29,8 @@ CREATE OR REPLACE TEMP MACRO sw_int(j) AS
     END;
 CREATE OR REPLACE TEMP MACRO sw_float(j) AS
     CASE WHEN json_type(j) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(j AS DOUBLE) END;
+CREATE OR REPLACE TEMP MACRO sw_dupfree(j) AS
+    CASE WHEN left(j, 1) = '{' THEN len(json_keys(j)) = len(list_distinct(json_keys(j))) ELSE true END;
 CREATE OR REPLACE TEMP MACRO sw_list(j) AS
     CASE WHEN left(j, 1) = '[' THEN json_transform(j, '["JSON"]') ELSE CAST([] AS JSON[]) END;
 """
@@ -41,9 +43,10 @@ _BODY_KNOWN = ("['model','system','messages','tools','max_tokens','max_completio
                "'stream','thinking','metadata','user','reasoning_effort']")
 
 #: Duplicate keys: orjson keeps the last value, DuckDB the first. A line with a duplicate key in the
-#: record, ``http``, its headers, ``request``, ``response``, a message or a content block takes the
-#: Python path (so a crafted ``{"content": "benign", "content": "evil"}`` reads as Python reads it).
-#: Duplicates deeper down (inside a tool, ``thinking``, ``metadata``, ``usage``) read the first value.
+#: record, ``http``, its headers, ``request``, ``response``, a message, a tool (or its ``function``),
+#: ``thinking``, ``metadata`` or ``usage`` takes the Python path (so a crafted
+#: ``{"content": "benign", "content": "evil"}`` reads as Python reads it). Content blocks are read
+#: by the Python mapper's own function from their JSON, duplicates included.
 #: Lines the two JSON parsers read differently (trailing commas, NaN/Infinity, exponents that
 #: overflow a double) always take the Python path.
 _PARSER_DIVERGENCE = (r"',\s*[\]}]|\\u[dD][89a-fA-F]|[:,\[]\s*-?(?i:nan|inf|infinity)\s*[,\]}]"
@@ -97,19 +100,19 @@ def _header(name: str) -> str:
 _STAINLESS_PARTS = [f"coalesce({_header(h)}, '')" for h in _HEADERS[3:]]
 _TYPES = ", ".join(f"'{p}'" for p in _PATHS)
 
-#: The mapping query over a relation ``chunk(source_line BIGINT, raw VARCHAR)``. Message-level
+#: The mapping query over a relation ``chunk(source_line BIGINT, pos BIGINT, raw VARCHAR)``. Message-level
 #: results come back as narrow per-message lists (object?, role, content kind, decoded string
 #: content, JSON of array content); :mod:`stillwatch.ingest.fastcols` combines them column-wise.
 SELECT = f"""
 WITH parsed AS (
-    SELECT source_line,
+    SELECT source_line, pos,
            json_transform(raw, '{_STRUCT}') AS s,
            json_type(raw, [{_TYPES}]) AS ty,
            json_keys(raw, ['$', '$.http', '$.request', '$.response']) AS keys,
            json_type(raw, '$.request.messages[*]') AS mtypes,
            json_keys(raw, '$.request.messages[*]') AS mkeys
     FROM chunk
-    WHERE json_valid(raw) AND NOT regexp_matches(raw, {_PARSER_DIVERGENCE}) AND strlen(raw) <= 1000000
+    WHERE {{valid}}NOT regexp_matches(raw, {_PARSER_DIVERGENCE}) AND strlen(raw) <= 1000000
 ), ok AS (
     SELECT *, {_str("$.ts")} AS ts_s, {_str("$.client_ip")} AS ip_s,
            map_keys(s.http.headers) AS hk,
@@ -129,6 +132,7 @@ WITH parsed AS (
 )
 SELECT
     source_line,
+    pos,
     coalesce({_t("$")} = 'OBJECT' AND {_t("$.http")} = 'OBJECT' AND {_t("$.request")} = 'OBJECT'
      AND {_t("$.response")} = 'OBJECT'
      AND regexp_matches(ts_s, {_TS}) AND try_cast(ts_s AS TIMESTAMPTZ) IS NOT NULL
@@ -148,7 +152,11 @@ SELECT
      AND regexp_full_match(array_to_string(coalesce(hk, []), ''), '[A-Za-z0-9_.-]*')
      AND len(list_distinct(coalesce(hlk, []))) = len(coalesce(hlk, []))
      AND NOT regexp_matches(array_to_string(coalesce(horder, CAST([] AS VARCHAR[])), ''), '[^\x01-\x7f]')
-     AND coalesce(json_type(uid_j), 'NULL') IN ('NULL', 'VARCHAR'), false) AS fast_ok,
+     AND coalesce(json_type(uid_j), 'NULL') IN ('NULL', 'VARCHAR')
+     AND sw_dupfree(s.request.thinking) AND sw_dupfree(s.request.metadata) AND sw_dupfree(s.response.usage)
+     AND coalesce(list_bool_and(list_transform(sw_list(s.request.tools),
+                                               t -> sw_dupfree(t) AND sw_dupfree(json_extract(t, '$.function')))),
+                  true), false) AS fast_ok,
     s.request_id AS request_id,
     try_cast(ts_s AS TIMESTAMPTZ) AS ts,
     CAST(try_cast(ts_s AS TIMESTAMPTZ) AS DATE) AS day,
@@ -176,9 +184,11 @@ SELECT
     CASE WHEN left(s.request.system, 1) = '[' THEN s.request.system END AS system_json,
     CASE WHEN m IS NULL THEN [] ELSE list_transform(mtypes, t -> t = 'OBJECT') END AS m_obj,
     list_transform(m, x -> x.role) AS m_role,
-    list_transform(m, x -> CASE left(x.content, 1) WHEN '"' THEN json_extract_string(x.content, '$')
-                                                   WHEN '[' THEN NULL ELSE '' END) AS m_str,
-    list_transform(m, x -> CASE WHEN left(x.content, 1) = '[' THEN x.content END) AS m_json,
+    list_transform(m, x -> CASE WHEN x.role NOT IN ('user', 'system', 'developer') THEN ''
+                                WHEN left(x.content, 1) = '"' THEN json_extract_string(x.content, '$')
+                                WHEN left(x.content, 1) = '[' THEN NULL ELSE '' END) AS m_str,
+    list_transform(m, x -> CASE WHEN left(x.content, 1) = '[' AND x.role IN ('user', 'system', 'developer')
+                                THEN x.content END) AS m_json,
     list_filter(list_transform(sw_list(s.request.tools), t ->
         CASE WHEN left(t, 1) <> '{{' THEN NULL
              WHEN json_type(t, '$.name') = 'VARCHAR' THEN json_extract_string(t, '$.name')
@@ -208,3 +218,11 @@ SELECT
     {_str("$.response.text")} AS response_text
 FROM ok
 """
+#: The same query without the ``json_valid`` pass: a block of valid lines (the usual case) parses one
+#: time less; a malformed line makes DuckDB raise, and the block is run again with :data:`SELECT`.
+SELECT_ASSUMING_VALID = SELECT.replace("{valid}", "")
+#: Duplicate header names make the headers map raise: this variant leaves such lines to Python.
+SELECT_GUARDED = SELECT.replace(
+    "{valid}", "CASE WHEN json_valid(raw) THEN len(json_keys(raw, '$.http.headers')) = "
+               "len(list_distinct(json_keys(raw, '$.http.headers'))) ELSE false END AND ")
+SELECT = SELECT.replace("{valid}", "json_valid(raw) AND ")
