@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pandas as pd
@@ -102,7 +103,7 @@ def test_window_respects_until(engine: Engine) -> None:
     assert len(fuzz) == 3  # only the variants sent before `until`
 
 
-def _cands(rows: list[tuple[str, str | None, str | None, str, int]]) -> pd.DataFrame:
+def _cands(rows: Sequence[tuple[str, str | None, str | None, str, int]]) -> pd.DataFrame:
     """Candidate rows ``(account, device, system, last user turn, text_index)``, all flagged."""
     out = []
     for i, (acc, dev, system, user, k) in enumerate(rows):

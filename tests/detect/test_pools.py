@@ -119,7 +119,8 @@ def test_pooled_share_is_compared_on_the_spread_of_an_average() -> None:
     rng = np.random.default_rng(0)
     base = pd.DataFrame({"entity_id": [f"a{i}" for i in range(200)], "n_exchanges": 100,
                          "cap_max_share": rng.normal(0.3, 0.1, 200).clip(0, 1)})  # fmt: skip
-    det = DistillationDetector().fit(base)
+    det = DistillationDetector()
+    det.fit(base)
     c, s = det.baseline_["cap_max_share"]
     value = c + 2.5 * s  # 0.5 above the shape threshold for one account
     frame = pd.DataFrame({"account_id": [f"m{i}" for i in range(8)], "n_exchanges": [50] * 4 + [400, 2, 2, 2],
