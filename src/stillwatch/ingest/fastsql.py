@@ -98,7 +98,14 @@ def _header(name: str) -> str:
 
 
 _STAINLESS_PARTS = [f"coalesce({_header(h)}, '')" for h in _HEADERS[3:]]
-_TYPES = ", ".join(f"'{p}'" for p in _PATHS)
+#: Messages are typed and their keys listed in the same passes as the fields above, by index; a
+#: request with more messages than this takes the Python path.
+MAX_MESSAGES = 32
+_MSG_PATHS = [f"$.request.messages[{i}]" for i in range(MAX_MESSAGES)]
+_TYPES = ", ".join(f"'{p}'" for p in (*_PATHS, *_MSG_PATHS))
+_KEYS = ", ".join(f"'{p}'" for p in ("$", "$.http", "$.request", "$.response", *_MSG_PATHS))
+_MTYPES = f"list_slice(ty, {len(_PATHS) + 1}, {len(_PATHS)} + len(m))"
+_MKEYS = "list_slice(keys, 5, 4 + len(m))"
 
 #: The mapping query over a relation ``chunk(source_line BIGINT, pos BIGINT, raw VARCHAR)``. Message-level
 #: results come back as narrow per-message lists (object?, role, content kind, decoded string
@@ -108,9 +115,7 @@ WITH parsed AS (
     SELECT source_line, pos,
            json_transform(raw, '{_STRUCT}') AS s,
            json_type(raw, [{_TYPES}]) AS ty,
-           json_keys(raw, ['$', '$.http', '$.request', '$.response']) AS keys,
-           json_type(raw, '$.request.messages[*]') AS mtypes,
-           json_keys(raw, '$.request.messages[*]') AS mkeys
+           json_keys(raw, [{_KEYS}]) AS keys
     FROM chunk
     WHERE {{valid}}NOT regexp_matches(raw, {_PARSER_DIVERGENCE}) AND strlen(raw) <= 1000000
 ), ok AS (
@@ -147,8 +152,8 @@ SELECT
      AND len(list_distinct(keys[3])) = len(keys[3]) AND len(list_distinct(keys[4])) = len(keys[4])
      AND list_has_all({_TOP_KNOWN}, keys[1]) AND list_has_all({_HTTP_KNOWN}, keys[2])
      AND list_has_all({_BODY_KNOWN}, keys[3]) AND list_has_all({_RESPONSE_KNOWN}, keys[4])
-     AND len(coalesce(m, [])) = len(CASE WHEN m IS NULL THEN [] ELSE mtypes END)
-     AND NOT coalesce(list_bool_or(list_transform(mkeys, k -> len(k) <> len(list_distinct(k)))), false)
+     AND len(coalesce(m, [])) <= {MAX_MESSAGES}
+     AND NOT coalesce(list_bool_or(list_transform({_MKEYS}, k -> len(k) <> len(list_distinct(k)))), false)
      AND regexp_full_match(array_to_string(coalesce(hk, []), ''), '[A-Za-z0-9_.-]*')
      AND len(list_distinct(coalesce(hlk, []))) = len(coalesce(hlk, []))
      AND NOT regexp_matches(array_to_string(coalesce(horder, CAST([] AS VARCHAR[])), ''), '[^\x01-\x7f]')
@@ -182,7 +187,7 @@ SELECT
     CASE WHEN left(s.request.system, 1) = '"' THEN json_extract_string(s.request.system, '$')
          WHEN left(s.request.system, 1) = '[' THEN NULL ELSE '' END AS system_str,
     CASE WHEN left(s.request.system, 1) = '[' THEN s.request.system END AS system_json,
-    CASE WHEN m IS NULL THEN [] ELSE list_transform(mtypes, t -> t = 'OBJECT') END AS m_obj,
+    CASE WHEN m IS NULL THEN [] ELSE list_transform({_MTYPES}, t -> t = 'OBJECT') END AS m_obj,
     list_transform(m, x -> x.role) AS m_role,
     list_transform(m, x -> CASE WHEN x.role NOT IN ('user', 'system', 'developer') THEN ''
                                 WHEN left(x.content, 1) = '"' THEN json_extract_string(x.content, '$')
