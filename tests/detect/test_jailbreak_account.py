@@ -160,3 +160,15 @@ def test_a_flagged_persona_system_prompt_is_one_text_whatever_the_questions() ->
     assert frame.iloc[0]["jb_distinct"] == 1
     by_length = account_frame(_cands(rows).drop(columns=["text_index"]), totals={"app": 100})
     assert by_length.iloc[0]["jb_distinct"] == 12  # the longest text (the question) differs every time
+
+
+def test_one_off_users_of_a_big_gateway_are_rated_on_the_gateway() -> None:
+    """Users with one exchange each, a jailbreak, look like throw-away ids; pooled, they are rated
+    on the whole account's traffic: 12 of them in a gateway's 3,000 exchanges are not a jailbreaker
+    (the same 12 ids as an account's only traffic are, see the rotating-ids test)."""
+    rows = [("big", _dev(7000 + k), None, AIM.format(q=f"{PAYLOADS[k % len(PAYLOADS)]} u{k} {'w' * k}"), 0)
+            for k in range(12)]  # fmt: skip
+    users = {("big", _dev(7000 + k)): 1 for k in range(12)} | {("big", _dev(k)): 20 for k in range(100)}
+    frame = account_frame(_cands(rows), totals={"big": 3000}, user_totals=users)
+    assert frame.iloc[0]["jb_distinct"] == 12 and frame.iloc[0]["jb_share"] == pytest.approx(12 / 3000)
+    assert AccountJailbreakDetector().fit(frame).predict(frame).tolist() == [False]

@@ -14,7 +14,8 @@ candidates per account:
   user with the most attempts, rated on that user's own traffic (``jb_end_users`` counts the users
   who tried anything): many users who each try something once are not one jailbreaker. Ids that
   send little but jailbreaks (flagged share >= 0.5: throw-away ids an operator rotates) are
-  pooled into one actor, and bursts are counted over the whole account;
+  pooled into one actor rated on the account's whole traffic, and bursts are counted over the
+  whole account;
 * ``jb_templates`` — distinct template clusters among them;
 * ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
   cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
@@ -171,7 +172,9 @@ def _top_actor(
 
     Exchanges without an end-user id belong to the account itself (rated on the account's
     exchanges without an id); identified users are rated on their own exchanges, and users whose
-    own traffic is mostly flagged (``rotate_share``) are pooled into one actor.
+    own traffic is mostly flagged (``rotate_share``: throw-away ids) are pooled into one actor
+    rated on the whole account's traffic (a fuzzer rotating ids sends little else; a big gateway's
+    one-off users who each paste a jailbreak are a small share of it).
     """
     idx = [int(i) for i in np.flatnonzero(flagged)]
     ids = {a for a in (actors[i] for i in idx) if a is not None}
@@ -180,10 +183,10 @@ def _top_actor(
     hits = {a: [i for i in idx if actors[i] == a] for a in ids}
     rotating = {a for a in ids if len(hits[a]) >= rotate_share * max(1, user_totals.get(a, len(hits[a])))}
     groups: dict[str, tuple[list[int], int]] = {}
-    for a in ids:
-        key = "*rotating" if a in rotating else a
-        rows, tot = groups.get(key, ([], 0))
-        groups[key] = (rows + hits[a], tot + max(len(hits[a]), user_totals.get(a, 0)))
+    for a in ids - rotating:
+        groups[a] = (hits[a], max(len(hits[a]), user_totals.get(a, 0)))
+    if rotating:  # the account acting through throw-away ids: rated on the account's traffic
+        groups["*rotating"] = ([i for a in rotating for i in hits[a]], account_total)
     anon = [i for i in idx if actors[i] is None]
     if anon:
         groups["*account"] = (anon, max(len(anon), account_total - sum(user_totals.values())))
