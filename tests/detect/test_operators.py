@@ -102,3 +102,12 @@ def test_a_linked_cluster_carrying_relay_software_is_not_a_distillation_cluster(
     inp_relay = runner.DetectionInput(frame=relay, hourly=pd.DataFrame(), window_from=WINDOW[0],
                                       window_to=WINDOW[1], view=None)  # fmt: skip
     assert runner.cluster_findings(None, inp_relay, {"cl-1": members}, []) == []  # type: ignore[arg-type]
+
+
+def test_a_returning_relay_operator_is_not_a_distiller() -> None:
+    """Relay software on the operator's traffic makes it resale (the account and pool rule), even
+    when its users' agentic coding reads as an extraction shape."""
+    frame = _frame([_acct("old", 60, cot_share=0.9), _acct("new1", 40, cot_share=0.9)])
+    assert operators.operator_findings(frame, [_ban("new1", "old")], WINDOW)
+    relay = frame.assign(relay_strong_hits=np.where(frame["account_id"].isin(["old", "new1"]), 40, 0))
+    assert operators.operator_findings(relay, [_ban("new1", "old")], WINDOW) == []

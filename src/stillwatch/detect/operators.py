@@ -15,7 +15,9 @@ Because the link is weaker coordination than a proxy pool, the summed shape must
 concentration or a shift to a newly launched model): scripted repetition alone (one template,
 single-shot requests) is also what a jailbreak fuzzer or a batch job sends. An operator whose
 traffic is known jailbreak templates (``jailbreak_share`` >= 0.1) is not one: repeating one wrapper
-concentrates the template and the capability tags of its text by construction.
+concentrates the template and the capability tags of its text by construction. Nor is one whose
+traffic carries relay software (the account and pool rule: a relay operator's replacement pool
+account is resale, reported as ban evasion with its relay cluster).
 
 Findings: one ``cluster`` finding per operator (detector ``distillation_operator``) and an
 ``account`` finding for each enforced member. The returning accounts keep their ``ban_evasion``
@@ -81,6 +83,7 @@ def _summed(frame: pd.DataFrame, members: list[str]) -> dict[str, Any] | None:
         capw = {c: float(np.average(m[c].fillna(0.0), weights=w)) for c in caps}
         name = max(capw, key=lambda k: capw[k])
         row["cap_max_share"], row["cap_max_name"] = capw[name], name[4:-6]
+    row["relay_strong_hits"] = float(distillation._col(m, "relay_strong_hits").sum())
     row["_members"] = sorted(m["account_id"].astype(str))
     return row
 
@@ -124,7 +127,8 @@ def operator_findings(
     content = np.max(np.stack([st[c] for c in CONTENT_SIGNS], axis=1), axis=1)
     n = cf["n_exchanges"].to_numpy(dtype=float)
     jb = distillation._col(cf, "jailbreak_share")
-    ok = (shape >= 1.0) & (content >= 1.0) & (n >= det.min_exchanges) & (jb < JAILBREAK_SHARE)
+    relay_sw = distillation._col(cf, "relay_strong_hits") > 0  # relay software: a relay operator (score_frame rule)
+    ok = (shape >= 1.0) & (content >= 1.0) & (n >= det.min_exchanges) & (jb < JAILBREAK_SHARE) & ~relay_sw
     scores = squash(shape + RETURN_STRENGTH, det.midpoint)
     evs = det.evidence(cf)
     desc = {**det.describe(), "name": "distillation_operator"}

@@ -286,7 +286,7 @@ def cluster_findings(
         # coordination must come from shared infrastructure or templates, not from being linked:
         # a lab's researchers linked into one cluster are not a campaign
         agg["shared_egress_accounts"] = float(m["shared_egress_accounts"].fillna(0).max())
-        if float(pd.to_numeric(m.get("relay_strong_hits"), errors="coerce").fillna(0).sum()) > 0:
+        if float(distillation._col(m, "relay_strong_hits").sum()) > 0:
             continue  # relay software on its traffic: a relay pool, as for accounts and pools (score_frame)
         agg["_members"] = sorted(m["account_id"])
         rows.append(agg)
