@@ -29,15 +29,15 @@ con.execute(f"COPY (SELECT * FROM read_json('{sys.argv[1]}', format='newline_del
 """
 
 
-def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak RSS MiB over the process tree)."""
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run a command; return (wall seconds, peak RSS MiB of its largest process, CPU seconds user+sys)."""
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", *cmd], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    rss_kb = int(proc.stderr.strip().splitlines()[-1])
-    return wall, rss_kb / 1024
+    rss_kb, user, system = proc.stderr.strip().splitlines()[-1].split()
+    return wall, int(rss_kb) / 1024, float(user) + float(system)
 
 
 def main() -> None:
@@ -54,14 +54,18 @@ def main() -> None:
     results = []
     for i in range(args.repeat):
         out = work / f"bare-{i}.parquet"
-        bare_s, bare_mb = _timed([sys.executable, "-c", BARE, str(src), str(out)])
+        load_before = os.getloadavg()[0]
+        bare_s, bare_mb, bare_cpu = _timed([sys.executable, "-c", BARE, str(src), str(out)])
         store = work / f"store-{i}"
         env = {**os.environ, "STILLWATCH_DATA_DIR": str(store)}
-        sw_s, sw_mb = _timed([sys.executable, "-m", "stillwatch", "ingest", str(src)], env=env)
+        sw_s, sw_mb, sw_cpu = _timed([sys.executable, "-m", "stillwatch", "ingest", str(src)], env=env)
         results.append({"rows": args.rows, "bare_s": round(bare_s, 2), "stillwatch_s": round(sw_s, 2),
                         "bare_rows_per_s": round(args.rows / bare_s), "stillwatch_rows_per_s": round(args.rows / sw_s),
                         "ratio": round(bare_s / sw_s, 3), "bare_peak_rss_mib": round(bare_mb),
-                        "stillwatch_peak_rss_mib": round(sw_mb), "file_mib": round(src.stat().st_size / 2**20)})
+                        "stillwatch_peak_rss_mib": round(sw_mb), "file_mib": round(src.stat().st_size / 2**20),
+                        "bare_cpu_s": round(bare_cpu, 1), "stillwatch_cpu_s": round(sw_cpu, 1),
+                        "cpu_ratio": round(bare_cpu / sw_cpu, 3),
+                        "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
         shutil.rmtree(store, ignore_errors=True)
         out.unlink(missing_ok=True)
     print(json.dumps(results, indent=2))

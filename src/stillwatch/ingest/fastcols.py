@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from stillwatch.ingest.canonical import content_text
 
 _SYSTEM_ROLES = pa.array(["system", "developer"])
-_INPUTS = ("path_openai", "has_system", "system_str", "system_json", "m_obj", "m_role", "m_str", "m_json")
+_INPUTS = ("path_openai", "has_system", "system_str", "system_json", "m_obj", "m_role", "m_content", "m_ctype")
+_NULL = pa.scalar(None, pa.string())
 
 
 def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -43,7 +44,7 @@ def message_columns(t: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray]:
 
     Args:
         t: The SQL result (``path_openai``, ``has_system``, ``system_str``, ``system_json``,
-            ``m_obj``, ``m_role``, ``m_str``, ``m_json``), already restricted to lines SQL maps.
+            ``m_obj``, ``m_role``, ``m_content``, ``m_ctype``), already restricted to lines SQL maps.
 
     Returns:
         The columns ``api_format``, ``system_text``, ``user_texts``, ``message_count``,
@@ -66,7 +67,10 @@ def message_columns(t: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray]:
 
     user_turns = count(is_user)
     openai = _mask(t["path_openai"]) | (~_mask(t["has_system"]) & (count(is_system_role) > 0))
-    m_str = pc.list_flatten(t["m_str"].chunk(0))
+    content = pc.list_flatten(t["m_content"].chunk(0))  # set for user, system and developer messages
+    ctype = pc.list_flatten(t["m_ctype"].chunk(0))
+    is_array = pa.array(_mask(pc.equal(ctype, "ARRAY")))
+    m_str = pc.if_else(pa.array(_mask(pc.equal(ctype, "VARCHAR"))), content, pc.if_else(is_array, _NULL, ""))
     str_null = _mask(pc.is_null(m_str))
     # rows whose system text is more than the ``system`` string, or that have block arrays to read
     sys_count = count(is_sys)
@@ -86,7 +90,7 @@ def message_columns(t: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray]:
     if len(rows):
         system_text = system_col.to_pylist()
         user_list: list[Any] | None = None
-        m_json = pc.list_flatten(t["m_json"].chunk(0))
+        m_json = pc.if_else(is_array, content, _NULL)
         want = (is_user | is_sys) & np.isin(parents, rows)
         idx = np.nonzero(want)[0]
         strs = pc.take(m_str, pa.array(idx)).to_pylist()

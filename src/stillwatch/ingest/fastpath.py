@@ -190,8 +190,9 @@ class FastMapper:
             return None, slow
         numbers = np.asarray(block.numbers, dtype=np.int64)
         raw = pa.array(lines, pa.binary())
-        # fewer brackets than orjson's nesting limit: cannot be too deep (else the Python mapper says so)
-        ok = pc.less(pc.add(pc.count_substring(raw, "["), pc.count_substring(raw, "{")), MAX_BRACKETS)
+        # fewer brackets than orjson's nesting limit: cannot be too deep (else the Python mapper says so);
+        # bytes.count is three times faster than Arrow's count_substring on these lines
+        ok = pa.array([line.count(b"[") + line.count(b"{") < MAX_BRACKETS for line in lines])
         try:
             text = raw.cast(pa.string())
         except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go to the Python mapper
@@ -212,7 +213,7 @@ class FastMapper:
             self.con.unregister("chunk")
         if result is None:
             return None, [*slow, *(RawItem(int(numbers[i]), lines[i]) for i in range(len(lines)))]
-        fast = result.filter(result["fast_ok"])
+        fast = result if pc.all(result["fast_ok"]).as_py() else result.filter(result["fast_ok"])
         columns, bad = message_columns(fast)
         if bad.any():
             good = pa.array(~bad)

@@ -57,7 +57,7 @@ _TS = (r"'^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2
 _STRUCT = ('{"ts":"VARCHAR","request_id":"VARCHAR","account_id":"VARCHAR","api_key_id":"VARCHAR",'
            '"client_ip":"VARCHAR","forwarded_for":"VARCHAR","tls_ja4":"VARCHAR",'
            '"http":{"method":"VARCHAR","path":"VARCHAR","headers":"MAP(VARCHAR, JSON)","header_order":["JSON"]},'
-           '"request":{"model":"VARCHAR","system":"JSON","messages":[{"role":"VARCHAR","content":"JSON"}],'
+           '"request":{"model":"VARCHAR","system":"VARCHAR","messages":[{"role":"VARCHAR","content":"VARCHAR"}],'
            '"tools":"JSON","max_tokens":"JSON","max_completion_tokens":"JSON","temperature":"DOUBLE",'
            '"top_p":"DOUBLE","stream":"BOOLEAN","thinking":"JSON","metadata":"JSON","user":"VARCHAR",'
            '"reasoning_effort":"VARCHAR"},'
@@ -66,7 +66,7 @@ _STRUCT = ('{"ts":"VARCHAR","request_id":"VARCHAR","account_id":"VARCHAR","api_k
 #: JSON paths whose type is read in one pass (the typed transform above casts leniently).
 _PATHS = ("$", "$.ts", "$.request_id", "$.account_id", "$.api_key_id", "$.client_ip", "$.forwarded_for",
           "$.tls_ja4", "$.http", "$.request", "$.response", "$.http.method", "$.http.path", "$.http.headers",
-          "$.http.header_order", "$.request.model", "$.request.temperature", "$.request.top_p",
+          "$.http.header_order", "$.request.system", "$.request.model", "$.request.temperature", "$.request.top_p",
           "$.request.stream", "$.request.user", "$.request.reasoning_effort", "$.response.latency_ms",
           "$.response.stop_reason", "$.response.text", "$.response.error_type")
 
@@ -102,10 +102,12 @@ _STAINLESS_PARTS = [f"coalesce({_header(h)}, '')" for h in _HEADERS[3:]]
 #: request with more messages than this takes the Python path.
 MAX_MESSAGES = 32
 _MSG_PATHS = [f"$.request.messages[{i}]" for i in range(MAX_MESSAGES)]
-_TYPES = ", ".join(f"'{p}'" for p in (*_PATHS, *_MSG_PATHS))
+_CONTENT_PATHS = [f"$.request.messages[{i}].content" for i in range(MAX_MESSAGES)]
+_TYPES = ", ".join(f"'{p}'" for p in (*_PATHS, *_MSG_PATHS, *_CONTENT_PATHS))
 _KEYS = ", ".join(f"'{p}'" for p in ("$", "$.http", "$.request", "$.response", *_MSG_PATHS))
 _MTYPES = f"list_slice(ty, {len(_PATHS) + 1}, {len(_PATHS)} + len(m))"
 _MKEYS = "list_slice(keys, 5, 4 + len(m))"
+_CTYPES = f"list_slice(ty, {len(_PATHS) + MAX_MESSAGES + 1}, {len(_PATHS) + MAX_MESSAGES} + len(m))"
 
 #: The mapping query over a relation ``chunk(source_line BIGINT, pos BIGINT, raw VARCHAR)``. Message-level
 #: results come back as narrow per-message lists (object?, role, content kind, decoded string
@@ -184,16 +186,13 @@ SELECT
     {_str("$.request.model")} AS model,
     contains(coalesce({_str("$.http.path")}, ''), 'chat/completions') AS path_openai,
     list_contains(keys[3], 'system') AS has_system,
-    CASE WHEN left(s.request.system, 1) = '"' THEN json_extract_string(s.request.system, '$')
-         WHEN left(s.request.system, 1) = '[' THEN NULL ELSE '' END AS system_str,
-    CASE WHEN left(s.request.system, 1) = '[' THEN s.request.system END AS system_json,
+    CASE {_t("$.request.system")} WHEN 'VARCHAR' THEN s.request.system WHEN 'ARRAY' THEN NULL ELSE '' END
+        AS system_str,
+    CASE WHEN {_t("$.request.system")} = 'ARRAY' THEN s.request.system END AS system_json,
     CASE WHEN m IS NULL THEN [] ELSE list_transform({_MTYPES}, t -> t = 'OBJECT') END AS m_obj,
     list_transform(m, x -> x.role) AS m_role,
-    list_transform(m, x -> CASE WHEN x.role NOT IN ('user', 'system', 'developer') THEN ''
-                                WHEN left(x.content, 1) = '"' THEN json_extract_string(x.content, '$')
-                                WHEN left(x.content, 1) = '[' THEN NULL ELSE '' END) AS m_str,
-    list_transform(m, x -> CASE WHEN left(x.content, 1) = '[' AND x.role IN ('user', 'system', 'developer')
-                                THEN x.content END) AS m_json,
+    list_transform(m, x -> CASE WHEN x.role IN ('user', 'system', 'developer') THEN x.content END) AS m_content,
+    CASE WHEN m IS NULL THEN [] ELSE {_CTYPES} END AS m_ctype,
     list_filter(list_transform(sw_list(s.request.tools), t ->
         CASE WHEN left(t, 1) <> '{{' THEN NULL
              WHEN json_type(t, '$.name') = 'VARCHAR' THEN json_extract_string(t, '$.name')
