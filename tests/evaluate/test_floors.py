@@ -52,8 +52,14 @@ def _unmet(reason: str) -> pytest.MarkDecorator:
     "kind",
     [
         "relay",
-        pytest.param("subrouting", marks=_unmet("1 of 3 platforms not flagged (recall 0.67)")),
-        pytest.param("subsidiary", marks=_unmet("1 of 2 subsidiaries missed")),
+        pytest.param(
+            "subrouting",
+            marks=_unmet(
+                "1 of 3 platforms not flagged (recall 0.67): a 7.9 % restricted share resting on the clock alone "
+                "(estimate 3.4 %, interval 1.5-26.7 %) is below what the mixture can separate from shape misfit"
+            ),
+        ),
+        "subsidiary",
         "distillation",
         "ban_evasion",
     ],
@@ -84,7 +90,7 @@ def test_time_to_detect(evaluation: dict[str, Any], kind: str) -> None:
     assert evaluation["kinds"][kind]["ttd_p90_h"] <= 24.0
 
 
-@_unmet("one platform not flagged, one estimate 14.5 pp off with an interval that misses the truth")
+@_unmet("one platform (7.9 %) not flagged; the two flagged are within 5 pp (0.9 and 4.8 pp) and covered")
 def test_subrouting_share(evaluation: dict[str, Any]) -> None:
     rows = evaluation["subrouting"]["accounts"]
     assert rows and all("estimate" in r for r in rows)
