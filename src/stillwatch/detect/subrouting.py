@@ -1,21 +1,13 @@
 """Sub-routing: the share of an account's exchanges that come from restricted-region end users.
 
-Estimator (per account, on the UTC hour grid of the window):
-
-``y(t) ≈ a·L(t) + b·R(t)`` with ``a, b ≥ 0`` (non-negative least squares), where
-
-* ``L`` is the *local* profile: a human diurnal shape placed at the declared country's UTC offset
-  times the local day factor (weekday 1, weekend and local public holiday at the baseline
-  weekend level);
-* ``R`` is the *restricted* profile: the same shape at a restricted region's UTC offset with that
-  region's calendar (mainland holidays low, make-up workdays at weekday level — the 调休 effect);
-* the diurnal shape and the weekend level are learned from all accounts in the window (each
-  account's hour-of-day profile aligned on its best-fitting offset), not fixed constants.
-
-Exchanges with direct address evidence (client IP or X-Forwarded-For in a restricted region) are
-counted as restricted before the mixture is fitted on the rest. The share is ``b·ΣR / (a·ΣL + b·ΣR)``;
-its interval is a day-block bootstrap. Offsets and calendars are geographic facts; the restricted
-list comes only from ``settings.restricted_regions``.
+The estimate (``restricted_share``, ``share_low``, ``share_high``) is computed by
+:mod:`stillwatch.detect.origin` with the mixture of :mod:`stillwatch.detect.mixture`: non-negative
+least squares of the account's hourly counts on local and restricted hour-of-week columns (learned
+diurnal shapes × calendars, make-up workdays and holidays included), restricted regions on the
+declared clock identified by their make-up workdays, the weekend level learned from the account,
+and a day-type-stratified bootstrap over several plausible models. Exchanges with restricted
+end-user addresses count as restricted before the fit. This module holds the detector that turns
+the estimate into findings; the names below are re-exported for existing callers.
 """
 
 from __future__ import annotations
