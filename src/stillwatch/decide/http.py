@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.routing import Route
+
+from stillwatch.decide.models import DecideRequest, DecideResponse, SignupRequest, SignupResponse
 
 if TYPE_CHECKING:
     from stillwatch.decide.service import DecisionService
@@ -86,6 +89,23 @@ async def _read(request: Request, svc: DecisionService) -> tuple[Any, str | None
 router = APIRouter(tags=["decide"])
 
 
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI request body for a model whose JSON is parsed by the handler, not by FastAPI
+    (nested models inlined, so the schema stands alone)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/") and ref[8:] in defs:
+                return inline(defs[ref[8:]])
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return {"required": True, "content": {_JSON: {"schema": inline(schema)}}}
+
+
 def _json(resp: Any) -> Response:
     """A decision as JSON (``orjson`` over the validated model's fields: no ``model_dump`` copy)."""
     return Response(orjson.dumps(resp.__dict__), media_type=_JSON)
@@ -127,6 +147,16 @@ ROUTES = (
     Route(f"{PREFIX}/decide", decide_endpoint, methods=["POST"], name="decide"),
     Route(f"{PREFIX}/decide/signup", decide_signup_endpoint, methods=["POST"], name="decide_signup"),
 )
+# The same endpoints on the FastAPI router, for the OpenAPI document only: the plain routes above
+# sit first in the table and answer every request (a test asserts which one serves).
+router.add_api_route(
+    f"{PREFIX}/decide", decide_endpoint, methods=["POST"], summary="Per-request decision for the API gateway",
+    responses={200: {"model": DecideResponse}}, openapi_extra={"requestBody": _body_doc(DecideRequest)},
+)  # fmt: skip
+router.add_api_route(
+    f"{PREFIX}/decide/signup", decide_signup_endpoint, methods=["POST"], summary="Sign-up / key-creation decision",
+    responses={200: {"model": SignupResponse}}, openapi_extra={"requestBody": _body_doc(SignupRequest)},
+)  # fmt: skip
 
 
 @router.get("/metrics", include_in_schema=False)
