@@ -69,7 +69,7 @@ def main() -> None:
         shutil.rmtree(store, ignore_errors=True)
         out.unlink(missing_ok=True)
     print(json.dumps(results, indent=2))
-    if args.keep is None:
+    if args.keep is None or not args.keep.is_relative_to(work):
         shutil.rmtree(work, ignore_errors=True)
 
 
