@@ -39,8 +39,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from jailbreak_reasoning_negatives import reasoning_files, reasoning_negatives
 
 from stillwatch.detect.jailbreak_features import (
     FEATURES_VERSION,
@@ -54,10 +56,15 @@ from stillwatch.enrich.templates import signature
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_FILE = ROOT / "src" / "stillwatch" / "enrich" / "data" / "jailbreak_split.json"
-MODEL_VERSION = "jailbreak-lr-1"
+MODEL_VERSION = "jailbreak-lr-2"
 HOLDOUT_MOD = 5
 csv.field_size_limit(1 << 24)
 HARD_NEGATIVES = ("cvalues_zh", "safetybench_zh")
+#: Prompts that ask the model to reason, grade or rewrite (scripts/jailbreak_reasoning_negatives.py).
+REASONING = ("cot_en", "cot_zh", "judge", "meta_prompt")
+#: Groups of the threshold rule's benign target (the reasoning groups are reported, not targeted: their
+#: out-of-fold scores come from unseen families, and targeting them would cost held-out recall).
+BENIGN = ("benign_en", "benign_zh", "persona_en", "persona_zh")
 _RAW = re.compile(r"\{%-?\s*(end)?raw\s*-?%\}")
 
 
@@ -236,6 +243,10 @@ def _max_sim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _max_pairs(sigs: np.ndarray) -> np.ndarray:
+    return (sigs[:, None, :] == sigs[None, :, :]).mean(axis=2)
+
+
 def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], dict]:
     """All labelled rows with their split, plus split statistics for the manifest."""
     rng = np.random.default_rng(seed)
@@ -269,6 +280,9 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
             dropped[group] = dropped.get(group, 0) + 1
             continue
         rows.append(Row(text, 0, group, f"{group}:{item}", holdout(f"{group}:{item}")))
+    pair_sim = lambda texts: _max_pairs(_sig_matrix(texts))  # noqa: E731
+    reasoning = [Row(t, 0, g, k, test) for g, k, t, test in reasoning_negatives(data, holdout, pair_sim, seed)]
+    rows.extend(reasoning)
     stats = {
         "templates": len(tpl),
         "templates_test": int(is_test.sum()),
@@ -280,16 +294,20 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
         "fills_per_template": fills,
         "negatives_dropped_near_jailbreak": dropped,
         "enrichment_split_version": split["version"],
-    }
+        "reasoning_negatives": {g: {"train": sum(1 for r in reasoning if r.group == g and not r.test),
+                                    "test": sum(1 for r in reasoning if r.group == g and r.test),
+                                    "test_units": sorted({r.key for r in reasoning if r.group == g and r.test})}
+                                for g in REASONING},
+    }  # fmt: skip
     return rows, stats
 
 
 # --------------------------------------------------------------------------------- training
 #: Negative groups up-weighted in training: role-play personas are the closest benign look-alikes.
-UPWEIGHT = ("persona_en", "persona_zh", "benign_en")
+UPWEIGHT = ("persona_en", "persona_zh", "benign_en", *REASONING)
 
 
-def fit(x, y: np.ndarray, groups: np.ndarray, c: float, upweight: float):  # noqa: ANN001, ANN201 - sklearn types
+def fit(x: Any, y: np.ndarray, groups: np.ndarray, c: float, upweight: float) -> Any:  # noqa: ANN401 - sklearn types
     """Fit the logistic regression (balanced classes, liblinear, persona/benign up-weighted)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -303,7 +321,7 @@ def choose_threshold(scores: np.ndarray, rows: list[Row], target: float, benign_
     groups = np.array([r.group for r in rows])
     labels = np.array([r.label for r in rows])
     hard = scores[(labels == 0) & np.isin(groups, HARD_NEGATIVES)]
-    benign = scores[(labels == 0) & np.isin(groups, ("benign_en", "benign_zh", "persona_en", "persona_zh"))]
+    benign = scores[(labels == 0) & np.isin(groups, BENIGN)]
     need = max(float(np.quantile(hard, 1 - target)), float(np.quantile(benign, 1 - benign_target)))
     return float(min(0.99, max(0.05, need + 1e-6)))
 
@@ -347,6 +365,9 @@ def evaluate(scores: np.ndarray, rows: list[Row], threshold: float, extra: np.nd
         m = (~pos) & (groups == g)
         out["fpr_by_group"][g] = {"value": round(float(flag[m].mean()), 4), "n": int(m.sum()),
                                   "ci95": wilson(int(flag[m].sum()), int(m.sum()))}  # fmt: skip
+    rsn = (~pos) & np.isin(groups, REASONING)
+    out["fpr_reasoning_grading"] = {"value": round(float(flag[rsn].mean()), 4), "n": int(rsn.sum()),
+                                    "ci95": wilson(int(flag[rsn].sum()), int(rsn.sum()))}  # fmt: skip
     out["roc_auc_vs_hard_negatives"] = round(float(roc_auc_score(labels[pos | hard], scores[pos | hard])), 5)
     return out
 
@@ -373,53 +394,6 @@ def evaluate_shipped(test: list[Row]) -> None:
     print(json.dumps(out, indent=1))
 
 
-def evaluate_simulated(folder: Path) -> None:
-    """Exchange and account findings of the shipped detector against a simulator's labels.
-
-    Expects ``stillwatch --data-dir <folder>/store ingest <folder>`` to have run. The simulator
-    fills the same public templates the model was trained on, so this measures the pipeline
-    (scan, aggregation, bursts), not generalisation; the held-out split measures that.
-    """
-    from datetime import timedelta
-
-    from stillwatch.config import load_settings
-    from stillwatch.detect.jailbreak_account import run
-    from stillwatch.engine import get_engine
-
-    labels = [json.loads(line) for line in (folder / "labels.jsonl").open(encoding="utf-8") if line.strip()]
-    jb_ex = {x["id"]: x["group"] for x in labels if x["entity"] == "exchange" and x["label"] == "jailbreak"}
-    acc_group = {x["id"]: (x["label"], x["group"]) for x in labels if x["entity"] == "account"}
-    settings = load_settings(data_dir=folder / "store")
-    with get_engine(settings, "duckdb") as engine:
-        t = engine.table("exchanges")
-        stats = engine.execute(t.aggregate(n=t.count(), first=t.ts.min(), last=t.ts.max())).to_pylist()[0]
-        until = stats["last"] + timedelta(seconds=1)
-        window = (until - stats["first"]).days + 1
-        t0 = time.time()
-        found = run(engine, settings, until, window_days=window)
-    flagged_ex = {f.entity_id for f in found if f.entity == "exchange"}
-    flagged_acc = {f.entity_id for f in found if f.entity == "account"}
-    out: dict = {"exchanges": stats["n"], "seconds": round(time.time() - t0, 1)}
-    tp = flagged_ex & set(jb_ex)
-    out["exchange_recall"] = round(len(tp) / max(1, len(jb_ex)), 4)
-    out["exchange_recall_by_group"] = {
-        g: round(sum(1 for e in tp if jb_ex[e] == g) / max(1, sum(1 for v in jb_ex.values() if v == g)), 4)
-        for g in sorted(set(jb_ex.values()))
-    }
-    out["exchange_precision"] = round(len(tp) / max(1, len(flagged_ex)), 4)
-    out["exchange_fpr"] = round(len(flagged_ex - set(jb_ex)) / max(1, stats["n"] - len(jb_ex)), 5)
-    jb_acc = {a for a, (lab, _) in acc_group.items() if lab == "jailbreak"}
-    out["account_recall"] = round(len(flagged_acc & jb_acc) / max(1, len(jb_acc)), 4)
-    out["account_precision"] = round(len(flagged_acc & jb_acc) / max(1, len(flagged_acc)), 4)
-    out["account_fpr_by_group"] = {}
-    for group in sorted({g for lab, g in acc_group.values() if lab == "benign"}):
-        members = {a for a, (lab, g) in acc_group.items() if lab == "benign" and g == group}
-        k = len(members & flagged_acc)
-        out["account_fpr_by_group"][group] = {"value": round(k / len(members), 4), "n": len(members),
-                                              "ci95": wilson(k, len(members))}  # fmt: skip
-    print(json.dumps(out, indent=1))
-
-
 def main() -> None:
     """Build the data set, choose the threshold out of fold, fit, evaluate and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -437,6 +411,8 @@ def main() -> None:
                         "ingested output folder (labels.jsonl + store/)")  # fmt: skip
     args = parser.parse_args()
     if args.simulated:
+        from jailbreak_simulated_eval import evaluate_simulated
+
         evaluate_simulated(args.simulated)
         return
     t0 = time.time()
@@ -488,7 +464,7 @@ def main() -> None:
         f"<= {args.benign_fpr} on benign and persona prompts",
         "split": {"rule": "blake2b-64('<key>') mod 5 == 0 -> test; templates: enrichment split + near-copy purge",
                   **stats, "train_rows": len(train), "test_rows": len(test)},  # fmt: skip
-        "training_data": {f: sha256(args.data / f) for f in INPUT_FILES},
+        "training_data": {f: sha256(args.data / f) for f in (*INPUT_FILES, *reasoning_files(args.data))},
         "metrics_test": {k: v for k, v in metrics.items() if k != "out_of_fold_train"},
         "metrics_out_of_fold_train": metrics["out_of_fold_train"],
         "command": "python scripts/train_jailbreak.py " + " ".join(
