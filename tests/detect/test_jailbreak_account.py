@@ -172,3 +172,21 @@ def test_one_off_users_of_a_big_gateway_are_rated_on_the_gateway() -> None:
     frame = account_frame(_cands(rows), totals={"big": 3000}, user_totals=users)
     assert frame.iloc[0]["jb_distinct"] == 12 and frame.iloc[0]["jb_share"] == pytest.approx(12 / 3000)
     assert AccountJailbreakDetector().fit(frame).predict(frame).tolist() == [False]
+
+
+def test_no_known_template_evidence_without_a_match() -> None:
+    """Candidates without a template match carry NaN after concatenation of scan batches; that is
+    no match, not a template named "nan:nan" (seen in the seed-7 evidence of jailbreak-lr-2)."""
+    from stillwatch.detect.jailbreak_account import findings
+
+    rows = [("acc", None, None, AIM.format(q=f"{PAYLOADS[k % len(PAYLOADS)]} v{k} {'y' * k}"), 0) for k in range(6)]
+    cands = _cands(rows).assign(classifier=0.9, probes="", template_sim=0.0)
+    cands["template_source"] = float("nan")
+    cands["template_item"] = float("nan")
+    det = JailbreakDetector()
+    det.fit(pd.DataFrame({"entity_id": [], "system_text": [], "user_texts": []}))
+    found = findings(cands, {"acc": 6}, (T0, T0 + timedelta(days=1)), exchange_detector=det)
+    assert any(f.entity == "account" for f in found) and len(found) == 7
+    features = [e.feature for f in found for e in f.evidence]
+    assert "jb_known_template" not in features and "jb_templates_matched" not in features
+    assert "nan" not in str([e.value for f in found for e in f.evidence])

@@ -292,7 +292,8 @@ def account_frame(
             b = _max_burst([ts[i] for i in idx], [variants[i] for i in idx], burst_minutes)
             if b[0] > best[0]:
                 best = b
-        named = sorted({f"{s}:{i}" for s, i in zip(grp["template_source"], grp["template_item"], strict=True) if i})
+        named = sorted({f"{s}:{i}" for s, i in zip(grp["template_source"], grp["template_item"], strict=True)
+                        if isinstance(i, str) and i})  # NaN (no match) after concatenation is not a name  # fmt: skip
         md = grp["metadata_user_id"] if "metadata_user_id" in grp.columns else [None] * len(grp)
         actors = [end_user(x) for x in md]
         mine = {u: n for (a, u), n in (user_totals or {}).items() if a == str(acc)}
@@ -331,7 +332,7 @@ def _exchange_findings(
                 "extraction",
             )
         ]
-        if row.template_item:
+        if isinstance(row.template_item, str) and row.template_item:
             ev.append(
                 Evidence(
                     "jb_known_template",
