@@ -59,3 +59,22 @@ def test_chinese_hard_negatives_not_flagged_more_than_english_benign(det: Jailbr
     rate_en = float(det.predict(frame(en)).mean())
     assert rate_zh <= rate_en
     assert rate_zh <= 0.01
+
+
+@pytest.mark.skipif(not (DATA / "distilabel-templates").is_dir(), reason="shared corpora not mounted")
+def test_held_out_reasoning_and_grading_prompts_are_not_jailbreaks(det: JailbreakDetector) -> None:
+    """Held-out chain-of-thought cues, judge wrappers and meta-prompt families (never trained on)
+    are rarely flagged (jailbreak-lr-1 flagged 5.2 % of them), and Chinese chain-of-thought prompts
+    no more often than English ones."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_jailbreak as tj
+        from jailbreak_reasoning_negatives import reasoning_negatives
+    finally:
+        sys.path.pop(0)
+    rows = [r for r in reasoning_negatives(DATA, tj.holdout, lambda t: tj._max_pairs(tj._sig_matrix(t))) if r[3]]
+    groups = pd.Series([r[0] for r in rows])
+    assert len(rows) > 200 and set(groups) == {"cot_en", "cot_zh", "judge", "meta_prompt"}
+    flagged = pd.Series(det.predict(frame([r[2] for r in rows])))
+    assert flagged.mean() <= 0.03
+    assert flagged[groups == "cot_zh"].mean() <= flagged[groups == "cot_en"].mean()
