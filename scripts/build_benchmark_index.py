@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import hashlib
 import json
 import re
@@ -28,17 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from stillwatch.enrich.templates import signature
+from stillwatch.simulate.corpora_io import iter_jsonl as _jsonl
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "stillwatch" / "enrich" / "data"
 HOLDOUT_MOD = 5
-
-
-def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def benchmark_items(data: Path) -> Iterator[tuple[str, str, str]]:

@@ -24,7 +24,6 @@ Every key goes through the same ``holdout`` rule as the rest of the training dat
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import re
@@ -32,6 +31,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from stillwatch.simulate.corpora_io import iter_jsonl as _jsonl
 
 #: Chain-of-thought cue phrases (English), written for this data set in the styles of the papers
 #: that popularised them (zero-shot CoT, plan-and-solve, "show your work" exam instructions).
@@ -93,14 +94,6 @@ JUDGE = (
     "violate an instruction.\n\nTask: {q}\n\nAnswer: {a}",
 )
 _JINJA_FAMILY = re.compile(r"__.*$")
-
-
-def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def _questions(data: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

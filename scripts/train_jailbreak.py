@@ -53,6 +53,7 @@ from stillwatch.detect.jailbreak_features import (
     vectorise,
 )
 from stillwatch.enrich.templates import signature
+from stillwatch.simulate.corpora_io import iter_jsonl as _jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_FILE = ROOT / "src" / "stillwatch" / "enrich" / "data" / "jailbreak_split.json"
@@ -82,14 +83,6 @@ class Row:
 def holdout(key: str) -> bool:
     """The shared hold-out rule (about 1 in 5)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % HOLDOUT_MOD == 0
-
-
-def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def _csv(path: Path) -> Iterator[dict]:

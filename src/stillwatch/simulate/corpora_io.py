@@ -26,7 +26,12 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8")
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSON Lines corpus file, plain or ``.gz`` (blank lines skipped).
+
+    Raises:
+        InputFormatError: A line is not a JSON object (the message names file and line).
+    """
     with _open_text(path) as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -77,3 +82,6 @@ def _add(pools: Pools, name: str, prompt: Any, reply: Any = None) -> None:
     if isinstance(prompt, str) and prompt.strip():
         rep = reply if isinstance(reply, str) and reply.strip() else None
         pools.setdefault(name, []).append((prompt.strip(), rep))
+
+
+_jsonl = iter_jsonl  # the simulator's own callers
