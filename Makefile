@@ -30,8 +30,8 @@ test: $(STAMP)  ## start the services the tests need, then run the whole suite (
 	@bash scripts/services.sh start > .services.env
 	@set -a; . ./.services.env; set +a; $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## the suite without Spark, PostgreSQL, browser and slow tests
-	$(PY) -m pytest -m "not spark and not postgres and not browser and not slow" $(PYTEST_ARGS)
+test-fast: $(STAMP)  ## the suite without Spark, PostgreSQL, Redis, LiteLLM, browser and slow tests
+	$(PY) -m pytest -m "not spark and not postgres and not redis and not litellm and not browser and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## benchmarks; results go to docs/benchmarks.md by hand
 	$(PY) benchmarks/run.py
