@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,12 +33,16 @@ def detect_cmd(
     link: Annotated[bool, typer.Option("--link/--no-link", help="Run linking (ban evasion).")] = False,
     jailbreak: Annotated[bool, typer.Option("--jailbreak/--no-jailbreak", help="Run the jailbreak detectors.")] = False,
     window_days: Annotated[int, typer.Option("--window-days", min=1, max=366, help="Trailing window length.")] = 28,
+    scan_cache: Annotated[
+        bool, typer.Option("--scan-cache/--no-scan-cache", help="Reuse/keep per-day jailbreak scores in the store.")
+    ] = False,
 ) -> None:
     """Run relay, sub-routing, subsidiary and distillation detectors; write the findings."""
     from stillwatch.detect.runner import run_detection
     from stillwatch.engine import get_engine
 
     settings = ctx.obj.settings
+    cache = _scan_cache(settings) if scan_cache else None
     with get_engine(settings) as engine:
         found = run_detection(
             engine,
@@ -49,6 +53,7 @@ def detect_cmd(
             link=link,
             jailbreak=jailbreak,
             window_days=window_days,
+            jailbreak_cache=cache,
         )
     by = Counter(f"{f.kind}/{f.entity}" for f in found)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none"
@@ -64,8 +69,16 @@ def eval_cmd(
     clusters: Annotated[Path | None, typer.Option("--clusters", help="clusters.jsonl from `stillwatch link`.")] = None,
     link: Annotated[bool, typer.Option("--link/--no-link", help="Run account linking at every step.")] = False,
     jailbreak: Annotated[bool, typer.Option("--jailbreak/--no-jailbreak", help="Run jailbreak detectors.")] = False,
+    scan_cache: Annotated[
+        bool,
+        typer.Option("--scan-cache/--no-scan-cache", help="Keep per-day jailbreak scores in the store for later runs."),
+    ] = True,
 ) -> None:
-    """Replay detection step by step and print precision, recall, time to detect and false positives."""
+    """Replay detection step by step and print precision, recall, time to detect and false positives.
+
+    With ``--jailbreak`` each whole day's exchange scores are computed once and reused by the
+    later steps (in memory, and in ``<data-dir>/cache/jailbreak_scan`` unless ``--no-scan-cache``).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from stillwatch.detect.findings import write_jsonl
@@ -90,15 +103,21 @@ def eval_cmd(
         def tick(done: int, total: int, _until: datetime) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = evaluate(
-            engine, settings, labels, replay, progress=tick, clusters=clusters, link=link, jailbreak=jailbreak
-        )
+        cache = _scan_cache(settings) if scan_cache else None
+        result = evaluate(engine, settings, labels, replay, progress=tick, clusters=clusters, link=link,
+                          jailbreak=jailbreak, jailbreak_cache=cache)  # fmt: skip
     found = result.pop("_findings")
     print_report(result, Console())
     if json_out:
         write_json(result, json_out)
     if findings_out:
         write_jsonl(found, findings_out)
+
+
+def _scan_cache(settings: Any) -> Any:
+    from stillwatch.detect.jailbreak_cache import ScanCache
+
+    return ScanCache.in_store(settings.data_dir)
 
 
 def register(app: typer.Typer) -> None:

@@ -40,8 +40,10 @@ from stillwatch.detect.base import Detector
 from stillwatch.detect.evidence import Evidence
 from stillwatch.detect.findings import Finding
 from stillwatch.detect.jailbreak import JailbreakDetector, score_frame
+from stillwatch.detect.jailbreak_cache import DayScan, ScanCache, detector_key, merge, whole_days
 from stillwatch.detect.jailbreak_features import exchange_texts, mask_payload
 from stillwatch.enrich.client import parse_metadata_user_id
+from stillwatch.enrich.state import partition_fingerprints
 from stillwatch.enrich.templates import band_keys, signature
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ def scan(
     detector: JailbreakDetector | None = None,
     batch_rows: int = 20_000,
     user_totals: dict[tuple[str, str], int] | None = None,
+    cache: ScanCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score every exchange with ``until - window_days <= ts < until``.
 
@@ -108,37 +111,65 @@ def scan(
         batch_rows: Rows per batch.
         user_totals: When given, filled with the number of exchanges per ``(account, end user)``
             (``metadata.user_id`` device; see :func:`end_user`).
+        cache: Per-day scan cache (:mod:`stillwatch.detect.jailbreak_cache`): whole UTC days of
+            the window are scored once and reused; the result is the same as without it.
 
     Returns:
         Candidate rows (score >= :data:`CANDIDATE_SCORE`) with the verdict columns, and the
         number of exchanges per account in the window.
     """
-    import ibis
-
     det = detector or JailbreakDetector()
     if not det.is_fitted():
         det.fit(pd.DataFrame({"entity_id": [], "system_text": [], "user_texts": []}))
     until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
+    lo = until - timedelta(days=window_days)
+    cols = [*EXCHANGE_COLUMNS, "score", "classifier", "template_source", "template_item", "template_sim", "probes"]
+
+    def scan_fn(a: datetime, b: datetime) -> DayScan:
+        return _scan_interval(engine, a, b, det, batch_rows)
+
+    if cache is None:
+        got = scan_fn(lo, until)
+    else:
+        days, edges = whole_days(lo, until)
+        fps = partition_fingerprints(engine, "exchanges")
+        key = detector_key(det, CANDIDATE_SCORE)
+        parts = [cache.day(engine, d, key, fps, scan_fn) for d in days]
+        cache.stats.partial += len(edges)
+        parts += [scan_fn(a, b) for a, b in edges]
+        got = merge(parts, [*cols, "flagged"])
+    out = got.candidates
+    if user_totals is not None:
+        for k, n in got.user_totals.items():
+            user_totals[k] = user_totals.get(k, 0) + n
+    if not len(out):
+        out = pd.DataFrame(columns=[*cols, "flagged"])
+    out["flagged"] = out["score"] >= float(det.offset_) if len(out) else pd.Series(dtype=bool)
+    return out, dict(got.totals)
+
+
+def _scan_interval(engine: Engine, lo: datetime, hi: datetime, det: JailbreakDetector, batch_rows: int) -> DayScan:
+    """Candidates and exchange counts of ``lo <= ts < hi``."""
+    import ibis
+
     t = engine.table("exchanges")
-    expr = t.filter((t.ts >= ibis.literal(until - timedelta(days=window_days))) & (t.ts < ibis.literal(until))).select(
-        *EXCHANGE_COLUMNS
-    )
+    expr = t.filter((t.ts >= ibis.literal(lo)) & (t.ts < ibis.literal(hi))).select(*EXCHANGE_COLUMNS)
     parts: list[pd.DataFrame] = []
     totals: dict[str, int] = {}
+    user_totals: dict[tuple[str, str], int] = {}
     for batch in engine.batches(expr, batch_rows=batch_rows):
         frame = batch.to_pandas()
         for acc, n in frame["account_id"].value_counts().items():
             totals[str(acc)] = totals.get(str(acc), 0) + int(n)
-        if user_totals is not None and "metadata_user_id" in frame.columns:
+        if "metadata_user_id" in frame.columns:
             users = frame["metadata_user_id"].map(end_user)
             for (acc, user), n in frame[users.notna()].groupby(["account_id", users[users.notna()]]).size().items():
                 user_totals[(str(acc), str(user))] = user_totals.get((str(acc), str(user)), 0) + int(n)
         scored = score_frame(det, frame)
         parts.append(scored[scored["score"] >= CANDIDATE_SCORE])
-    cols = [*EXCHANGE_COLUMNS, "score", "classifier", "template_source", "template_item", "template_sim", "probes"]
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*cols, "flagged"])
-    out["flagged"] = out["score"] >= float(det.offset_) if len(out) else pd.Series(dtype=bool)
-    return out, totals
+    parts = [p for p in parts if len(p)]
+    cands = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return DayScan(cands, totals, user_totals)
 
 
 # ------------------------------------------------------------------------------ aggregation
@@ -440,11 +471,25 @@ def findings(
     return out
 
 
-def run(engine: Engine, settings: Settings, until: datetime, window_days: int = 28) -> list[Finding]:  # noqa: ARG001
-    """Scan the window before ``until`` and return exchange and account jailbreak findings."""
+def run(
+    engine: Engine,
+    settings: Settings,  # noqa: ARG001
+    until: datetime,
+    window_days: int = 28,
+    cache: ScanCache | None = None,
+) -> list[Finding]:
+    """Scan the window before ``until`` and return exchange and account jailbreak findings.
+
+    Args:
+        engine: The engine.
+        settings: Settings (unused; the runner's stage signature).
+        until: End of the window (exclusive).
+        window_days: Window length.
+        cache: Per-day scan cache (see :func:`scan`); same findings as without it.
+    """
     det = JailbreakDetector()
     users: dict[tuple[str, str], int] = {}
-    candidates, totals = scan(engine, until, window_days, det, user_totals=users)
+    candidates, totals = scan(engine, until, window_days, det, user_totals=users, cache=cache)
     until = until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
     return findings(candidates, totals, (until - timedelta(days=window_days), until), exchange_detector=det,
                     user_totals=users)  # fmt: skip

@@ -399,14 +399,16 @@ def _link(engine: Engine, settings: Settings, until: datetime) -> tuple[list[Fin
         return [], {}
 
 
-def _jailbreak(engine: Engine, settings: Settings, until: datetime, window_days: int) -> list[Finding]:
+def _jailbreak(
+    engine: Engine, settings: Settings, until: datetime, window_days: int, cache: Any = None
+) -> list[Finding]:
     """Jailbreak findings from the jailbreak engineer's :func:`stillwatch.detect.jailbreak_account.run`."""
     try:
         from stillwatch.detect.jailbreak_account import run
     except ImportError:
         return []
     try:
-        return list(run(engine, settings, until, window_days))
+        return list(run(engine, settings, until, window_days, cache=cache))
     except Exception as exc:  # noqa: BLE001 - another stage; detection goes on without it
         log.warning("jailbreak detection failed, no jailbreak findings: %s", exc)
         return []
@@ -424,6 +426,7 @@ def run_detection(
     window_days: int = DEFAULT_WINDOW_DAYS,
     write: bool = True,
     detectors: dict[str, Any] | None = None,
+    jailbreak_cache: Any = None,
 ) -> list[Finding]:
     """Run every detector on the data before ``until`` and return the findings.
 
@@ -438,6 +441,8 @@ def run_detection(
         window_days: Trailing window length.
         write: Write the ``findings`` store table and the JSONL file.
         detectors: Override the detectors (``{kind: detector}``).
+        jailbreak_cache: A :class:`stillwatch.detect.jailbreak_cache.ScanCache`: the jailbreak
+            exchange scores of whole days are computed once and reused (same findings).
 
     Returns:
         Findings, highest score first.
@@ -459,7 +464,7 @@ def run_detection(
         findings += [f for f in operators.operator_findings(inp.frame, ban, (inp.window_from, inp.window_to), samples)
                      if f.entity == "cluster" or (f.kind, f.entity_id) not in have]  # fmt: skip
     if jailbreak:
-        findings += _jailbreak(engine, settings, until, window_days)
+        findings += _jailbreak(engine, settings, until, window_days, jailbreak_cache)
     have = {(f.kind, f.entity_id) for f in findings}
     for f in cluster_findings(engine, inp, cl, settings.restricted_regions):
         if f.entity == "cluster" or ("distillation", f.entity_id) not in have:

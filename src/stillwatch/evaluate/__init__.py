@@ -43,12 +43,17 @@ def evaluate(
         labels: ``labels.jsonl`` path or parsed labels (simulated data only).
         step: Replay step: ``daily`` (default), ``12h`` or ``6h``.
         progress: Optional ``(done, total, until)`` callback.
-        **detect_kwargs: Passed to the detection run (``clusters``, ``link``).
+        **detect_kwargs: Passed to the detection run (``clusters``, ``link``, ``jailbreak``,
+            ``jailbreak_cache``; with ``jailbreak`` and no cache, a memory cache shared by the steps).
 
     Returns:
         The evaluation (see :func:`stillwatch.evaluate.metrics.evaluate_findings`) plus ``meta``.
     """
     labs = read_labels(labels) if isinstance(labels, str | Path) else labels
+    if detect_kwargs.get("jailbreak") and detect_kwargs.get("jailbreak_cache") is None:
+        from stillwatch.detect.jailbreak_cache import ScanCache
+
+        detect_kwargs["jailbreak_cache"] = ScanCache()
     result = replay(engine, settings, step, progress=progress, **detect_kwargs)
     per_account, first_seen = _account_stats(engine)
     out = evaluate_findings(result.findings, labs, per_account, first_seen)
@@ -57,6 +62,14 @@ def evaluate(
         "steps": len(result.steps),
         "seconds": round(result.seconds, 1),
         "until": result.steps[-1].isoformat() if result.steps else None,
+        "step_seconds": [round(x, 1) for x in result.step_seconds],
     }
+    cache = detect_kwargs.get("jailbreak_cache")
+    if cache is not None:
+        st = cache.stats
+        out["meta"]["jailbreak_scan_days"] = {
+            "memory": st.memory, "disk": st.disk, "scanned": st.scanned, "partial": st.partial,
+            "scan_seconds": round(st.seconds_scanning, 1),
+        }  # fmt: skip
     out["_findings"] = result.findings
     return out

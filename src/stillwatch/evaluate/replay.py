@@ -2,7 +2,11 @@
 first step at which it appeared — ``first_flagged_at`` as findings-v1 defines it.
 
 Each step calls :func:`stillwatch.detect.runner.run_detection` with ``until`` = the step end, so
-a detector never sees data at or after ``until``.
+a detector never sees data at or after ``until``. With ``jailbreak=True`` the steps share one
+:class:`~stillwatch.detect.jailbreak_cache.ScanCache` (memory only unless one is passed): the
+exchange scores of a whole day are computed at the first step whose window holds that day and
+reused by the later steps, so a step scores only its new day (each day's scan reads only that
+day, which is before the step's ``until``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class ReplayResult:
     steps: list[datetime] = field(default_factory=list)
     first_flagged: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     seconds: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)
 
 
 def _key(f: Finding) -> tuple[str, str, str]:
@@ -103,14 +108,23 @@ def replay(
     ends = step_ends(lo, hi, step)
     first: dict[tuple[str, str, str], datetime] = {}
     last: list[Finding] = []
+    if detect_kwargs.get("jailbreak") and detect_kwargs.get("jailbreak_cache") is None:
+        from stillwatch.detect.jailbreak_cache import ScanCache
+
+        detect_kwargs["jailbreak_cache"] = ScanCache()
+    took: list[float] = []
     for i, until in enumerate(ends, 1):
+        t_step = time.perf_counter()
         found = detect(engine, settings, until, write=False, **detect_kwargs)
+        took.append(time.perf_counter() - t_step)
         for f in found:
             first.setdefault(_key(f), until)
         last = found
         if progress:
             progress(i, len(ends), until)
-        log.info("replay step %s: %d findings", until.isoformat(), len(found))
+        log.info("replay step %s: %d findings, %.1f s", until.isoformat(), len(found), took[-1])
     for f in last:
         f.first_flagged_at = first.get(_key(f), f.window_to)
-    return ReplayResult(findings=last, steps=ends, first_flagged=first, seconds=time.perf_counter() - t0)
+    return ReplayResult(
+        findings=last, steps=ends, first_flagged=first, seconds=time.perf_counter() - t0, step_seconds=took
+    )
