@@ -17,6 +17,7 @@ from stillwatch.evaluate.replay import replay
 from tests.detect.jb_helpers import AIM, DAN, PAYLOADS, T0, exchange, minutes, table
 
 MIDNIGHT = datetime(2026, 3, 3, tzinfo=UTC)  # first midnight after T0 (2026-03-02 09:00)
+NO_SETTINGS: Any = None  # the jailbreak stage does not read settings
 
 
 def rows(upto: datetime | None = None) -> list[dict[str, Any]]:
@@ -67,15 +68,17 @@ def test_same_findings_as_a_full_scan_and_each_day_scored_once(tmp_path: Path, h
         for step in range(5):
             until = MIDNIGHT + timedelta(days=step, hours=hours)
             before = cache.stats.scanned
-            cached = run(eng, None, until, window_days=3, cache=cache)
-            assert _dicts(cached) == _dicts(run(eng, None, until, window_days=3))
+            cached = run(eng, NO_SETTINGS, until, window_days=3, cache=cache)
+            assert _dicts(cached) == _dicts(run(eng, NO_SETTINGS, until, window_days=3))
             # after the first step, a step scans at most its one new whole day
             assert cache.stats.scanned - before <= (3 if step == 0 else 1)
         assert cache.stats.memory > 0
         # a new process (fresh memory) reads the days from disk and scans nothing
         again = ScanCache(tmp_path / "cache")
         until = MIDNIGHT + timedelta(days=4)
-        assert _dicts(run(eng, None, until, window_days=3, cache=again)) == _dicts(run(eng, None, until, 3))
+        assert _dicts(run(eng, NO_SETTINGS, until, window_days=3, cache=again)) == _dicts(
+            run(eng, NO_SETTINGS, until, 3)
+        )
         assert again.stats.scanned == 0 and again.stats.disk == 3
     finally:
         eng.close()
@@ -87,13 +90,13 @@ def test_changed_day_is_rescanned(tmp_path: Path) -> None:
     cache = ScanCache(tmp_path / "cache")
     until = MIDNIGHT + timedelta(days=3)
     try:
-        first = run(eng, None, until, window_days=3, cache=cache)
+        first = run(eng, NO_SETTINGS, until, window_days=3, cache=cache)
         assert "acc-fuzz" not in {f.entity_id for f in first if f.entity == "account"}
         # the fuzzing burst arrives late (re-ingested day-3 partition): its fingerprint changes
         eng.write_table("exchanges", table(data), partition_by=["day"])
-        second = run(eng, None, until, window_days=3, cache=cache)
+        second = run(eng, NO_SETTINGS, until, window_days=3, cache=cache)
         assert "acc-fuzz" in {f.entity_id for f in second if f.entity == "account"}
-        assert _dicts(second) == _dicts(run(eng, None, until, window_days=3))
+        assert _dicts(second) == _dicts(run(eng, NO_SETTINGS, until, window_days=3))
     finally:
         eng.close()
 
@@ -109,7 +112,7 @@ def test_replay_step_does_not_depend_on_data_after_its_cutoff(tmp_path: Path) ->
         return per_step[until]
 
     try:
-        result = replay(eng, None, "daily", detect=detect, jailbreak=True)  # type: ignore[arg-type]
+        result = replay(eng, NO_SETTINGS, "daily", detect=detect, jailbreak=True)
     finally:
         eng.close()
     assert len(per_step) == 5 and result.step_seconds and len(result.step_seconds) == 5
@@ -120,7 +123,7 @@ def test_replay_step_does_not_depend_on_data_after_its_cutoff(tmp_path: Path) ->
     for k, until in enumerate(ends):
         cut = _store(tmp_path / f"cut{k}", rows(upto=until))
         try:
-            assert _dicts(per_step[until]) == _dicts(run(cut, None, until, window_days=28))
+            assert _dicts(per_step[until]) == _dicts(run(cut, NO_SETTINGS, until, window_days=28))
         finally:
             cut.close()
     # replay's first_flagged_at is the first step with the finding
