@@ -95,3 +95,30 @@ def test_returning_operator_ban_evasion_is_not_a_false_positive() -> None:
     assert be["returning_operators"] == 1
     assert be["precision"] == pytest.approx(2 / 4)
     assert be["false_positives"] == ["b1", "other"]
+
+
+def test_account_whose_own_exchanges_are_labelled_jailbreak_is_a_secondary_positive() -> None:
+    """A ban-evasion account that sends labelled jailbreak exchanges and is flagged as a jailbreak
+    account counts correct for jailbreak precision (not for recall); a flagged account without such
+    exchange labels, and a benign account even with one, stay false positives; precision_strict
+    keeps one label per account."""
+    labels = [
+        {"entity": "account", "id": "jb", "label": "jailbreak", "group": "jailbreak_manual", "campaign_id": "j1"},
+        {"entity": "account", "id": "ev", "label": "ban_evasion", "group": "ban_evasion", "campaign_id": "e1"},
+        {"entity": "account", "id": "ev2", "label": "ban_evasion", "group": "ban_evasion", "campaign_id": "e1"},
+        {"entity": "account", "id": "b1", "label": "benign", "group": "benign_en"},
+        {"entity": "exchange", "id": "x1", "label": "jailbreak", "group": "ban_evasion", "account_id": "ev"},
+        {"entity": "exchange", "id": "x2", "label": "jailbreak", "group": "jailbreak_manual", "account_id": "jb"},
+        {"entity": "exchange", "id": "x3", "label": "jailbreak", "group": "benign_en", "account_id": "b1"},
+    ]  # fmt: skip
+    findings = [_f("jailbreak", a, 1) for a in ("jb", "ev", "ev2", "b1")]
+    out = evaluate_findings(findings, labels)
+    jb = out["kinds"]["jailbreak"]
+    assert jb["positives"] == 1 and jb["recall"] == 1.0 and jb["flagged"] == 4
+    assert jb["secondary_positives"] == 1 and jb["secondary_ids"] == ["ev"]
+    assert jb["precision"] == pytest.approx(2 / 4) and jb["precision_strict"] == pytest.approx(1 / 4)
+    assert jb["false_positives"] == ["b1", "ev2"]
+    assert out["benign_groups"]["benign_en"]["flagged"] == 1
+    # without exchange labels nothing is secondary
+    plain = evaluate_findings(findings, [lab for lab in labels if lab["entity"] == "account"])["kinds"]["jailbreak"]
+    assert plain["secondary_positives"] == 0 and plain["precision"] == pytest.approx(1 / 4)

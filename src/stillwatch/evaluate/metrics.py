@@ -2,6 +2,13 @@
 
 * per abuse kind: precision and recall over accounts, recall over exchanges, campaigns found,
   median and 90th-percentile time to detect;
+* secondary positives: the simulator gives every account one label (its population's kind) and
+  also labels single exchanges (``entity: exchange``, e.g. each jailbreak attempt of a
+  ban-evasion account). A flagged account labelled with another kind whose *own exchanges* are
+  labelled with the flagged kind (the exchange label's ``account_id``) is counted correct for
+  precision, not as a false positive and not as a positive for recall (a benign-labelled
+  account never is); ``precision_strict``
+  counts only the account label (one label per account), ``secondary_positives`` how many;
 * per benign group: false-positive rate (accounts with any non-shadow finding) with a 95 % Wilson
   interval;
 * sub-routing: absolute error of the share estimate and whether its interval covered the truth.
@@ -84,6 +91,15 @@ def _returning_operators(found: dict[str, Finding], extra: set[str], acct: dict[
     return out
 
 
+def _secondary(labels: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Accounts with at least one exchange labelled with each abuse kind (``kind -> accounts``)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for lab in labels:
+        if lab["entity"] == "exchange" and lab["label"] in ABUSE_KINDS and lab.get("account_id"):
+            out[str(lab["label"])].add(str(lab["account_id"]))
+    return out
+
+
 def evaluate_findings(
     findings: list[Finding],
     labels: list[dict[str, Any]],
@@ -125,11 +141,15 @@ def evaluate_findings(
             ):
                 flagged[f.kind][a] = f
     kinds: dict[str, Any] = {}
+    by_exchange = _secondary(labels)
     for kind in ABUSE_KINDS:
         pos = {a for a, lab in acct.items() if lab["label"] == kind}
         pred = {a for a, f in flagged.get(kind, {}).items() if not f.shadow}
         tp = pos & pred
         returning = _returning_operators(flagged[kind], pred - pos, acct) if kind == "ban_evasion" else set()
+        # a benign-labelled account stays a false positive
+        secondary = {a for a in (pred - pos) & by_exchange.get(kind, set()) - returning
+                     if a in acct and acct[a]["label"] != "benign"}  # fmt: skip
         ex_pos = sum(exchanges_per_account.get(a, 0) for a in pos)
         ex_tp = sum(exchanges_per_account.get(a, 0) for a in tp)
         ttd: list[float] = []
@@ -148,13 +168,15 @@ def evaluate_findings(
         found_camps = sum(1 for members in camps.values() if members & pred)
         kinds[kind] = {
             "positives": len(pos), "flagged": len(pred), "true_positives": len(tp),
-            "precision": (len(tp) + len(returning)) / len(pred) if pred else None,
+            "precision": (len(tp) + len(returning) + len(secondary)) / len(pred) if pred else None,
+            "precision_strict": len(tp) / len(pred) if pred else None,
             "returning_operators": len(returning),
+            "secondary_positives": len(secondary), "secondary_ids": sorted(secondary)[:20],
             "recall": len(tp) / len(pos) if pos else None,
             "exchange_recall": ex_tp / ex_pos if ex_pos else None,
             "campaigns": len(camps), "campaigns_found": found_camps,
             "ttd_median_h": _quantile(ttd, 0.5), "ttd_p90_h": _quantile(ttd, 0.9),
-            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos - returning)[:20],
+            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos - returning - secondary)[:20],
             "slowest": sorted(ttd_by.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
             "labelled_without_exchanges": unseen.get(kind, 0),
         }  # fmt: skip

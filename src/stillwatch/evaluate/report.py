@@ -37,6 +37,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
         if not m["positives"] and not m["flagged"]:
             continue
         flagged = str(m["flagged"]) + (f" ({m['returning_operators']} ret.)" if m.get("returning_operators") else "")
+        flagged += f" ({m['secondary_positives']} sec.)" if m.get("secondary_positives") else ""
         kinds.add_row(kind, str(m["positives"]), flagged, _pct(m["precision"]), _pct(m["recall"]),
                       _pct(m["exchange_recall"]), f"{m['campaigns_found']}/{m['campaigns']}",
                       _hours(m["ttd_median_h"]), _hours(m["ttd_p90_h"]))  # fmt: skip
@@ -76,6 +77,13 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
             f"ban_evasion: {ret} flagged account(s) are returning operators (labelled with their campaign's "
             "kind, linked to an enforced account of the same campaign): counted correct for precision"
         )
+    for kind, m in result["kinds"].items():
+        if m.get("secondary_positives"):
+            console.print(
+                f"{kind}: {m['secondary_positives']} flagged account(s) carry another account label but their own "
+                f"exchanges are labelled {kind} (secondary positives): counted correct for precision; "
+                f"precision with the account label only: {_pct(m.get('precision_strict'))}"
+            )
     meta = result.get("meta", {})
     if meta:
         console.print(
