@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     restricted_regions: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_RESTRICTED_REGIONS))
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = Field(default=0, ge=0, description="0 = DuckDB's default")
+    map_workers: int = Field(
+        default=0, ge=0, le=64,
+        description="processes running Python batch functions (enrichment) on the DuckDB engine; 0 = one per "
+        "core, 1 = in the calling process",
+    )  # fmt: skip
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)

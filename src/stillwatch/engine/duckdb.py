@@ -12,6 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stillwatch.engine.base import BatchFn, Engine
+from stillwatch.engine.batchpool import map_stream, resolve_workers
+
+#: Rows per Arrow batch handed to a Python batch function (a multiple of DuckDB's vector size).
+MAP_CHUNK_ROWS = 32_768
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -70,15 +74,20 @@ class DuckDBEngine(Engine):
         return self._scratch_dir
 
     def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
-        """Stream batches through ``fn`` into a scratch Parquet file: memory stays one batch deep."""
-        reader = self.con.to_pyarrow_batches(expr)
+        """Stream batches through ``fn`` (on ``map_workers`` processes) into a scratch Parquet file.
+
+        Memory stays a few batches deep; the rows come out in input order.
+        """
         path = self._scratch() / f"mapped-{uuid.uuid4().hex[:10]}.parquet"
+        workers = resolve_workers(self.settings.map_workers)
+
+        def stream() -> Any:
+            return self.con.to_pyarrow_batches(expr, chunk_size=MAP_CHUNK_ROWS)
+
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-            for batch in reader:
-                if batch.num_rows:
-                    out = fn(batch)
-                    if out.num_rows:
-                        writer.write_batch(out)
+            for out in map_stream(stream, fn, workers):
+                if out.num_rows:
+                    writer.write_batch(out)
         return self.con.read_parquet(str(path))
 
     def _materialize(self, expr: ir.Table) -> ir.Table:

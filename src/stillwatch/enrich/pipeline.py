@@ -17,7 +17,7 @@ import ibis
 
 from stillwatch.enrich.rows import ENRICHED_SCHEMA, INPUT_COLUMNS, exchange_batch_fn
 from stillwatch.enrich.state import Manifest, days_until, partition_fingerprints
-from stillwatch.enrich.texts import TEXT_OCCURRENCE_SCHEMA, TEXTS_SCHEMA, extract_texts, text_batch_fn
+from stillwatch.enrich.texts import TEXT_OCCURRENCE_SCHEMA, TEXTS_SCHEMA, extract_texts, text_batch_fn, warm
 from stillwatch.exceptions import SchemaError
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
         distinct = distinct.anti_join(known, "text_hash")
     result.new_texts = int(engine.execute(distinct.count()).column(0)[0].as_py())
     if result.new_texts:
+        warm()  # loaded once here, shared by the batch workers
         new = engine.map_batches(distinct, text_batch_fn(), TEXTS_SCHEMA)
         part = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         engine.write_partitions(TEXTS_TABLE, new.mutate(part=ibis.literal(part)), partition_by=["part"])

@@ -170,6 +170,8 @@ def exchange_batch_fn(restricted_regions: Sequence[str]) -> BatchFn:
         :data:`ENRICHED_SCHEMA`.
     """
     restricted = frozenset(r.upper() for r in restricted_regions)
+    client.load_indicators()  # loaded now, so forked batch workers share them
+    network.lookup("1.1.1.1")  # loads the offline IP database
 
     def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
         try:

@@ -130,6 +130,11 @@ def _query_one(index: Any, sig: Any) -> Any:
         return None
 
 
+def warm() -> None:
+    """Load the text models and indexes now (before worker processes fork, which then share them)."""
+    analyse_texts(["warm-up: solve 2+2 step by step", "预热：请逐步推理"])
+
+
 def text_batch_fn() -> BatchFn:
     """The per-distinct-text batch function: (text_hash, text) in, :data:`TEXTS_SCHEMA` out."""
 

@@ -1,0 +1,82 @@
+"""Run a Python batch function over an Arrow batch stream on every core, in order.
+
+DuckDB hands the Python side one Arrow stream; a batch function (enrichment of exchanges or of
+distinct texts) is pure Python and would use one core. :func:`map_stream` runs it in forked
+worker processes instead, with at most ``2 * workers`` batches in flight (memory stays bounded)
+and the results yielded in input order, so the output is the same as the serial loop's.
+
+``fork`` is used so that the batch function — usually a closure over loaded indexes — needs no
+pickling: it is placed in a module global before the workers start and they inherit it (and
+whatever it has already loaded, copy-on-write). Only batches travel, as Arrow IPC buffers.
+The pool is started before the stream's query runs, so no DuckDB query is in flight at the fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
+
+    from stillwatch.engine.base import BatchFn
+
+_FN: BatchFn | None = None
+
+
+def _apply(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if _FN is None:  # pragma: no cover - a worker always inherits the function
+        raise RuntimeError("batch pool worker started without a batch function")
+    return _FN(batch)
+
+
+def resolve_workers(setting: int) -> int:
+    """Worker processes for a ``map_workers`` setting (0 = one per core)."""
+    return setting or os.cpu_count() or 1
+
+
+def map_stream(
+    open_stream: Callable[[], Iterable[pa.RecordBatch]], fn: BatchFn, workers: int
+) -> Iterator[pa.RecordBatch]:
+    """``fn`` over every non-empty batch of the stream, results in input order.
+
+    Runs in this process when ``workers`` is 1, otherwise in ``workers`` forked processes.
+
+    Args:
+        open_stream: Starts the stream (called once, after the pool exists).
+        fn: The batch function.
+        workers: Worker processes (>= 1).
+
+    Yields:
+        ``fn(batch)`` for each non-empty input batch, in order. A worker's exception is raised
+        here, in the caller.
+    """
+    if workers <= 1:
+        for batch in open_stream():
+            if batch.num_rows:
+                yield fn(batch)
+        return
+    global _FN
+    _FN = fn
+    ctx = multiprocessing.get_context("fork")
+    pool = ctx.Pool(workers)  # forks now: the stream's query has not started yet
+    try:
+        pending: deque[AsyncResult[pa.RecordBatch]] = deque()
+        for batch in open_stream():
+            if not batch.num_rows:
+                continue
+            pending.append(pool.apply_async(_apply, (batch,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+        _FN = None

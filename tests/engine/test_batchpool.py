@@ -1,0 +1,69 @@
+"""The forked batch pool gives the serial loop's output, in order, and surfaces worker errors."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pytest
+
+from stillwatch.config import Settings
+from stillwatch.engine import get_engine
+from stillwatch.engine.batchpool import map_stream, resolve_workers
+
+
+def _batches(n: int) -> list[pa.RecordBatch]:
+    return [pa.record_batch({"x": list(range(i * 10, i * 10 + (i % 3) * 5))}) for i in range(n)]
+
+
+def _double_with_pid(batch: pa.RecordBatch) -> pa.RecordBatch:
+    x = batch.column("x")
+    return pa.record_batch({"x": pa.compute.multiply(x, 2), "pid": [os.getpid()] * batch.num_rows})
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_same_rows_in_input_order(workers: int) -> None:
+    out = list(map_stream(lambda: iter(_batches(12)), _double_with_pid, workers))
+    got = [v for b in out for v in b.column("x").to_pylist()]
+    want = [2 * v for b in _batches(12) for v in b.column("x").to_pylist()]
+    assert got == want
+    pids = {p for b in out for p in b.column("pid").to_pylist()}
+    if workers == 1:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids  # the work really ran in the forked workers
+
+
+def _boom(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if 40 in batch.column("x").to_pylist():
+        raise ValueError("bad batch 40")
+    return batch
+
+
+def test_worker_error_is_raised_in_caller() -> None:
+    with pytest.raises(ValueError, match="bad batch 40"):
+        list(map_stream(lambda: iter(_batches(8)), _boom, 2))
+
+
+def test_resolve_workers() -> None:
+    assert resolve_workers(3) == 3
+    assert resolve_workers(0) == (os.cpu_count() or 1)
+
+
+def test_duckdb_map_batches_same_on_one_and_two_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = pa.table({"x": list(range(100_000)), "day": ["2026-01-01"] * 100_000})
+    schema = pa.schema([("x", pa.int64()), ("pid", pa.int64())])
+
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return _double_with_pid(batch.select(["x"])).cast(schema)
+
+    results = {}
+    for workers in (1, 2):
+        settings = Settings(data_dir=tmp_path / f"w{workers}", map_workers=workers)
+        with get_engine(settings, "duckdb") as engine:
+            engine.write_table("t", rows)
+            mapped = engine.map_batches(engine.table("t").select("x"), fn, schema)
+            out = engine.execute(mapped)
+            results[workers] = out
+    assert results[1].column("x").to_pylist() == results[2].column("x").to_pylist()
+    assert set(results[2].column("pid").to_pylist()) - {os.getpid()}
