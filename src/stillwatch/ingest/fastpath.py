@@ -9,13 +9,13 @@ problems and quarantines them or maps them; nothing is lost and both paths give 
 
 from __future__ import annotations
 
-import gzip
 import queue
 import threading
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -30,7 +30,7 @@ import zstandard
 from stillwatch.ingest.canonical import header_order_hash
 from stillwatch.ingest.fastcols import message_columns
 from stillwatch.ingest.fastsql import MACROS, SELECT, SELECT_ASSUMING_VALID, SELECT_GUARDED
-from stillwatch.ingest.readers import RAW_KEEP_BYTES, RawItem, open_maybe_gzip
+from stillwatch.ingest.readers import DECOMPRESSION_ERRORS, RAW_KEEP_BYTES, RawItem, read_chunks
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
 
@@ -60,12 +60,11 @@ def _split_lines(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
     number = 0
     tail = b""
     skipping = False  # inside an oversized line, until its newline
-    with open_maybe_gzip(path) as fh:
-        read1 = getattr(fh, "read1", fh.read)
+    with closing(read_chunks(path, BLOCK_BYTES)) as chunks:  # what was decoded before a damaged part is kept
         while True:
             try:
-                data = read1(BLOCK_BYTES)  # read1: what was decoded before a corrupt part is kept
-            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                data = next(chunks, b"")
+            except DECOMPRESSION_ERRORS as exc:
                 block.bad.append(RawItem(number + 1, b"", error=f"truncated_or_corrupt_compression:{exc}"))
                 break
             if not data:

@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +20,18 @@ import orjson
 
 from stillwatch.exceptions import InputFormatError
 
+try:  # ISA-L's inflate: about 3x zlib's speed on provider logs; the same gzip format and GzipFile API
+    from isal import isal_zlib
+    from isal.igzip import IGzipFile as _FastGzipFile
+
+    _IsalError: type[Exception] = isal_zlib.error  # type: ignore[assignment]  # the stub calls it an instance
+except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms; else stdlib gzip only
+    _FastGzipFile = None  # type: ignore[assignment,misc]
+    _IsalError = zlib.error
+
 RAW_KEEP_BYTES = 64 * 1024  # raw text kept in quarantine for an oversized line
+#: What a damaged or truncated compressed stream raises while it is read.
+DECOMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, _IsalError, OSError)
 
 
 @dataclass(slots=True)
@@ -42,8 +53,14 @@ class RawItem:
     raw_truncated: bool = False
 
 
-def open_maybe_gzip(path: Path) -> IO[bytes]:
-    """Open a file for binary reading, transparently decompressing gzip."""
+def open_maybe_gzip(path: Path, *, fast: bool = False) -> IO[bytes]:
+    """Open a file for binary reading, transparently decompressing gzip.
+
+    Args:
+        path: The file.
+        fast: Inflate with ISA-L when it is installed (see :func:`read_chunks`, which also keeps
+            what the standard library would keep from a damaged stream).
+    """
     try:
         fh: IO[bytes] = path.open("rb")
     except OSError as exc:
@@ -51,8 +68,42 @@ def open_maybe_gzip(path: Path) -> IO[bytes]:
     head = fh.read(2)
     fh.seek(0)
     if head == b"\x1f\x8b":
+        if fast and _FastGzipFile is not None:
+            return _FastGzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
         return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
     return fh
+
+
+def read_chunks(path: Path, size: int) -> Generator[bytes, None, None]:
+    """Yield the decompressed bytes of ``path`` (plain or gzip) in chunks of at most ``size``.
+
+    The fast inflater gives up earlier than zlib on a damaged stream (it loses the part of its
+    last chunk decoded before the damage), so on an error the file is read again with the
+    standard library from where the fast reader stopped: a damaged file yields exactly the bytes
+    the standard library yields, then its error is raised.
+
+    Raises:
+        One of :data:`DECOMPRESSION_ERRORS` where the stream is damaged or truncated.
+    """
+    done = 0
+    with open_maybe_gzip(path, fast=True) as fh:
+        read1 = getattr(fh, "read1", fh.read)
+        try:
+            while data := read1(size):
+                done += len(data)
+                yield data
+            return
+        except DECOMPRESSION_ERRORS:
+            if _FastGzipFile is None or not isinstance(fh, _FastGzipFile):
+                raise
+    with open_maybe_gzip(path) as fh:
+        while done:  # what the fast reader already gave
+            skipped = fh.read(min(done, size))
+            if not skipped:
+                return
+            done -= len(skipped)
+        while data := fh.read1(size):  # type: ignore[attr-defined]
+            yield data
 
 
 def iter_lines(fh: IO[bytes], max_line_bytes: int) -> Iterator[RawItem]:
@@ -61,7 +112,7 @@ def iter_lines(fh: IO[bytes], max_line_bytes: int) -> Iterator[RawItem]:
     while True:
         try:
             line = fh.readline(max_line_bytes + 1)
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        except DECOMPRESSION_ERRORS as exc:
             yield RawItem(number + 1, b"", error=f"truncated_or_corrupt_compression:{exc}")
             return
         if not line:
@@ -74,7 +125,7 @@ def iter_lines(fh: IO[bytes], max_line_bytes: int) -> Iterator[RawItem]:
                     more = fh.readline(max_line_bytes)
                     if not more or more.endswith(b"\n"):
                         break
-            except (EOFError, zlib.error, OSError):
+            except DECOMPRESSION_ERRORS:
                 pass
             yield RawItem(number, kept, error=f"line_too_long:more than {max_line_bytes} bytes", raw_truncated=True)
             continue
