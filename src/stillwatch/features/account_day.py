@@ -26,11 +26,12 @@ def _shared(view: ir.Table, col: str, name: str) -> ir.Table:
     return joined.group_by(KEYS).aggregate(**{name: joined.n_acc.max().cast("int64")})
 
 
-def build(view: ir.Table, calendar: ir.Table) -> ir.Table:
+def build(view: ir.Table, fine: ir.Table, calendar: ir.Table) -> ir.Table:
     """Account-day features.
 
     Args:
         view: The exchange view, cut to the days wanted.
+        fine: :func:`stillwatch.features.activity.fine_table` rows of the same exchanges.
         calendar: :func:`stillwatch.enrich.timeprofile.calendar_table` as an Ibis table.
 
     Returns:
@@ -40,7 +41,7 @@ def build(view: ir.Table, calendar: ir.Table) -> ir.Table:
         _shared(view, "client_ip", "shared_ip_max_accounts"),
         _shared(view, "ip_prefix", "shared_prefix_max_accounts"),
     ]
-    table = grain_table(view, KEYS, {"n_keys": view.api_key_id.nunique().cast("int64")}, shared)
+    table = grain_table(view, fine, KEYS, {"n_keys": view.api_key_id.nunique().cast("int64")}, shared)
     cn = calendar.filter(calendar.region == "CN").select(
         day=calendar.local_day, cn_holiday=calendar.is_holiday, cn_makeup_workday=calendar.is_makeup_workday
     )

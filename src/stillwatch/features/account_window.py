@@ -143,6 +143,7 @@ def _holidays(hourly: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, 
 
 def build(
     view: ir.Table,
+    fine: ir.Table,
     calendar_arrow: pa.Table,
     offsets: ir.Table,
     start: datetime,
@@ -153,6 +154,7 @@ def build(
 
     Args:
         view: The exchange view cut to ``[start, until)``.
+        fine: :func:`stillwatch.features.activity.fine_table` rows of the same exchanges.
         calendar_arrow: The holiday calendar covering the window (Arrow).
         offsets: :func:`stillwatch.enrich.timeprofile.offset_template_table` as an Ibis table.
         start: Window start (UTC).
@@ -178,7 +180,7 @@ def build(
         "coverage_24_7": view.how.nunique().cast("float64") / ibis.literal(168.0, type="float64"),
     }
     parts = [_offset_fit(hourly, offsets), _holidays(hourly, calendar, counts)]
-    table = grain_table(view, KEYS, extra, parts)
+    table = grain_table(view, fine, KEYS, extra, parts)
     return table.mutate(
         window_start=ibis.literal(start, type="timestamp('UTC')"),
         window_end=ibis.literal(until, type="timestamp('UTC')"),

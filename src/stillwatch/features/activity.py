@@ -9,6 +9,8 @@ Shares are fractions of the group's exchanges in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -17,7 +19,8 @@ from stillwatch.enrich.benchmarks import BENCHMARKS
 from stillwatch.enrich.client import indicator_families
 from stillwatch.enrich.text import CAPABILITIES
 
-Builder = Callable[[ir.Table], ir.Scalar]
+Column = Callable[[ir.Table], ir.Value]
+Kind = Literal["count", "sum", "count_if", "share", "mean", "nunique"]
 
 
 def share(cond: ir.BooleanValue) -> ir.FloatingScalar:
@@ -30,158 +33,192 @@ def count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
     return ibis.ifelse(cond.fill_null(False), 1, 0).sum().cast("int64")
 
 
-def _family_hits(fam: str) -> Builder:
-    return lambda t: count_if(t.relay_families.contains(fam))
+@dataclass(frozen=True)
+class Agg:
+    """One shared aggregate: its name, meaning, kind and the per-exchange column it reduces.
+
+    Kinds: ``count`` (rows), ``sum`` (of ``column``), ``count_if`` / ``share`` (rows where the
+    boolean ``column`` holds, as a number / as a fraction of the rows), ``mean`` (of the non-null
+    values of ``column``) and ``nunique`` (distinct non-null values). All but ``nunique`` are
+    additive: they are computed once as partial sums per account, key, day and window flag
+    (:func:`fine_table`) and rolled up to every grain, which reads the exchanges once instead
+    of once per grain. ``nunique`` is computed per grain from the exchanges.
+    """
+
+    name: str
+    description: str
+    kind: Kind
+    column: Column | None = None
+
+    def partials(self, t: ir.Table) -> dict[str, ir.Scalar]:
+        """Partial sums of this aggregate over a group of exchanges (additive kinds only)."""
+        col = self.column(t) if self.column is not None else None
+        if self.kind == "count":
+            return {}
+        if self.kind == "sum" and col is not None:
+            return {f"_p_{self.name}": col.sum()}
+        if self.kind in ("count_if", "share") and col is not None:
+            return {f"_p_{self.name}": count_if(col)}
+        if self.kind == "mean" and col is not None:
+            return {f"_p_{self.name}_s": col.sum(), f"_p_{self.name}_c": col.count()}
+        raise ValueError(f"aggregate {self.name!r} of kind {self.kind!r} has no partial sums")
+
+    def rollup(self, fine: ir.Table) -> ir.Scalar:
+        """This aggregate from the partial sums of :func:`fine_table` (additive kinds only)."""
+        if self.kind == "count":
+            return fine[_N].sum().cast("int64")
+        if self.kind in ("sum", "count_if"):
+            return fine[f"_p_{self.name}"].sum().cast("int64")
+        if self.kind == "share":
+            return (fine[f"_p_{self.name}"].sum().cast("float64") / fine[_N].sum().cast("float64")).cast("float64")
+        if self.kind == "mean":
+            c = fine[f"_p_{self.name}_c"].sum()
+            s = fine[f"_p_{self.name}_s"].sum().cast("float64")
+            return ibis.ifelse(c > 0, s / c.cast("float64"), ibis.null().cast("float64"))
+        raise ValueError(f"aggregate {self.name!r} of kind {self.kind!r} does not roll up")
+
+    def direct(self, t: ir.Table) -> ir.Scalar:
+        """This aggregate computed straight from the exchanges of a group (the reference form)."""
+        col = self.column(t) if self.column is not None else None
+        if self.kind == "count":
+            return t.count().cast("int64")
+        if col is None:
+            raise ValueError(f"aggregate {self.name!r} needs a column")
+        if self.kind == "sum":
+            return col.sum().cast("int64")
+        if self.kind == "count_if":
+            return count_if(col)
+        if self.kind == "share":
+            return share(col)
+        if self.kind == "mean":
+            return col.mean()
+        return col.nunique().cast("int64")
 
 
-def _cap_share(cap: str) -> Builder:
-    return lambda t: share(t[f"any_cap_{cap}"])
+#: Name of the row count among the partial sums.
+_N = "_p_n"
 
 
-def _bench_share(bench: str) -> Builder:
-    return lambda t: share(t.u_bench_name == bench)
+def _c(name: str) -> Column:
+    return lambda t: t[name]
+
+
+def _family(fam: str) -> Column:
+    return lambda t: t.relay_families.contains(fam)
+
+
+def _bench(bench: str) -> Column:
+    return lambda t: t.u_bench_name == bench
 
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
-def activity_specs() -> list[tuple[str, str, Builder]]:
+def activity_specs() -> list[Agg]:
     """The shared aggregates, in column order."""
-    specs: list[tuple[str, str, Builder]] = [
-        ("n_exchanges", "number of exchanges", lambda t: t.count().cast("int64")),
-        ("input_tokens", "billed input tokens, summed", lambda t: t.input_tokens.sum().cast("int64")),
-        ("output_tokens", "billed output tokens, summed", lambda t: t.output_tokens.sum().cast("int64")),
-        ("error_share", "share of exchanges with HTTP status >= 400", lambda t: share(t.is_error)),
-        ("n_models", "distinct models requested", lambda t: t.model.nunique().cast("int64")),
-        ("n_sys_prompts", "distinct system-prompt hashes", lambda t: t.sys_hash.nunique().cast("int64")),
-        (
-            "n_first_msgs",
-            "distinct first-user-message hashes (distinct conversations)",
-            lambda t: t.first_user_hash.nunique().cast("int64"),
-        ),
-        (
-            "n_templates",
-            "distinct masked templates of the first user message",
-            lambda t: t.u_template_id.nunique().cast("int64"),
-        ),
-        ("n_md_devices", "distinct metadata.user_id device/user ids", lambda t: t.md_device_id.nunique().cast("int64")),
-        ("n_md_sessions", "distinct metadata.user_id session ids", lambda t: t.md_session_id.nunique().cast("int64")),
-        ("n_ua_families", "distinct user-agent families", lambda t: t.ua_family.nunique().cast("int64")),
-        ("n_header_orders", "distinct header-order hashes", lambda t: t.header_order_hash.nunique().cast("int64")),
-        ("n_ja4", "distinct TLS JA4 fingerprints", lambda t: t.ja4.nunique().cast("int64")),
-        ("n_ips", "distinct client IPs", lambda t: t.client_ip.nunique().cast("int64")),
-        (
-            "n_prefixes",
-            "distinct client /24 (IPv4) or /48 (IPv6) networks",
-            lambda t: t.ip_prefix.nunique().cast("int64"),
-        ),
-        ("n_asns", "distinct client AS organisations", lambda t: t.ip_asn_key.nunique().cast("int64")),
-        ("n_countries", "distinct client-IP countries", lambda t: t.ip_country.nunique().cast("int64")),
-        ("hosting_share", "share of exchanges from hosting/cloud networks", lambda t: share(t.ip_kind == "hosting")),
-        (
-            "vpn_proxy_share",
-            "share from known VPN/proxy/anonymiser networks",
-            lambda t: share(t.ip_kind == "vpn_proxy"),
-        ),
-        (
-            "residential_share",
-            "share from residential or mobile ISPs",
-            lambda t: share(t.ip_kind.isin(["residential", "mobile"])),
-        ),
-        (
-            "ip_restricted_share",
-            "share whose client IP geolocates to a restricted region (settings)",
-            lambda t: share(t.ip_restricted),
-        ),
-        ("xff_share", "share carrying a public X-Forwarded-For address", lambda t: share(t.xff_ip.notnull())),
-        (
-            "xff_restricted_share",
-            "share whose forwarded-for address is in a restricted region (settings)",
-            lambda t: share(t.xff_restricted),
-        ),
-        ("relay_hit_share", "share matching any relay-family indicator", lambda t: share(t.relay_hit)),
-        (
-            "relay_strong_hits",
-            "exchanges matching a strong relay-family indicator",
-            lambda t: count_if(t.relay_strong_hit),
-        ),
-        ("n_langs", "distinct languages of the first user message", lambda t: t.u_lang.nunique().cast("int64")),
-        ("n_scripts", "distinct scripts of the first user message", lambda t: t.u_script.nunique().cast("int64")),
-        (
-            "lang_zh_share",
-            "share whose first user message is Chinese (a feature, never a finding alone)",
-            lambda t: share(t.u_lang == "zh"),
-        ),
-        ("lang_en_share", "share whose first user message is English", lambda t: share(t.u_lang == "en")),
-        ("script_hans_share", "share in Simplified Han script", lambda t: share(t.u_script == "han_simplified")),
-        ("script_hant_share", "share in Traditional Han script", lambda t: share(t.u_script == "han_traditional")),
-        ("script_latin_share", "share in Latin script", lambda t: share(t.u_script == "latin")),
-        (
-            "cn_mainland_artifact_share",
-            "share with mainland-specific tokens (mirrors, Gitee, +86) in user/system text",
-            lambda t: share(t.any_cn_mainland_artifact),
-        ),
-        (
-            "zero_width_share",
-            "share with zero-width characters inside words",
-            lambda t: share(t.any_zero_width),
-        ),
-        (
-            "cot_share",
-            "share with chain-of-thought elicitation cues (system or first user turn)",
-            lambda t: share(t.cot),
-        ),
-        (
-            "bench_share",
-            "share whose first user message near-matches a public benchmark item",
-            lambda t: share(t.u_bench_name.notnull()),
-        ),
-        (
-            "jailbreak_share",
-            "share whose first user message near-matches a known jailbreak template",
-            lambda t: share(t.u_jb_source.notnull()),
-        ),
-        ("followup_share", "share of multi-turn (follow-up) exchanges", lambda t: share(t.is_followup)),
-        (
-            "max_tokens_default_share",
-            "share with relay-default max_tokens (4096/8192)",
-            lambda t: share(t.max_tokens_default),
-        ),
-        ("agent_shaped_share", "share with an agent-shaped body", lambda t: share(t.agent_shaped)),
-        ("stream_share", "share of streaming requests", lambda t: share(t.stream)),
-        ("mean_latency_ms", "mean latency to last byte, ms", lambda t: t.latency_ms.mean()),
-    ]
+    specs: list[Agg] = [
+        Agg("n_exchanges", "number of exchanges", "count"),
+        Agg("input_tokens", "billed input tokens, summed", "sum", _c("input_tokens")),
+        Agg("output_tokens", "billed output tokens, summed", "sum", _c("output_tokens")),
+        Agg("error_share", "share of exchanges with HTTP status >= 400", "share", _c("is_error")),
+        Agg("n_models", "distinct models requested", "nunique", _c("model")),
+        Agg("n_sys_prompts", "distinct system-prompt hashes", "nunique", _c("sys_hash")),
+        Agg("n_first_msgs", "distinct first-user-message hashes (distinct conversations)", "nunique",
+            _c("first_user_hash")),
+        Agg("n_templates", "distinct masked templates of the first user message", "nunique", _c("u_template_id")),
+        Agg("n_md_devices", "distinct metadata.user_id device/user ids", "nunique", _c("md_device_id")),
+        Agg("n_md_sessions", "distinct metadata.user_id session ids", "nunique", _c("md_session_id")),
+        Agg("n_ua_families", "distinct user-agent families", "nunique", _c("ua_family")),
+        Agg("n_header_orders", "distinct header-order hashes", "nunique", _c("header_order_hash")),
+        Agg("n_ja4", "distinct TLS JA4 fingerprints", "nunique", _c("ja4")),
+        Agg("n_ips", "distinct client IPs", "nunique", _c("client_ip")),
+        Agg("n_prefixes", "distinct client /24 (IPv4) or /48 (IPv6) networks", "nunique", _c("ip_prefix")),
+        Agg("n_asns", "distinct client AS organisations", "nunique", _c("ip_asn_key")),
+        Agg("n_countries", "distinct client-IP countries", "nunique", _c("ip_country")),
+        Agg("hosting_share", "share of exchanges from hosting/cloud networks", "share",
+            lambda t: t.ip_kind == "hosting"),
+        Agg("vpn_proxy_share", "share from known VPN/proxy/anonymiser networks", "share",
+            lambda t: t.ip_kind == "vpn_proxy"),
+        Agg("residential_share", "share from residential or mobile ISPs", "share",
+            lambda t: t.ip_kind.isin(["residential", "mobile"])),
+        Agg("ip_restricted_share", "share whose client IP geolocates to a restricted region (settings)", "share",
+            _c("ip_restricted")),
+        Agg("xff_share", "share carrying a public X-Forwarded-For address", "share", lambda t: t.xff_ip.notnull()),
+        Agg("xff_restricted_share", "share whose forwarded-for address is in a restricted region (settings)",
+            "share", _c("xff_restricted")),
+        Agg("relay_hit_share", "share matching any relay-family indicator", "share", _c("relay_hit")),
+        Agg("relay_strong_hits", "exchanges matching a strong relay-family indicator", "count_if",
+            _c("relay_strong_hit")),
+        Agg("n_langs", "distinct languages of the first user message", "nunique", _c("u_lang")),
+        Agg("n_scripts", "distinct scripts of the first user message", "nunique", _c("u_script")),
+        Agg("lang_zh_share", "share whose first user message is Chinese (a feature, never a finding alone)",
+            "share", lambda t: t.u_lang == "zh"),
+        Agg("lang_en_share", "share whose first user message is English", "share", lambda t: t.u_lang == "en"),
+        Agg("script_hans_share", "share in Simplified Han script", "share",
+            lambda t: t.u_script == "han_simplified"),
+        Agg("script_hant_share", "share in Traditional Han script", "share",
+            lambda t: t.u_script == "han_traditional"),
+        Agg("script_latin_share", "share in Latin script", "share", lambda t: t.u_script == "latin"),
+        Agg("cn_mainland_artifact_share", "share with mainland-specific tokens (mirrors, Gitee, +86) in user/system "
+            "text", "share", _c("any_cn_mainland_artifact")),
+        Agg("zero_width_share", "share with zero-width characters inside words", "share", _c("any_zero_width")),
+        Agg("cot_share", "share with chain-of-thought elicitation cues (system or first user turn)", "share",
+            _c("cot")),
+        Agg("bench_share", "share whose first user message near-matches a public benchmark item", "share",
+            lambda t: t.u_bench_name.notnull()),
+        Agg("jailbreak_share", "share whose first user message near-matches a known jailbreak template", "share",
+            lambda t: t.u_jb_source.notnull()),
+        Agg("followup_share", "share of multi-turn (follow-up) exchanges", "share", _c("is_followup")),
+        Agg("max_tokens_default_share", "share with relay-default max_tokens (4096/8192)", "share",
+            _c("max_tokens_default")),
+        Agg("agent_shaped_share", "share with an agent-shaped body", "share", _c("agent_shaped")),
+        Agg("stream_share", "share of streaming requests", "share", _c("stream")),
+        Agg("mean_latency_ms", "mean latency to last byte, ms", "mean", _c("latency_ms")),
+    ]  # fmt: skip
     for fam in indicator_families():
         specs.append(
-            (
-                f"relay_hits_{_slug(fam)}",
-                f"exchanges matching a {fam} indicator",
-                _family_hits(fam),
-            )
-        )
+            Agg(f"relay_hits_{_slug(fam)}", f"exchanges matching a {fam} indicator", "count_if",
+                _family(fam))
+        )  # fmt: skip
     for cap in CAPABILITIES:
         specs.append(
-            (
-                f"cap_{cap}_share",
-                f"share tagged capability '{cap}' (system or first user turn)",
-                _cap_share(cap),
-            )
-        )
+            Agg(f"cap_{cap}_share", f"share tagged capability '{cap}' (system or first user turn)", "share",
+                _c(f"any_cap_{cap}"))
+        )  # fmt: skip
     for bench in BENCHMARKS:
         specs.append(
-            (
-                f"bench_{bench}_share",
-                f"share near-matching benchmark {bench}",
-                _bench_share(bench),
-            )
-        )
+            Agg(f"bench_{bench}_share", f"share near-matching benchmark {bench}", "share",
+                _bench(bench))
+        )  # fmt: skip
     return specs
 
 
-def aggregate(t: ir.Table, keys: list[str]) -> ir.Table:
-    """Group the exchange view by ``keys`` and compute every shared aggregate."""
-    return t.group_by(keys).aggregate(**{name: build(t) for name, _, build in activity_specs()})
+#: Grouping of :func:`fine_table`: every grain (key-day, account-day, account window) rolls up from it.
+FINE_KEYS = ("account_id", "api_key_id", "day", "in_window")
+
+
+def fine_table(t: ir.Table, in_window: ir.BooleanValue) -> ir.Table:
+    """Partial sums of every additive aggregate per account, key, day and window flag.
+
+    Args:
+        t: The exchange view.
+        in_window: Whether an exchange lies in the account-window period (an expression on ``t``).
+
+    Returns:
+        One row per (account_id, api_key_id, day, in_window) with ``_p_*`` partial sums.
+    """
+    t = t.mutate(in_window=in_window)
+    aggs: dict[str, ir.Scalar] = {_N: t.count()}
+    for spec in activity_specs():
+        if spec.kind != "nunique":
+            aggs.update(spec.partials(t))
+    return t.group_by(list(FINE_KEYS)).aggregate(**aggs)
+
+
+def rollup(fine: ir.Table, keys: list[str]) -> ir.Table:
+    """Every additive shared aggregate per ``keys`` from :func:`fine_table` rows."""
+    return fine.group_by(keys).aggregate(**{s.name: s.rollup(fine) for s in activity_specs() if s.kind != "nunique"})
 
 
 #: Extra aggregates computed with sub-queries (top shares, concurrency): name -> description.
@@ -210,36 +247,39 @@ def _sub_queries(t: ir.Table, keys: list[str]) -> list[ir.Table]:
     return [conc, *(_top_share(t, keys, col, name) for col, name in _TOP_SHARES)]
 
 
-def derived(t: ir.Table, keys: list[str]) -> ir.Table:
-    """The sub-query aggregates of :data:`DERIVED_DOCS`, one row per key."""
-    base = t.group_by(keys).aggregate(active_hours=t.hour.nunique().cast("int64"))
-    return join_all(base, _sub_queries(t, keys), keys)
-
-
 def grain_table(
-    t: ir.Table, keys: list[str], extra: dict[str, ir.Scalar] | None = None, parts: list[ir.Table] | None = None
+    t: ir.Table,
+    fine: ir.Table,
+    keys: list[str],
+    extra: dict[str, ir.Scalar] | None = None,
+    parts: list[ir.Table] | None = None,
 ) -> ir.Table:
     """One row per ``keys``: ``extra`` reductions, every shared aggregate and :data:`DERIVED_DOCS`.
 
-    The one-level reductions run in a single group-by; the four two-level aggregates (top
-    shares, concurrency) are joined on once, in one join chain.
+    The additive aggregates roll up from ``fine``; the distinct counts and ``extra`` run in one
+    group-by over the exchanges; the four two-level aggregates (top shares, concurrency) and
+    ``parts`` are joined on in one join chain.
 
     Args:
-        t: The exchange view.
-        keys: Grouping columns.
-        extra: Grain-specific reductions computed in the same group-by, placed first.
-        parts: Grain-specific tables keyed by ``keys``, joined on in the same chain (last).
+        t: The exchange view, cut to the rows of this grain.
+        fine: :func:`fine_table` rows covering exactly the same exchanges as ``t``.
+        keys: Grouping columns (a subset of :data:`FINE_KEYS`).
+        extra: Grain-specific reductions over ``t``, placed first.
+        parts: Grain-specific tables keyed by ``keys``, joined on last.
 
     Returns:
-        Columns ``keys``, ``extra``, the shared aggregates, then :data:`DERIVED_DOCS` in the
-        order active_hours, max_per_minute, top_template_share, max_tokens_pinned_share,
-        top_model_share, then the columns of ``parts``.
+        Columns ``keys``, ``extra``, the shared aggregates (in :func:`activity_specs` order), then
+        :data:`DERIVED_DOCS` in the order active_hours, max_per_minute, top_template_share,
+        max_tokens_pinned_share, top_model_share, then the columns of ``parts``.
     """
+    specs = activity_specs()
     aggs = dict(extra or {})
-    aggs.update({name: build(t) for name, _, build in activity_specs()})
+    aggs.update({s.name: s.direct(t) for s in specs if s.kind == "nunique"})
     aggs["active_hours"] = t.hour.nunique().cast("int64")
     main = t.group_by(keys).aggregate(**aggs)
-    return join_all(main, [*_sub_queries(t, keys), *(parts or [])], keys)
+    joined = join_all(main, [rollup(fine, keys), *_sub_queries(t, keys), *(parts or [])], keys)
+    head = [*keys, *(extra or {}), *(s.name for s in specs), "active_hours"]
+    return joined.select(*head, *[c for c in joined.columns if c not in head])
 
 
 def join_all(left: ir.Table, parts: list[ir.Table], keys: list[str]) -> ir.Table:

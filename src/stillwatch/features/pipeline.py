@@ -19,6 +19,7 @@ from stillwatch.enrich.state import Manifest, days_until, partition_fingerprints
 from stillwatch.enrich.timeprofile import calendar_table, offset_template_table
 from stillwatch.exceptions import NotFoundError
 from stillwatch.features import account_day, account_window, egress, key_day
+from stillwatch.features.activity import fine_table
 from stillwatch.features.view import exchange_view, utc_literal
 
 if TYPE_CHECKING:
@@ -99,16 +100,22 @@ def build_features(
     # One narrow view over every day this run reads, computed once; each table filters it.
     needed = sorted(set(todo) | set(window_days_list))
     view_all = engine.materialize(exchange_view(engine, until, days=needed, narrow=True))
+    # The additive aggregates of every grain, summed once per account, key, day and window flag.
+    in_window = (view_all.ts >= utc_literal(start)) & (view_all.ts < utc_literal(end))
+    fine_all = engine.materialize(fine_table(view_all, in_window))
     if todo:
-        view = _days(view_all, todo, needed)
-        engine.write_partitions("key_day", key_day.build(view), partition_by=["day"])
-        engine.write_partitions("account_day", account_day.build(view, calendar), partition_by=["day"])
+        view, fine = _days(view_all, todo, needed), _days(fine_all, todo, needed)
+        engine.write_partitions("key_day", key_day.build(view, fine), partition_by=["day"])
+        engine.write_partitions("account_day", account_day.build(view, fine, calendar), partition_by=["day"])
         engine.write_partitions("egress_day", egress.build(view), partition_by=["day"])
 
     view_w = _days(view_all, window_days_list, needed)
     view_w = view_w.filter((view_w.ts >= utc_literal(start)) & (view_w.ts < utc_literal(end)))
+    fine_w = fine_all.filter(fine_all.in_window)
     offsets = ibis.memtable(offset_template_table())
-    engine.write_table("account_window", account_window.build(view_w, calendar_arrow, offsets, start, end, first_day))
+    engine.write_table(
+        "account_window", account_window.build(view_w, fine_w, calendar_arrow, offsets, start, end, first_day)
+    )
     engine.write_table("account_hour_of_week", account_window.hour_of_week(view_w))
     history = engine.table("exchanges_enriched")
     history = history.filter(history.day.cast("string").isin(sorted(current)) & (history.ts < utc_literal(end)))

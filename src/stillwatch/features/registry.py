@@ -107,7 +107,7 @@ _TEXT: dict[str, str] = {
 
 
 def _activity(table: str, grain: str, window: str) -> list[FeatureDef]:
-    out = [FeatureDef(n, table, grain, window, d) for n, d, _ in activity_specs()]
+    out = [FeatureDef(s.name, table, grain, window, s.description) for s in activity_specs()]
     out += [FeatureDef(n, table, grain, window, d) for n, d in DERIVED_DOCS.items()]
     return out
 
