@@ -63,6 +63,7 @@ def evaluate(
         "seconds": round(result.seconds, 1),
         "until": result.steps[-1].isoformat() if result.steps else None,
         "step_seconds": [round(x, 1) for x in result.step_seconds],
+        "step_cpu_seconds": [round(x, 1) for x in result.step_cpu_seconds],
     }
     cache = detect_kwargs.get("jailbreak_cache")
     if cache is not None:

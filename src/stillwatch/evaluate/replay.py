@@ -38,6 +38,7 @@ class ReplayResult:
     first_flagged: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
+    step_cpu_seconds: list[float] = field(default_factory=list)
 
 
 def _key(f: Finding) -> tuple[str, str, str]:
@@ -113,18 +114,25 @@ def replay(
 
         detect_kwargs["jailbreak_cache"] = ScanCache()
     took: list[float] = []
+    cpu: list[float] = []
     for i, until in enumerate(ends, 1):
-        t_step = time.perf_counter()
+        t_step, c_step = time.perf_counter(), time.process_time()
         found = detect(engine, settings, until, write=False, **detect_kwargs)
         took.append(time.perf_counter() - t_step)
+        cpu.append(time.process_time() - c_step)
         for f in found:
             first.setdefault(_key(f), until)
         last = found
         if progress:
             progress(i, len(ends), until)
-        log.info("replay step %s: %d findings, %.1f s", until.isoformat(), len(found), took[-1])
+        log.info("replay step %s: %d findings, %.1f s (%.1f s CPU)", until.isoformat(), len(found), took[-1], cpu[-1])
     for f in last:
         f.first_flagged_at = first.get(_key(f), f.window_to)
     return ReplayResult(
-        findings=last, steps=ends, first_flagged=first, seconds=time.perf_counter() - t0, step_seconds=took
+        findings=last,
+        steps=ends,
+        first_flagged=first,
+        seconds=time.perf_counter() - t0,
+        step_seconds=took,
+        step_cpu_seconds=cpu,
     )
