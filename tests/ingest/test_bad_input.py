@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from stillwatch.config import Settings, load_settings
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.pipeline import ingest
+from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION, raw_request_bytes
 from tests.ingest.conftest import stored, write_jsonl
 from tests.ingest.samples import exchange
 
@@ -98,6 +100,19 @@ def test_duplicates_within_and_across_files(settings: Settings, data_dir: Path) 
     assert (second.loaded, second.duplicates, second.quarantined) == (1, 1, 1)
     assert second.reasons() == {"conflicting_duplicate": 1}
     assert sorted(r["request_id"] for r in stored(settings)) == ["req_00000001", "req_00000002", "req_00000003"]
+    # evidence: the stored raw request and the conflicting line are the bytes as received (schema v2)
+    (conflict,) = _q(settings)
+    assert (conflict["raw"], conflict["raw_encoding"]) == (orjson.dumps(changed), "identity")
+    for row in stored(settings):
+        assert row["schema_version"] == EXCHANGE_SCHEMA_VERSION == 2
+        want = orjson.dumps(exchange(int(row["request_id"][-1])))
+        assert raw_request_bytes(row["raw_request"], row["schema_version"]) == row["raw_request"] == want
+
+
+def test_raw_request_bytes_reads_schema_v1_rows() -> None:
+    line = orjson.dumps(exchange(1))
+    assert raw_request_bytes(zstandard.ZstdCompressor(level=1).compress(line), 1) == line
+    assert raw_request_bytes(line, 2) == line and raw_request_bytes(None, 2) is None
 
 
 def test_empty_files(settings: Settings, data_dir: Path) -> None:

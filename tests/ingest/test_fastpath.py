@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,7 +54,7 @@ def assert_same(line: bytes, fast: dict[str, Any]) -> None:
         if name in SKIP:
             continue
         assert fast[name] == value, (name, fast[name], value, line[:300])
-    assert zstandard.ZstdDecompressor().decompress(fast["raw_request"]) == line
+    assert fast["raw_request"] == line
     assert fast["crc"] == zlib.crc32(line)
     assert fast["key"] == expected["request_id"]
 

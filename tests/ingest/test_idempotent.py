@@ -71,7 +71,7 @@ def test_real_kill_9_mid_read(settings: Settings, data_dir: Path) -> None:
     staging = Path(settings.data_dir) / "_staging"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until rows are being staged
-        if any(staging.glob("*/rows.parquet")):
+        if any(staging.glob("*/run-*/keys/*.parquet")) or any(staging.glob("*/rows.parquet")):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

@@ -25,7 +25,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import zstandard
 
 from stillwatch.ingest.canonical import header_order_hash
 from stillwatch.ingest.fastcols import message_columns
@@ -33,6 +32,7 @@ from stillwatch.ingest.fastsql import MACROS, SELECT, SELECT_ASSUMING_VALID, SEL
 from stillwatch.ingest.readers import DECOMPRESSION_ERRORS, RAW_KEEP_BYTES, RawItem, read_chunks
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
+from stillwatch.store.daysink import DaySink
 
 BLOCK_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -149,7 +149,7 @@ class FastMapper:
 
     Args:
         source: The file name recorded in ``source_file``.
-        keep_raw: Keep the zstd-compressed raw line in ``raw_request``.
+        keep_raw: Keep the raw line in ``raw_request``.
         threads: DuckDB threads (0 = DuckDB's default: all cores).
     """
 
@@ -161,7 +161,6 @@ class FastMapper:
         self.con = duckdb.connect(config=config)
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(MACROS)
-        self.zstd = zstandard.ZstdCompressor(level=1)
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -234,9 +233,8 @@ class FastMapper:
         joined = pc.binary_join(fast["header_names"], "\n").to_pylist()
         lengths = pc.list_value_length(fast["header_names"]).to_pylist()
         hashes = [_order_hash(j) if k else None for j, k in zip(joined, lengths, strict=True)]  # [""] has a hash
-        if self.keep_raw:
-            packed = self.zstd.multi_compress_to_buffer(list[bytes | bytearray | memoryview](lines), threads=-1)
-            raw_request = pa.array([packed[i].tobytes() for i in range(n)], pa.binary())
+        if self.keep_raw:  # as received: the day file's zstd column compression packs it (schema v2)
+            raw_request = pa.array(lines, pa.binary())
         else:
             raw_request = pa.nulls(n, pa.binary())
         extra = {
@@ -267,13 +265,28 @@ def _is_utf8(data: bytes) -> bool:
 
 @dataclass
 class FastJob:
-    """One block of lines for :func:`process_block` (in a worker process or in-process)."""
+    """One block of lines for :func:`process_block` (in a worker process or in-process).
+
+    With ``out`` set, the block's rows are written by the process that maps them, into day files
+    ``<out.days>/day=D/part-<ingest_id>-<part>.parquet`` and the key file ``<out.keys>/part-<part>.parquet``
+    (the rows never travel back to the parent process).
+    """
 
     source: str
     ingest_id: str
     keep_raw: bool
     now: datetime
     block: LineBlock
+    out: BlockOutput | None = None
+    part: int = 0
+
+
+@dataclass(frozen=True)
+class BlockOutput:
+    """Where :func:`process_block` writes rows: the staging day-partition and key folders."""
+
+    days: Path
+    keys: Path
 
 
 _MAPPERS: dict[tuple[str, bool], FastMapper] = {}
@@ -283,7 +296,8 @@ def process_block(job: FastJob) -> list[ChunkResult]:
     """Map one block with SQL, and the lines SQL leaves with the Python mapper, in this process.
 
     Returns:
-        The SQL-mapped rows, then the Python mapper's rows and quarantine for the other lines.
+        The SQL-mapped rows, then the Python mapper's rows and quarantine for the other lines
+        (with ``job.out``, the rows are already written and the results carry none).
     """
     mapper = _MAPPERS.get((job.source, job.keep_raw))
     if mapper is None:
@@ -297,7 +311,16 @@ def process_block(job: FastJob) -> list[ChunkResult]:
     if slow:
         results.append(process_chunk(ChunkJob("exchanges", "jsonl", job.source, job.ingest_id, job.keep_raw, job.now,
                                               slow)))
-    return results
+    if job.out is None:
+        return results
+    sink = DaySink(job.out.days, job.out.keys / f"part-{job.part}.parquet", schema,
+                   f"part-{job.ingest_id}-{job.part}.parquet")
+    try:
+        for res in results:
+            sink.write(res.rows)
+    finally:
+        sink.close()
+    return [ChunkResult(None, res.quarantine, res.reasons, res.seen) for res in results]
 
 
 def close_mappers() -> None:
@@ -308,13 +331,15 @@ def close_mappers() -> None:
 
 
 def fast_results(path: Path, *, ingest_id: str, keep_raw: bool, max_line_bytes: int, now: datetime,
-                 pool: Executor | None, workers: int) -> Iterator[ChunkResult]:
+                 pool: Executor | None, workers: int, out: BlockOutput | None = None) -> Iterator[ChunkResult]:
     """Map ``path`` block by block (SQL first, the Python mapper for the rest), in file order.
 
     With a pool, blocks are mapped in the worker processes, at most ``2 * workers`` in flight
-    (bounded memory); without one, in this process.
+    (bounded memory); without one, in this process. With ``out``, each block's rows are written
+    where they are mapped (see :class:`FastJob`) and the results carry only quarantine and counts.
     """
-    jobs = (FastJob(str(path), ingest_id, keep_raw, now, block) for block in read_blocks(path, max_line_bytes))
+    jobs = (FastJob(str(path), ingest_id, keep_raw, now, block, out, part)
+            for part, block in enumerate(read_blocks(path, max_line_bytes)))
     if pool is None:
         try:
             for job in jobs:

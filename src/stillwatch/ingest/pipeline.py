@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from stillwatch.config import Settings
 from stillwatch.exceptions import InputFormatError
 from stillwatch.ingest.canonical import utc_now
-from stillwatch.ingest.fastpath import fast_results
+from stillwatch.ingest.fastpath import BlockOutput, fast_results
 from stillwatch.ingest.formats import READERS, TABLES, NotAnInputError, sniff
 from stillwatch.ingest.readers import RawItem
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
@@ -159,7 +159,8 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     cfg = settings.ingest
     rows: _ParquetSink | DaySink
     if table == "exchanges":
-        rows = DaySink(staged.days, staged.keys, staging_schema(table), f"part-{staged.ingest_id}-0.parquet")
+        rows = DaySink(staged.days, staged.keys / "main.parquet", staging_schema(table),
+                       f"part-{staged.ingest_id}-main.parquet")
     else:
         rows = _ParquetSink(staged.rows, staging_schema(table))
     quarantine = _ParquetSink(staged.quarantine, QUARANTINE_SCHEMA)
@@ -168,7 +169,8 @@ def _ingest_one(path: Path, settings: Settings, layout: StoreLayout, catalog: Ca
     results: Iterator[ChunkResult]
     if fmt == "jsonl" and table == "exchanges" and cfg.fast_path:
         results = fast_results(path, ingest_id=staged.ingest_id, keep_raw=cfg.keep_raw_request,
-                               max_line_bytes=cfg.max_line_bytes, now=now, pool=use_pool, workers=workers)
+                               max_line_bytes=cfg.max_line_bytes, now=now, pool=use_pool, workers=workers,
+                               out=BlockOutput(staged.days, staged.keys))  # rows written where they are mapped
     else:
         jobs = (ChunkJob(table, fmt, str(path), staged.ingest_id, cfg.keep_raw_request, now, chunk)
                 for chunk in _chunks(READERS[fmt](path, cfg.max_line_bytes), CHUNK_ITEMS))

@@ -1,4 +1,4 @@
-"""The per-chunk work of ingest: parse, map, validate, compress, build Arrow batches.
+"""The per-chunk work of ingest: parse, map, validate, build Arrow batches.
 
 Runs in worker processes (or in-process when ``workers == 1``); input is a list of
 :class:`RawItem`, output is an Arrow batch of good rows plus quarantine rows, so only compact data
@@ -15,15 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
-import zstandard
 
 from stillwatch.ingest.canonical import to_canonical
 from stillwatch.ingest.readers import RawItem, parse_json_line
 from stillwatch.ingest.records import record_key, to_record
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA
 from stillwatch.schema.records import QUARANTINE_SCHEMA, RECORD_TABLES
-
-_COMPRESSOR: zstandard.ZstdCompressor | None = None
 
 
 def staging_schema(table: str) -> pa.Schema:
@@ -72,10 +69,6 @@ def to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
 
 def process_chunk(job: ChunkJob) -> ChunkResult:
     """Turn raw items into staged rows and quarantine rows."""
-    global _COMPRESSOR
-    if _COMPRESSOR is None:
-        _COMPRESSOR = zstandard.ZstdCompressor(level=1)
-    compress = _COMPRESSOR.compress
     good: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     reasons: Counter[str] = Counter()
@@ -106,7 +99,7 @@ def process_chunk(job: ChunkJob) -> ChunkResult:
         row["crc"] = zlib.crc32(item.raw)
         if is_exchange:
             row["key"] = row["request_id"]
-            row["raw_request"] = compress(item.raw) if job.keep_raw else None
+            row["raw_request"] = item.raw if job.keep_raw else None
             row["source_format"] = job.fmt
         else:
             row["key"] = record_key(job.table, row)

@@ -2,17 +2,24 @@
 
 Every input format (provider-logs-v1 JSONL/Parquet/CSV, OpenTelemetry GenAI spans, LiteLLM spend
 logs) maps onto this one table. Anthropic Messages and OpenAI Chat Completions bodies are read
-alike. The raw request is kept zstd-compressed for evidence; fields the schema does not know go
-to ``extra`` (a JSON object as text) so nothing in the input is lost.
+alike. The raw request is kept for evidence (compressed by Parquet's zstd column compression);
+fields the schema does not know go to ``extra`` (a JSON object as text) so nothing in the input is
+lost.
 
 Bump :data:`EXCHANGE_SCHEMA_VERSION` on any change of columns or meaning.
+
+Versions:
+    1: ``raw_request`` held each request zstd-compressed on its own.
+    2: ``raw_request`` holds the bytes as received; the Parquet column is zstd-compressed as a
+       whole (about half the size of version 1 and a third of its compression CPU). Read it
+       with :func:`raw_request_bytes`, which understands both.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-EXCHANGE_SCHEMA_VERSION = 1
+EXCHANGE_SCHEMA_VERSION = 2
 
 _STR = pa.string()
 _LIST_STR = pa.list_(pa.string())
@@ -57,7 +64,7 @@ EXCHANGE_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("stop_reason", _STR, "stop/finish reason"),
     ("error_type", _STR, "error type, if any"),
     ("response_text", _STR, "the model's reply text, where kept"),
-    ("raw_request", pa.binary(), "zstd-compressed JSON of the original record"),
+    ("raw_request", pa.binary(), "JSON of the original record as received (v1: zstd-compressed per row)"),
     ("extra", _STR, "JSON object of fields the schema does not know"),
     ("source_format", _STR, "reader that produced the row"),
     ("source_file", _STR, "file the row came from"),
@@ -70,3 +77,22 @@ EXCHANGE_COLUMN_DOCS: dict[str, str] = {n: d for n, _, d in EXCHANGE_COLUMNS}
 REQUIRED_COLUMNS: frozenset[str] = frozenset(
     {"request_id", "ts", "account_id", "api_key_id", "client_ip", "http_method", "http_path", "response_status"}
 )
+
+
+def raw_request_bytes(value: bytes | None, schema_version: int) -> bytes | None:
+    """The original record of one exchange from its stored ``raw_request``, for any schema version.
+
+    Args:
+        value: The stored ``raw_request`` (``None`` when raw requests were not kept).
+        schema_version: The row's ``schema_version``.
+
+    Returns:
+        The record's bytes as received, or ``None``.
+    """
+    if value is None:
+        return None
+    if schema_version <= 1:
+        import zstandard  # only rows written by schema version 1 need it
+
+        return zstandard.ZstdDecompressor().decompress(value)
+    return value

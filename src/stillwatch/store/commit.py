@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +60,9 @@ class StagedIngest:
     Args:
         layout: The store layout.
         ingest_id: Stable id derived from the file fingerprint.
+
+    Rows staged by this run go under a folder of its own (``run-<random>``): a worker process of a
+    killed run that is still finishing a block writes there, never into a later run's files.
     """
 
     def __init__(self, layout: StoreLayout, ingest_id: str) -> None:
@@ -70,8 +74,9 @@ class StagedIngest:
         self.out = self.dir / "out"
         self.ready = self.dir / "READY"
         self.classified = self.dir / "classified.parquet"
-        self.days = self.dir / "days"  # exchanges: rows already in their final day files (daysink)
-        self.keys = self.dir / "keys.parquet"
+        run = self.dir / f"run-{uuid.uuid4().hex[:12]}"
+        self.days = run / "days"  # exchanges: rows already in their final day files (daysink)
+        self.keys = run / "keys"  # exchanges: (key, crc, source_line) files, one per writer
 
     def reset(self) -> None:
         """Start from an empty staging folder."""
@@ -102,9 +107,13 @@ class StagedIngest:
             ) TO {_q(self.classified)} (FORMAT parquet)"""
         )
 
+    def _staged_in_days(self) -> bool:
+        """Whether this run's rows are in day files with key files (exchanges) rather than ``rows.parquet``."""
+        return any(self.keys.glob("*.parquet"))
+
     def _rows_with(self, status: str, columns: str = "r.*") -> str:
         rows = _q(self.rows)
-        if self.keys.exists():
+        if self._staged_in_days():
             rows = f"{_q(self.days / '*' / '*.parquet')}, hive_partitioning = true"
             columns = columns.replace("r.key", "r.request_id")
         return (
@@ -116,7 +125,8 @@ class StagedIngest:
     def _write_conflicts(self, catalog: Catalog, table: str) -> None:
         """Quarantine rows for keys seen before with different content."""
         now = utc_now().isoformat()
-        raw_col, raw_enc = ("r.raw_request", "zstd") if table == "exchanges" else ("NULL::BLOB", "none")
+        # exchanges: raw_request is the line as received (schema version 2)
+        raw_col, raw_enc = ("r.raw_request", "identity") if table == "exchanges" else ("NULL::BLOB", "none")
         cols = (
             f"'{self.ingest_id}' AS ingest_id, r.source_file, r.source_line, "
             "'conflicting_duplicate' AS kind, "
@@ -152,13 +162,13 @@ class StagedIngest:
         con = catalog.con
         self.out.mkdir(exist_ok=True)
         loaded = duplicates = conflicts = 0
-        staged_keys = self.keys if self.keys.exists() else self.rows
-        if staged_keys.exists():
-            self._classify(catalog, table, staged_keys)
+        in_days = self._staged_in_days()
+        if in_days or self.rows.exists():
+            self._classify(catalog, table, self.keys / "*.parquet" if in_days else self.rows)
             counts = dict(con.execute(
                 f"SELECT status, count(*) FROM read_parquet({_q(self.classified)}) GROUP BY status").fetchall())
             loaded, duplicates, conflicts = (int(counts.get(k, 0)) for k in ("new", "duplicate", "conflict"))
-            if staged_keys == self.keys:
+            if in_days:
                 if conflicts:  # before the day files move: the conflicting rows are read from them
                     self._write_conflicts(catalog, table)
                 self._prepare_days(catalog, everything_new=not (duplicates or conflicts))

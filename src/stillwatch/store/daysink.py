@@ -1,11 +1,12 @@
 """Staging writer that puts exchange rows straight into their final, day-partitioned Parquet files.
 
 Exchange rows of one ingest are written once, as they arrive, into
-``<staging>/days/day=YYYY-MM-DD/part-<ingest_id>-0.parquet`` in the table's final layout (no
-``day`` column inside the file; it is the hive partition), plus a narrow ``keys.parquet`` with
-``(key, crc, source_line)`` of every row. The commit (:mod:`stillwatch.store.commit`) then
-de-duplicates on the narrow file alone and, when no row is a duplicate, publishes the day files
-by renaming them, without reading the rows again.
+``<staging>/<run>/days/day=YYYY-MM-DD/part-<ingest_id>-<n>.parquet`` in the table's final layout
+(no ``day`` column inside the file; it is the hive partition), plus narrow
+``<staging>/<run>/keys/*.parquet`` files with ``(key, crc, source_line)`` of every row. The ingest
+fast path writes one such file set per block of lines, in the worker process that mapped the block.
+The commit (:mod:`stillwatch.store.commit`) then de-duplicates on the narrow files alone and, when
+no row is a duplicate, publishes the day files by renaming them, without reading the rows again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 
 KEYS_SCHEMA = pa.schema([pa.field("key", pa.string()), pa.field("crc", pa.uint64()),
                          pa.field("source_line", pa.int64())])
-#: Columns already compressed (or unique per row): no dictionary, no second compression.
+#: Columns unique per row: no dictionary (the raw request, compressed by the column's zstd).
 _RAW_COLUMNS = ("raw_request",)
 
 
@@ -50,14 +51,13 @@ class DaySink:
         self.count = 0
         names = self.schema.names
         self._dictionary = [n for n in names if n not in _RAW_COLUMNS]
-        self._compression = {n: ("none" if n in _RAW_COLUMNS else "zstd") for n in names}
 
     def _writer(self, day: str) -> pq.ParquetWriter:
         writer = self.writers.get(day)
         if writer is None:
             folder = self.root / day_dir_name(day)
             folder.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(folder / self.file_name, self.schema, compression=self._compression,
+            writer = pq.ParquetWriter(folder / self.file_name, self.schema, compression="zstd",
                                       use_dictionary=self._dictionary)
             self.writers[day] = writer
         return writer
@@ -67,6 +67,7 @@ class DaySink:
         if batch is None or batch.num_rows == 0:
             return
         if self.keys is None:
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
             self.keys = pq.ParquetWriter(self.keys_path, KEYS_SCHEMA, compression="zstd")
         self.keys.write_table(pa.table([batch.column("key"), batch.column("crc"), batch.column("source_line")],
                                        schema=KEYS_SCHEMA))
