@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stillwatch.enrich.batchmatch import _required_chars
 from stillwatch.enrich.client import load_indicators
@@ -59,3 +61,36 @@ def test_required_chars_are_literals_of_case_sensitive_regexes() -> None:
     zw = next(c for p, c in conds.items() if p and "\u200b" in p)
     assert _required_chars(zw) == "\u200b"
     assert all(set(_required_chars(c)) <= set(c["regex"]) for c in conds.values())
+
+
+_TEXTS = st.one_of(
+    st.none(),
+    st.sampled_from(["", "hi", "...", "pass\u200bword", "a \u200b b", "You are Claude Code", "逐步推理"]),
+    st.text(max_size=10),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _TEXTS,
+            st.one_of(st.none(), st.lists(_TEXTS, max_size=4)),
+            st.one_of(st.none(), st.lists(st.sampled_from(["json_tool_call", "Bash", "Read", "mcp__abc_def__ghi_x"]),
+                                          max_size=3)),
+            st.one_of(st.none(), st.integers(-1, 3)),
+            st.one_of(st.none(), st.integers(-1, 3)),
+        ),
+        min_size=1, max_size=20,
+    )
+)  # fmt: skip
+def test_conversation_columns_equal_reference(rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    ts = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    table = canonical_table(
+        [
+            {"request_id": str(i), "ts": ts, "system_text": s, "user_texts": u, "tool_names": t,
+             "user_turns": ut, "assistant_turns": at}
+            for i, (s, u, t, ut, at) in enumerate(rows)
+        ]
+    )  # fmt: skip
+    _assert_equal_to_reference(table)

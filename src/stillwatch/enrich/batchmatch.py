@@ -29,12 +29,17 @@ class FieldValues:
 
     Exactly one form is set: ``codes``/``uniques`` (a scalar field, dictionary-encoded: row ``i``
     has value ``uniques[codes[i]]``) or ``row`` (a per-row getter, for list fields and values
-    built on demand such as ``all_text``).
+    built on demand such as ``all_text``). A row field may also carry column-wise shortcuts:
+    ``any_equals(v)`` gives every row's answer to an ``any_equals: v`` condition, and
+    ``may_contain(chars)`` marks the rows whose value can contain all of ``chars`` (the others
+    cannot match a regex needing them, so the getter is never called for them).
     """
 
     codes: np.ndarray | None = None
     uniques: list[Any] | None = None
     row: Callable[[int], Any] | None = None
+    any_equals: Callable[[str], np.ndarray] | None = None
+    may_contain: Callable[[str], np.ndarray] | None = None
 
 
 def _required_chars(cond: Mapping[str, Any]) -> str:
@@ -80,8 +85,26 @@ def _evaluate(
     getter = values.row
     if getter is None:
         raise ValueError(f"field {field!r} has neither codes nor a row getter")
-    seen: dict[Any, bool] = {}  # repeated values (the same conversation, tool set) are evaluated once
+    if values.any_equals is not None and isinstance(cond.get("any_equals"), str) and not _PRIOR_OPS & cond.keys():
+        return values.any_equals(cond["any_equals"])[rows]
     required = _required_chars(cond)
+    if required and values.may_contain is not None and "\n" not in required:
+        possible = values.may_contain(required)[rows]
+        out = np.zeros(len(rows), dtype=bool)
+        out[possible] = _evaluate_rows(cond, field, getter, rows[possible], required)
+        return out
+    return _evaluate_rows(cond, field, getter, rows, required)
+
+
+#: Condition operators that :func:`stillwatch.enrich.client._holds` tries before ``any_equals``.
+_PRIOR_OPS = frozenset({"absent", "equals", "in", "gte", "lte"})
+
+
+def _evaluate_rows(
+    cond: Mapping[str, Any], field: str, getter: Callable[[int], Any], rows: np.ndarray, required: str
+) -> np.ndarray:
+    """``cond`` on each row of ``rows`` through the row getter."""
+    seen: dict[Any, bool] = {}  # repeated values (the same conversation, tool set) are evaluated once
 
     def holds_row(i: int) -> bool:
         value = getter(i)

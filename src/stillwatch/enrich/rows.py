@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from stillwatch.engine import BatchFn
 from stillwatch.enrich import client, network
 from stillwatch.enrich.batchmatch import FieldValues, match_batch, summarise
+from stillwatch.enrich.listcols import Turns, as_array, as_strings, contains_each
 from stillwatch.enrich.templates import text_hash
 
 UNKNOWN = "unknown"
@@ -204,6 +205,14 @@ def _spread(codes: np.ndarray, values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.array(values, type=typ).take(codes)
 
 
+def _ints(col: pa.Array | pa.ChunkedArray, n: int) -> np.ndarray:
+    """An integer column as int64 with nulls as 0."""
+    arr = as_array(col)
+    if pa.types.is_null(arr.type):
+        return np.zeros(n, np.int64)
+    return np.asarray(pc.fill_null(arr.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def _strings(values: list[Any] | None) -> list[str]:
     """The string items of a list column value (nulls dropped)."""
     if not values:
@@ -285,28 +294,17 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
     out["sys_hash"] = _spread(sys_codes, [text_hash(v) for v in sys_vals], _STR)
     sys_agent = np.array([client.agent_shaped(v, None, None) for v in sys_vals], dtype=bool)[sys_codes]
 
-    users_rows: list[list[str]] = []
-    tools_rows: list[list[str]] = []
-    first, last, tools_i = _Interner(), _Interner(), _Interner()
-    first_codes = np.empty(n, dtype=np.int64)
-    last_codes = np.empty(n, dtype=np.int64)
-    tool_codes = np.empty(n, dtype=np.int64)
-    followup = np.empty(n, dtype=bool)
-    rows = zip(
-        col("user_texts").to_pylist(), col("tool_names").to_pylist(),
-        col("user_turns").to_pylist(), col("assistant_turns").to_pylist(), strict=True,
-    )  # fmt: skip
-    for i, (user_list, tool_list, user_turns, assistant_turns) in enumerate(rows):
-        users = _strings(user_list)
-        tools = _strings(tool_list)
-        users_rows.append(users)
-        tools_rows.append(tools)
-        first_codes[i] = first.code(users[0] if users else None)
-        last_codes[i] = last.code(users[-1] if len(users) > 1 else None)
-        tool_codes[i] = tools_i.code(tuple(tools))
-        followup[i] = bool((assistant_turns or 0) > 0 or (user_turns or len(users)) > 1)
-    out["first_user_hash"] = _spread(first_codes, [text_hash(v) for v in first.values], _STR)
-    out["last_user_hash"] = _spread(last_codes, [text_hash(v) for v in last.values], _STR)
+    turns = Turns.of(col("user_texts"))
+    first_codes, first_vals = _encode(turns.first)
+    last_codes, last_vals = _encode(turns.last)
+    out["first_user_hash"] = _spread(first_codes, [text_hash(v) for v in first_vals], _STR)
+    out["last_user_hash"] = _spread(last_codes, [text_hash(v) for v in last_vals], _STR)
+    assistant = _ints(col("assistant_turns"), n)
+    user_turns = _ints(col("user_turns"), n)
+    out["is_followup"] = pa.array((assistant > 0) | (np.where(user_turns != 0, user_turns, turns.count) > 1))
+
+    tools_i = _Interner()
+    tool_codes = np.fromiter((tools_i.code(tuple(_strings(t))) for t in col("tool_names").to_pylist()), np.int64, n)
     out["tool_count"] = _spread(tool_codes, [len(t) for t in tools_i.values], pa.int32())
     tools_hashes = [
         hashlib.blake2b("\x1f".join(sorted(t)).encode(), digest_size=8).hexdigest() if t else None
@@ -314,7 +312,6 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
     ]
     out["tools_hash"] = _spread(tool_codes, tools_hashes, _STR)
     tool_agent = np.array([client.agent_shaped(None, list(t), None) for t in tools_i.values], dtype=bool)[tool_codes]
-    out["is_followup"] = pa.array(followup, type=pa.bool_())
 
     mt_codes, mt_vals = _encode(col("max_tokens"))
     out["max_tokens_default"] = _spread(mt_codes, [v in _DEFAULT_MAX_TOKENS for v in mt_vals], pa.bool_())
@@ -322,9 +319,25 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
     out["agent_shaped"] = pa.array(agent, type=pa.bool_())
 
     tb_codes, tb_vals = _encode(col("thinking_budget"))
+    users_arr = as_array(col("user_texts"))
+    users_memo: dict[int, list[str]] = {}
+
+    def users_row(i: int) -> list[str]:  # built only for the rows a row-level condition reaches
+        got = users_memo.get(i)
+        if got is None:
+            got = users_memo[i] = _strings(users_arr[i].as_py())
+        return got
 
     def all_text(i: int) -> str:
-        return "\n".join([sys_vals[sys_codes[i]] or "", *users_rows[i]])[:200_000]
+        return "\n".join([sys_vals[sys_codes[i]] or "", *users_row(i)])[:200_000]
+
+    sys_arr = as_strings(col("system_text"))
+
+    def all_text_may_contain(chars: str) -> np.ndarray:
+        out = np.ones(n, dtype=bool)
+        for ch in set(chars):
+            out &= contains_each(sys_arr, ch) | turns.any_contains(ch)
+        return out
 
     fields = {
         "user_agent": FieldValues(ua_codes, [v or None for v in ua_trim]),
@@ -332,12 +345,12 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
         "stainless": FieldValues(st_codes, st_trim),
         "metadata_user_id": FieldValues(md_codes, md_trim),
         "system_text": FieldValues(sys_codes, sys_vals),
-        "first_user_text": FieldValues(first_codes, first.values),
-        "user_texts": FieldValues(row=users_rows.__getitem__),
-        "tool_names": FieldValues(row=tools_rows.__getitem__),
+        "first_user_text": FieldValues(first_codes, first_vals),
+        "user_texts": FieldValues(row=users_row, any_equals=turns.any_equals, may_contain=turns.any_contains),
+        "tool_names": FieldValues(tool_codes, [list(t) for t in tools_i.values]),
         "max_tokens": FieldValues(mt_codes, mt_vals),
         "thinking_budget": FieldValues(tb_codes, tb_vals),
-        "all_text": FieldValues(row=all_text),
+        "all_text": FieldValues(row=all_text, may_contain=all_text_may_contain),
         "agent_shaped": FieldValues(agent.astype(np.int64), [False, True]),
     }
     ind_ids, families, strong, hit = summarise(match_batch(fields, n))

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stillwatch.engine import BatchFn
 from stillwatch.enrich import text as textmod
 from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
+from stillwatch.enrich.listcols import Turns, as_strings
 from stillwatch.enrich.templates import band0_key, signature, signatures, template_id, text_hash
 
 #: Bump when any per-text feature changes meaning (stored in every texts row).
@@ -52,7 +54,21 @@ TEXTS_SCHEMA: pa.Schema = pa.schema(
 
 
 def extract_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """One row per text slot of each exchange: the system prompt, first and last user turn."""
+    """One row per text slot of each exchange: the system prompt, first and last user turn.
+
+    Column-wise (Arrow kernels; each distinct text hashed once per batch). The same rows, in
+    another order, as :func:`extract_texts_rowwise`.
+    """
+    turns = Turns.of(batch.column("user_texts"))
+    slots = pa.concat_arrays([as_strings(batch.column("system_text")), turns.first, turns.last])
+    enc = pc.dictionary_encode(slots)
+    hashes = pa.array([text_hash(v) for v in enc.dictionary.to_pylist()], pa.string()).take(enc.indices)
+    keep = hashes.is_valid()  # null and empty texts have no hash
+    return pa.RecordBatch.from_arrays([hashes.filter(keep), slots.filter(keep)], schema=TEXT_OCCURRENCE_SCHEMA)
+
+
+def extract_texts_rowwise(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Reference semantics of :func:`extract_texts`, row by row."""
     hashes: list[str] = []
     texts: list[str] = []
     systems = batch.column("system_text").to_pylist()
