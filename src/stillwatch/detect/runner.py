@@ -76,6 +76,7 @@ def build_input(
     """
     from stillwatch.enrich.timeprofile import calendar_table, offset_template_table
     from stillwatch.features import account_window
+    from stillwatch.features.activity import fine_table
     from stillwatch.features.view import exchange_view, utc_literal
 
     if not engine.has_table("exchanges_enriched"):
@@ -87,7 +88,8 @@ def build_input(
     first_day = _utc(data_start).date() if data_start else start.date()
     cal = calendar_table(start.date() - timedelta(days=1), until.date() + timedelta(days=1))
     offsets = ibis.memtable(offset_template_table())
-    win = account_window.build(view, cal, offsets, start, until, first_day)
+    # the view is already cut to the window: every row is in it
+    win = account_window.build(view, fine_table(view, ibis.literal(True)), cal, offsets, start, until, first_day)
     frame = _to_pandas(engine, win)
     for extra in (relay.egress_sharing(view), relay.conversation_hopping(view), distillation.template_reuse(view)):
         frame = frame.merge(_to_pandas(engine, extra), on="account_id", how="left")
