@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from stillwatch.config import Settings, load_settings
 from stillwatch.ingest.canonical import to_canonical
-from stillwatch.ingest.fastpath import FastMapper, LineBlock, _split_lines
+from stillwatch.ingest.fastpath import FastMapper
+from stillwatch.ingest.lineblocks import LineBlock, split_blocks
 from stillwatch.ingest.pipeline import ingest
 from stillwatch.ingest.worker import staging_schema
 from tests.ingest.conftest import stored, write_jsonl
@@ -39,7 +40,7 @@ def fast_rows(lines: list[bytes]) -> tuple[dict[int, dict[str, Any]], list[int]]
     """SQL-mapped rows by line number, and the line numbers left to the Python mapper."""
     mapper = FastMapper("t.jsonl", keep_raw=True, threads=1)
     try:
-        block = LineBlock(list(range(1, len(lines) + 1)), list(lines))
+        block = LineBlock.from_lines(list(range(1, len(lines) + 1)), list(lines))
         batch, slow = mapper.map(block, SCHEMA)
     finally:
         mapper.close()
@@ -252,8 +253,8 @@ def test_split_lines_matches_the_line_reader(tmp_path: Path) -> None:
     data = b"a\n\n  \nb\r\n" + b"x" * 3000 + b"\nc"
     path = tmp_path / "l.jsonl"
     path.write_bytes(data)
-    blocks = list(_split_lines(path, 1024))
-    numbers = [n for b in blocks for n in b.numbers]
+    blocks = list(split_blocks(path, 1024))
+    numbers = [int(n) for b in blocks for n in b.numbers]
     lines = [x for b in blocks for x in b.lines]
     bad = [(i.line, i.error.split(":")[0]) for b in blocks for i in b.bad if i.error]
     assert numbers == [1, 4, 6] and lines == [b"a", b"b", b"c"]

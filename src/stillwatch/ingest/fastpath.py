@@ -1,22 +1,20 @@
 """The ingest fast path for provider-logs-v1 JSON Lines: DuckDB maps lines to canonical rows.
 
-Python reads the (gzip) file in large blocks on a background thread and splits it into lines;
-DuckDB parses and maps each block of lines with the SQL of :mod:`stillwatch.ingest.fastsql` on all
-cores. Lines that SQL does not map (``fast_ok = false``: a broken rule, a parser divergence, fields
-for ``extra``, IPv6 …) come back as :class:`RawItem` for the Python mapper, which lists their
-problems and quarantines them or maps them; nothing is lost and both paths give the same rows.
+Python reads the (gzip) file on a background thread and cuts it into blocks of lines, one buffer
+per block (:mod:`stillwatch.ingest.lineblocks`); DuckDB parses and maps each block with the SQL of
+:mod:`stillwatch.ingest.fastsql` in the worker processes. Lines that SQL does not map
+(``fast_ok = false``: a broken rule, a parser divergence, fields for ``extra``, IPv6 …) go as
+:class:`RawItem` to the Python mapper, which lists their problems and quarantines them or maps
+them; nothing is lost and both paths give the same rows.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
-from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -29,114 +27,13 @@ import pyarrow.compute as pc
 from stillwatch.ingest.canonical import header_order_hash
 from stillwatch.ingest.fastcols import message_columns
 from stillwatch.ingest.fastsql import MACROS, SELECT, SELECT_ASSUMING_VALID, SELECT_GUARDED
-from stillwatch.ingest.readers import DECOMPRESSION_ERRORS, RAW_KEEP_BYTES, RawItem, read_chunks
+from stillwatch.ingest.lineblocks import LineBlock, read_blocks
+from stillwatch.ingest.readers import RawItem
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
 from stillwatch.store.daysink import DaySink
 
-BLOCK_BYTES = 8 * 1024 * 1024
-CHUNK_BYTES = 32 * 1024 * 1024
-CHUNK_LINES = 20_000
 MAX_BRACKETS = 1000  # fewer opening brackets than orjson's nesting limit (1024): cannot be too deep
-
-
-@dataclass
-class LineBlock:
-    """Lines of one chunk: candidates for SQL, and items already known to be bad."""
-
-    numbers: list[int] = field(default_factory=list)
-    lines: list[bytes] = field(default_factory=list)
-    bad: list[RawItem] = field(default_factory=list)
-    nbytes: int = 0
-
-
-def _split_lines(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
-    """Yield blocks of (number, line) pairs, with the same rules as :func:`readers.iter_lines`.
-
-    Blank lines are skipped (but counted), oversized lines and a corrupt compressed stream become
-    error items, a last line without a newline is still a line.
-    """
-    block = LineBlock()
-    number = 0
-    tail = b""
-    skipping = False  # inside an oversized line, until its newline
-    with closing(read_chunks(path, BLOCK_BYTES)) as chunks:  # what was decoded before a damaged part is kept
-        while True:
-            try:
-                data = next(chunks, b"")
-            except DECOMPRESSION_ERRORS as exc:
-                block.bad.append(RawItem(number + 1, b"", error=f"truncated_or_corrupt_compression:{exc}"))
-                break
-            if not data:
-                if tail and not skipping:
-                    number += 1
-                    _add_line(block, number, tail.rstrip(b"\r"), max_line_bytes)
-                break
-            pieces = (tail + data).split(b"\n")
-            tail = pieces.pop()
-            for piece in pieces:
-                if skipping:
-                    skipping = False
-                    continue
-                number += 1
-                _add_line(block, number, piece.rstrip(b"\r"), max_line_bytes)
-            if len(tail) > max_line_bytes and not skipping:
-                number += 1
-                block.bad.append(RawItem(number, tail[:RAW_KEEP_BYTES], error=f"line_too_long:more than "
-                                         f"{max_line_bytes} bytes", raw_truncated=True))
-                skipping, tail = True, b""
-            elif skipping:
-                tail = b""
-            if block.nbytes >= CHUNK_BYTES or len(block.lines) >= CHUNK_LINES:
-                yield block
-                block = LineBlock()
-    if block.lines or block.bad:
-        yield block
-
-
-def _add_line(block: LineBlock, number: int, line: bytes, max_line_bytes: int) -> None:
-    if len(line) > max_line_bytes:
-        block.bad.append(RawItem(number, line[:RAW_KEEP_BYTES],
-                                 error=f"line_too_long:more than {max_line_bytes} bytes", raw_truncated=True))
-    elif line.strip():
-        block.numbers.append(number)
-        block.lines.append(line)
-        block.nbytes += len(line)
-
-
-def read_blocks(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
-    """:func:`_split_lines` on a background thread (decompression overlaps with DuckDB's work)."""
-    q: queue.Queue[LineBlock | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for blk in _split_lines(path, max_line_bytes):
-                while not stop.is_set():
-                    try:
-                        q.put(blk, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(exc)
-
-    thread = threading.Thread(target=run, name="stillwatch-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @lru_cache(maxsize=65_536)
@@ -183,23 +80,25 @@ class FastMapper:
             items left for the Python mapper (bad lines first, then lines SQL did not map).
         """
         slow = list(block.bad)
-        lines = block.lines
-        if not lines:
+        n = len(block)
+        if not n:
             return None, slow
-        numbers = np.asarray(block.numbers, dtype=np.int64)
-        raw = pa.array(lines, pa.binary())
+        numbers, data, offsets = block.numbers, block.data, block.offsets
+        raw = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
         # fewer brackets than orjson's nesting limit: cannot be too deep (else the Python mapper says so);
-        # bytes.count is three times faster than Arrow's count_substring on these lines
-        ok = pa.array([line.count(b"[") + line.count(b"{") < MAX_BRACKETS for line in lines])
+        # bytes.count on the block's buffer is three times faster than Arrow's count_substring
+        bounds = offsets.tolist()
+        ok = pa.array([data.count(b"[", s, e) + data.count(b"{", s, e) < MAX_BRACKETS
+                       for s, e in zip(bounds[:-1], bounds[1:], strict=True)])
         try:
             text = raw.cast(pa.string())
         except pa.ArrowInvalid:  # invalid UTF-8 somewhere: those lines go to the Python mapper
-            ok = pc.and_(ok, pa.array([_is_utf8(b) for b in lines]))
+            ok = pc.and_(ok, pa.array([_is_utf8(block.line(i)) for i in range(n)]))
             text = None
         keep = np.flatnonzero(ok.to_numpy(zero_copy_only=False))
         if text is None:
             text = raw.take(pa.array(keep)).cast(pa.string())
-        elif len(keep) < len(lines):
+        elif len(keep) < n:
             text = text.take(pa.array(keep))
         chunk = pa.table({"source_line": pa.array(numbers[keep]), "pos": pa.array(keep, pa.int64()), "raw": text})
         self.con.register("chunk", chunk)
@@ -210,7 +109,7 @@ class FastMapper:
         finally:
             self.con.unregister("chunk")
         if result is None:
-            return None, [*slow, *(RawItem(int(numbers[i]), lines[i]) for i in range(len(lines)))]
+            return None, [*slow, *(RawItem(int(numbers[i]), block.line(i)) for i in range(n))]
         fast = result if pc.all(result["fast_ok"]).as_py() else result.filter(result["fast_ok"])
         columns, bad = message_columns(fast)
         if bad.any():
@@ -218,23 +117,25 @@ class FastMapper:
             fast = fast.filter(good)
             columns = {k: v.filter(good) for k, v in columns.items()}
         pos = fast["pos"].to_numpy()
-        fast_lines = [lines[i] for i in pos]
-        left = np.ones(len(lines), dtype=bool)
+        left = np.ones(n, dtype=bool)
         left[pos] = False
-        slow.extend(RawItem(int(numbers[i]), lines[i]) for i in np.flatnonzero(left))
-        if not fast_lines:
+        slow.extend(RawItem(int(numbers[i]), block.line(int(i))) for i in np.flatnonzero(left))
+        if not len(pos):
             return None, slow
-        return self._complete(fast, columns, fast_lines, schema), slow
+        return self._complete(fast, columns, block, raw, pos, schema), slow
 
-    def _complete(self, fast: pa.Table, columns: dict[str, pa.Array], lines: list[bytes],
-                  schema: pa.Schema) -> pa.RecordBatch:
-        """Add the columns SQL does not compute: header-order hash, raw request, crc, source."""
+    def _complete(self, fast: pa.Table, columns: dict[str, pa.Array], block: LineBlock, raw: pa.Array,
+                  pos: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
+        """Add the columns SQL does not compute: header-order hash, raw request, crc, source.
+
+        ``pos`` are the block positions of the rows of ``fast``; ``raw`` is the block's lines.
+        """
         n = fast.num_rows
         joined = pc.binary_join(fast["header_names"], "\n").to_pylist()
         lengths = pc.list_value_length(fast["header_names"]).to_pylist()
         hashes = [_order_hash(j) if k else None for j, k in zip(joined, lengths, strict=True)]  # [""] has a hash
         if self.keep_raw:  # as received: the day file's zstd column compression packs it (schema v2)
-            raw_request = pa.array(lines, pa.binary())
+            raw_request = raw.take(pa.array(pos))
         else:
             raw_request = pa.nulls(n, pa.binary())
         extra = {
@@ -246,13 +147,19 @@ class FastMapper:
             "source_file": pa.array([self.source] * n, pa.string()),
             "schema_version": pa.array([EXCHANGE_SCHEMA_VERSION] * n, pa.int16()),
             "key": fast["request_id"],
-            "crc": pa.array([zlib.crc32(b) for b in lines], pa.uint64()),
+            "crc": pa.array(_crcs(block, pos), pa.uint64()),
         }
         arrays = []
         for f in schema:
             col = extra[f.name] if f.name in extra else fast[f.name]
             arrays.append(col.cast(f.type) if col.type != f.type else col)
         return pa.Table.from_arrays(arrays, schema=schema).combine_chunks().to_batches()[0]
+
+
+def _crcs(block: LineBlock, pos: np.ndarray) -> list[int]:
+    """CRC-32 of the block's lines at ``pos`` (read in place from the block's buffer)."""
+    view, offsets = memoryview(block.data), block.offsets
+    return [zlib.crc32(view[s:e]) for s, e in zip(offsets[pos].tolist(), offsets[pos + 1].tolist(), strict=True)]
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 KEYS_SCHEMA = pa.schema([pa.field("key", pa.string()), pa.field("crc", pa.uint64()),
                          pa.field("source_line", pa.int64())])
-#: Columns unique per row: no dictionary (the raw request, compressed by the column's zstd).
-_RAW_COLUMNS = ("raw_request",)
+#: Columns (nearly) unique per row: a dictionary only costs time (1.6 us per small1 row, same size).
+_NO_DICTIONARY = ("raw_request", "request_id", "ts", "user_texts", "latency_ms", "response_text", "source_line")
 
 
 def day_file_schema(staging: pa.Schema) -> pa.Schema:
@@ -50,7 +50,7 @@ class DaySink:
         self.keys: pq.ParquetWriter | None = None
         self.count = 0
         names = self.schema.names
-        self._dictionary = [n for n in names if n not in _RAW_COLUMNS]
+        self._dictionary = [n for n in names if n not in _NO_DICTIONARY]
 
     def _writer(self, day: str) -> pq.ParquetWriter:
         writer = self.writers.get(day)
