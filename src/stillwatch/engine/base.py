@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from stillwatch.config import Settings
 
+#: Rows per Arrow batch handed to a Python batch function by default (a multiple of DuckDB's vector).
+MAP_BATCH_ROWS = 32_768
+
 #: A Python batch function: one Arrow record batch in, one out (same row count not required).
 BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch]
 
@@ -57,7 +60,7 @@ class Engine(ABC):
         """Write the result of ``expr`` as Parquet under ``path`` (which does not exist yet)."""
 
     @abstractmethod
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
         """Apply a Python batch function to every Arrow batch of ``expr``."""
 
     def _materialize(self, expr: ir.Table) -> ir.Table:
@@ -112,9 +115,7 @@ class Engine(ABC):
         reader = expr.to_pyarrow_batches(chunk_size=batch_rows)
         yield from reader
 
-    def write_table(
-        self, name: str, data: ir.Table | pa.Table, *, partition_by: list[str] | None = None
-    ) -> Path:
+    def write_table(self, name: str, data: ir.Table | pa.Table, *, partition_by: list[str] | None = None) -> Path:
         """Replace a store table with ``data`` atomically (write aside, then swap directories).
 
         Args:
@@ -194,7 +195,9 @@ class Engine(ABC):
         except Exception as exc:
             raise EngineError(f"{self.name}: cannot materialize expression: {exc}") from exc
 
-    def map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+    def map_batches(
+        self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, *, batch_rows: int = MAP_BATCH_ROWS
+    ) -> ir.Table:
         """Apply a Python function to Arrow batches of ``expr`` (DuckDB: Arrow stream; Spark:
         ``mapInArrow``). The same ``fn`` gives the same rows on both engines.
 
@@ -202,8 +205,10 @@ class Engine(ABC):
             expr: Input table.
             fn: Batch function returning batches with exactly ``schema``.
             schema: Output schema.
+            batch_rows: Rows per batch on DuckDB (smaller batches spread costly rows, such as
+                distinct texts, over more workers); Spark batches by its own settings.
         """
-        return self._map_batches(expr, fn, schema)
+        return self._map_batches(expr, fn, schema, batch_rows)
 
     def __enter__(self) -> Engine:
         return self

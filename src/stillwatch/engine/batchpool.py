@@ -13,6 +13,7 @@ The pool is started before the stream's query runs, so no DuckDB query is in fli
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -64,7 +65,13 @@ def map_stream(
     global _FN
     _FN = fn
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(workers)  # forks now: the stream's query has not started yet
+    # Objects that exist now are shared copy-on-write with the workers; frozen, the workers' garbage
+    # collector never walks (and so never copies) them.
+    gc.freeze()
+    try:
+        pool = ctx.Pool(workers)  # forks now: the stream's query has not started yet
+    finally:
+        gc.unfreeze()
     try:
         pending: deque[AsyncResult[pa.RecordBatch]] = deque()
         for batch in open_stream():

@@ -14,9 +14,6 @@ import pyarrow.parquet as pq
 from stillwatch.engine.base import BatchFn, Engine
 from stillwatch.engine.batchpool import map_stream, resolve_workers
 
-#: Rows per Arrow batch handed to a Python batch function (a multiple of DuckDB's vector size).
-MAP_CHUNK_ROWS = 32_768
-
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
@@ -73,7 +70,7 @@ class DuckDBEngine(Engine):
                 self._scratch_dir = Path(tempfile.mkdtemp(prefix="stillwatch-duckdb-"))
         return self._scratch_dir
 
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
         """Stream batches through ``fn`` (on ``map_workers`` processes) into a scratch Parquet file.
 
         Memory stays a few batches deep; the rows come out in input order.
@@ -82,7 +79,7 @@ class DuckDBEngine(Engine):
         workers = resolve_workers(self.settings.map_workers)
 
         def stream() -> Any:
-            return self.con.to_pyarrow_batches(expr, chunk_size=MAP_CHUNK_ROWS)
+            return self.con.to_pyarrow_batches(expr, chunk_size=batch_rows)
 
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for out in map_stream(stream, fn, workers):

@@ -35,9 +35,7 @@ def spark_session(settings: Settings) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on install
-        raise MissingExtraError(
-            "the Spark engine needs pyspark", hint="pip install 'stillwatch[spark]'"
-        ) from exc
+        raise MissingExtraError("the Spark engine needs pyspark", hint="pip install 'stillwatch[spark]'") from exc
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", settings.spark.local_ip)
@@ -102,7 +100,7 @@ class SparkEngine(Engine):
             writer = writer.partitionBy(*partition_by)
         writer.parquet(str(path))
 
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         spark_schema = from_arrow_schema(schema)

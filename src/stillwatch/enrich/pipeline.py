@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 ENRICHED_TABLE = "exchanges_enriched"
 TEXTS_TABLE = "texts"
+#: Distinct texts per batch (about 2 s of analysis): small enough to keep every worker busy.
+TEXT_BATCH_ROWS = 2_048
 
 
 @dataclass
@@ -102,7 +104,7 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
     result.new_texts = int(engine.execute(distinct.count()).column(0)[0].as_py())
     if result.new_texts:
         warm()  # loaded once here, shared by the batch workers
-        new = engine.map_batches(distinct, text_batch_fn(), TEXTS_SCHEMA)
+        new = engine.map_batches(distinct, text_batch_fn(), TEXTS_SCHEMA, batch_rows=TEXT_BATCH_ROWS)
         part = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         engine.write_partitions(TEXTS_TABLE, new.mutate(part=ibis.literal(part)), partition_by=["part"])
     manifest.save(current)
