@@ -13,6 +13,7 @@ Reports, in one run over the same Parquet store:
 Usage:
     .venv/bin/python benchmarks/bench_features.py --rows 200000 --accounts 4000 --days 7
     .venv/bin/python benchmarks/bench_features.py --store /path/to/ingested/store   # its exchanges
+    .venv/bin/python benchmarks/bench_features.py --simulate small   # simulate (seed 1), ingest, run
 
 ``--store`` hard-links the store's ``exchanges`` Parquet into a temporary store (the original is
 never written) and, for the text step, takes distinct texts from those exchanges.
@@ -24,6 +25,8 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -81,6 +84,20 @@ def _same_work(engine: Engine) -> tuple[float, float]:
     return w1 - w0, c1 - c0
 
 
+def _simulated_store(scale: str) -> tuple[Path, Path]:
+    """Simulate ``scale`` with seed 1 and ingest it (the stillwatch CLI); returns (scratch, store)."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"sw-bench-{scale}-"))
+    cli = str(Path(sys.executable).with_name("stillwatch"))
+    logs, store = scratch / "logs", scratch / "store"
+    for cmd in (
+        [cli, "simulate", "--out", str(logs), "--scale", scale, "--seed", "1", "--quiet"],
+        [cli, "--data-dir", str(store), "ingest", str(logs / "exchanges.jsonl.gz")],
+    ):
+        print("$", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return scratch, store
+
+
 def _children_cpu() -> float:
     """CPU seconds of finished worker processes (the forked batch workers)."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,8 +139,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--texts", type=int, default=2_000, help="distinct texts for the text-throughput step")
     parser.add_argument("--store", type=Path, help="an ingested store whose exchanges to use instead of generating")
+    parser.add_argument(
+        "--simulate", choices=["demo", "small", "medium"], help="simulate this scale (seed 1) and ingest it first"
+    )
     args = parser.parse_args()
 
+    sim_dir = None
+    if args.simulate and not args.store:
+        sim_dir, args.store = _simulated_store(args.simulate)
     load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
     settings = Settings(data_dir=data_dir)
@@ -163,6 +186,8 @@ def main() -> None:
     text_w, text_c = _clock()[0] - tw, _clock()[1] - tc
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shutil.rmtree(data_dir, ignore_errors=True)
+    if sim_dir is not None:
+        shutil.rmtree(sim_dir, ignore_errors=True)
 
     n = er.exchanges
     enrich_w, enrich_c, feat_w, feat_c = w1 - w0, c1 - c0, w2 - w1, c2 - c1
