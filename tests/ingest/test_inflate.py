@@ -26,12 +26,15 @@ def _stdlib(path: Path, size: int) -> tuple[bytes, bool]:
 
 def _chunks(path: Path, size: int) -> tuple[bytes, bool]:
     out = bytearray()
+    chunks: list[bytes] = []
     try:
         for data in read_chunks(path, size):
             assert len(data) <= size
+            chunks.append(data)
             out += data
     except DECOMPRESSION_ERRORS:
         return bytes(out), True
+    assert all(len(data) == size for data in chunks[:-1])  # full chunks, whatever read1 returns
     return bytes(out), False
 
 

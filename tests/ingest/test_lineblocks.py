@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -50,6 +50,7 @@ def _blocks(path: Path) -> tuple[list[tuple[int, bytes]], list[int], list[LineBl
 def test_split_blocks_follow_the_line_rules(lines: list[bytes], final_newline: bool, read: int, per_block: int,
                                             gz: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    assume(gz or not data.startswith(b"\x1f\x8b"))  # a plain file with gzip's magic is read as gzip
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         mp.setattr(lineblocks, "READ_BYTES", read)
         mp.setattr(lineblocks, "CHUNK_LINES", per_block)

@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -74,8 +74,32 @@ def open_maybe_gzip(path: Path, *, fast: bool = False) -> IO[bytes]:
     return fh
 
 
+def _full_chunks(read1: Callable[[int], bytes], size: int, *, keep_partial: bool) -> Iterator[bytes]:
+    """Chunks of exactly ``size`` bytes (the last one shorter) from a ``read1``-style reader.
+
+    ``read1`` may return less than asked (the standard library's gzip returns about 30 KB at a
+    time); the pieces are joined. On an error, with ``keep_partial`` the bytes read so far are
+    yielded before the error is raised again.
+    """
+    parts: list[bytes] = []
+    have = 0
+    try:
+        while data := read1(size - have):
+            parts.append(data)
+            have += len(data)
+            if have >= size:
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+                parts, have = [], 0
+    except DECOMPRESSION_ERRORS:
+        if keep_partial and parts:
+            yield b"".join(parts)
+        raise
+    if parts:
+        yield b"".join(parts)
+
+
 def read_chunks(path: Path, size: int) -> Generator[bytes, None, None]:
-    """Yield the decompressed bytes of ``path`` (plain or gzip) in chunks of at most ``size``.
+    """Yield the decompressed bytes of ``path`` (plain or gzip) in chunks of ``size`` (the last shorter).
 
     The fast inflater gives up earlier than zlib on a damaged stream (it loses the part of its
     last chunk decoded before the damage), so on an error the file is read again with the
@@ -87,14 +111,14 @@ def read_chunks(path: Path, size: int) -> Generator[bytes, None, None]:
     """
     done = 0
     with open_maybe_gzip(path, fast=True) as fh:
-        read1 = getattr(fh, "read1", fh.read)
+        fast = _FastGzipFile is not None and isinstance(fh, _FastGzipFile)
         try:
-            while data := read1(size):
-                done += len(data)
-                yield data
+            for chunk in _full_chunks(getattr(fh, "read1", fh.read), size, keep_partial=not fast):
+                done += len(chunk)
+                yield chunk
             return
         except DECOMPRESSION_ERRORS:
-            if _FastGzipFile is None or not isinstance(fh, _FastGzipFile):
+            if not fast:
                 raise
     with open_maybe_gzip(path) as fh:
         while done:  # what the fast reader already gave
@@ -102,8 +126,7 @@ def read_chunks(path: Path, size: int) -> Generator[bytes, None, None]:
             if not skipped:
                 return
             done -= len(skipped)
-        while data := fh.read1(size):  # type: ignore[attr-defined]
-            yield data
+        yield from _full_chunks(fh.read1, size, keep_partial=True)  # type: ignore[attr-defined]
 
 
 def iter_lines(fh: IO[bytes], max_line_bytes: int) -> Iterator[RawItem]:
