@@ -73,11 +73,17 @@ def eval_cmd(
         bool,
         typer.Option("--scan-cache/--no-scan-cache", help="Keep per-day jailbreak scores in the store for later runs."),
     ] = True,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", dir_okay=False, help="Record completed steps here; a rerun resumes from it."),
+    ] = None,
 ) -> None:
     """Replay detection step by step and print precision, recall, time to detect and false positives.
 
     With ``--jailbreak`` each whole day's exchange scores are computed once and reused by the
     later steps (in memory, and in ``<data-dir>/cache/jailbreak_scan`` unless ``--no-scan-cache``).
+    With ``--checkpoint`` an interrupted replay, run again with the same options, continues from
+    the last completed step.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -105,7 +111,7 @@ def eval_cmd(
 
         cache = _scan_cache(settings) if scan_cache else None
         result = evaluate(engine, settings, labels, replay, progress=tick, clusters=clusters, link=link,
-                          jailbreak=jailbreak, jailbreak_cache=cache)  # fmt: skip
+                          jailbreak=jailbreak, jailbreak_cache=cache, checkpoint=checkpoint)  # fmt: skip
     found = result.pop("_findings")
     print_report(result, Console())
     if json_out:

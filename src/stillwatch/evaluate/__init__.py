@@ -44,7 +44,8 @@ def evaluate(
         step: Replay step: ``daily`` (default), ``12h`` or ``6h``.
         progress: Optional ``(done, total, until)`` callback.
         **detect_kwargs: Passed to the detection run (``clusters``, ``link``, ``jailbreak``,
-            ``jailbreak_cache``; with ``jailbreak`` and no cache, a memory cache shared by the steps).
+            ``jailbreak_cache``; with ``jailbreak`` and no cache, a memory cache shared by the steps)
+            and ``checkpoint`` (see :func:`stillwatch.evaluate.replay.replay`).
 
     Returns:
         The evaluation (see :func:`stillwatch.evaluate.metrics.evaluate_findings`) plus ``meta``.

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillwatch.detect.findings import Finding
@@ -85,6 +86,7 @@ def replay(
     *,
     detect: Callable[..., list[Finding]] | None = None,
     progress: Callable[[int, int, datetime], None] | None = None,
+    checkpoint: Path | str | None = None,
     **detect_kwargs: Any,
 ) -> ReplayResult:
     """Run detection at every step end and keep the first time each finding appeared.
@@ -95,6 +97,9 @@ def replay(
         step: ``daily``, ``12h``, ``6h`` or a timedelta.
         detect: Detection function (default :func:`stillwatch.detect.runner.run_detection`).
         progress: Called after each step with ``(done, total, until)``.
+        checkpoint: A checkpoint file (:mod:`stillwatch.evaluate.checkpoint`): completed steps are
+            recorded there, and the steps it already holds are not run again (the last step is
+            re-run when its findings are needed); same result as an uninterrupted replay.
         **detect_kwargs: Passed to ``detect`` (e.g. ``clusters``, ``link``).
 
     Returns:
@@ -109,6 +114,12 @@ def replay(
     ends = step_ends(lo, hi, step)
     first: dict[tuple[str, str, str], datetime] = {}
     last: list[Finding] = []
+    ckpt = None
+    if checkpoint is not None:
+        from stillwatch.evaluate.checkpoint import Checkpoint, header
+
+        ckpt = Checkpoint(checkpoint, header(engine, step, (lo, hi), detect_kwargs))
+        first.update(ckpt.first)
     if detect_kwargs.get("jailbreak") and detect_kwargs.get("jailbreak_cache") is None:
         from stillwatch.detect.jailbreak_cache import ScanCache
 
@@ -116,12 +127,19 @@ def replay(
     took: list[float] = []
     cpu: list[float] = []
     for i, until in enumerate(ends, 1):
+        if ckpt is not None and until in ckpt.done and i < len(ends):
+            took.append(float(ckpt.done[until]["seconds"]))
+            cpu.append(float(ckpt.done[until]["cpu_seconds"]))
+            continue  # recorded by an earlier run: later steps do not depend on it
         t_step, c_step = time.perf_counter(), time.process_time()
         found = detect(engine, settings, until, write=False, **detect_kwargs)
         took.append(time.perf_counter() - t_step)
         cpu.append(time.process_time() - c_step)
+        new = [_key(f) for f in found if _key(f) not in first]
         for f in found:
             first.setdefault(_key(f), until)
+        if ckpt is not None and until not in ckpt.done:
+            ckpt.record(until, found, sorted(set(new)), took[-1], cpu[-1])
         last = found
         if progress:
             progress(i, len(ends), until)
