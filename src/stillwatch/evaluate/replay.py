@@ -128,8 +128,9 @@ def replay(
     cpu: list[float] = []
     for i, until in enumerate(ends, 1):
         if ckpt is not None and until in ckpt.done and i < len(ends):
-            took.append(float(ckpt.done[until]["seconds"]))
-            cpu.append(float(ckpt.done[until]["cpu_seconds"]))
+            rec = ckpt.done[until]
+            took.append(float(rec["seconds"]))
+            cpu.append(float("nan") if rec.get("cpu_seconds") is None else float(rec["cpu_seconds"]))
             continue  # recorded by an earlier run: later steps do not depend on it
         t_step, c_step = time.perf_counter(), time.process_time()
         found = detect(engine, settings, until, write=False, **detect_kwargs)
