@@ -71,3 +71,12 @@ def test_read_chunks_plain_file(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(_payload(500))
     assert b"".join(read_chunks(path, 1000)) == _payload(500)
+
+
+def test_crc32_is_zlibs() -> None:
+    import zlib
+
+    from stillwatch.ingest.readers import crc32
+
+    for data in (b"", b"a", _payload(300), bytes(range(256)) * 50):
+        assert crc32(data) == zlib.crc32(data) and crc32(memoryview(data)[1:]) == zlib.crc32(data[1:])

@@ -10,7 +10,6 @@ them; nothing is lost and both paths give the same rows.
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
@@ -28,7 +27,7 @@ from stillwatch.ingest.canonical import header_order_hash
 from stillwatch.ingest.fastcols import message_columns
 from stillwatch.ingest.fastsql import MACROS, SELECT, SELECT_ASSUMING_VALID, SELECT_GUARDED
 from stillwatch.ingest.lineblocks import LineBlock, read_blocks
-from stillwatch.ingest.readers import RawItem
+from stillwatch.ingest.readers import RawItem, crc32
 from stillwatch.ingest.worker import ChunkJob, ChunkResult, process_chunk, staging_schema
 from stillwatch.schema.exchange import EXCHANGE_SCHEMA_VERSION
 from stillwatch.store.daysink import DaySink
@@ -159,7 +158,7 @@ class FastMapper:
 def _crcs(block: LineBlock, pos: np.ndarray) -> list[int]:
     """CRC-32 of the block's lines at ``pos`` (read in place from the block's buffer)."""
     view, offsets = memoryview(block.data), block.offsets
-    return [zlib.crc32(view[s:e]) for s, e in zip(offsets[pos].tolist(), offsets[pos + 1].tolist(), strict=True)]
+    return [crc32(view[s:e]) for s, e in zip(offsets[pos].tolist(), offsets[pos + 1].tolist(), strict=True)]
 
 
 def _is_utf8(data: bytes) -> bool:

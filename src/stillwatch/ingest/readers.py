@@ -25,9 +25,12 @@ try:  # ISA-L's inflate: about 3x zlib's speed on provider logs; the same gzip f
     from isal.igzip import IGzipFile as _FastGzipFile
 
     _IsalError: type[Exception] = isal_zlib.error  # type: ignore[assignment]  # the stub calls it an instance
+    #: CRC-32 (zlib's polynomial, the same values as :func:`zlib.crc32`), ISA-L's when installed (3x faster).
+    crc32 = isal_zlib.crc32
 except ImportError:  # pragma: no cover - isal ships wheels for the usual platforms; else stdlib gzip only
     _FastGzipFile = None  # type: ignore[assignment,misc]
     _IsalError = zlib.error
+    crc32 = zlib.crc32
 
 RAW_KEEP_BYTES = 64 * 1024  # raw text kept in quarantine for an oversized line
 #: What a damaged or truncated compressed stream raises while it is read.
