@@ -112,3 +112,66 @@ def test_subsidiary_on_one_corporate_range_with_a_local_clock_is_not_a_finding()
                       "share_low": [0.0, 0.0], "restricted_addr_share": [1.0, 1.0],
                       "enduser_addr_share": [0.0, 0.6]})  # fmt: skip
     assert SubsidiaryDetector().fit(X).predict(X).tolist() == [False, True]
+
+
+# ---------------------------------------------------------------- v4: what biased shares low
+SPIKE = np.full(24, 0.01)
+SPIKE[8] = 1.0  # a benchmark batch job started by cron at 08:00
+
+
+def _basis_population(rng: np.random.Generator, clean: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """GB/DE accounts: office people, batch jobs, and relays serving mainland users from London."""
+    accounts: dict[str, tuple[str, np.ndarray]] = {}
+    for i in range(40):
+        c, o = ("GB", 0) if i % 2 else ("DE", 1)
+        accounts[f"acct_o{i:02d}"] = (c, rng.poisson(3 * profile(HOURS, o, c, SHAPE, 0.4)).astype(float))
+    for i in range(15):
+        accounts[f"acct_b{i:02d}"] = ("GB", rng.poisson(5 * profile(HOURS, 0, "GB", SPIKE, 1.0)).astype(float))
+        accounts[f"acct_r{i:02d}"] = ("GB", rng.poisson(4 * profile(HOURS, 8, "CN", SHAPE, 0.4)).astype(float))
+    frame, hourly = _frame_and_hourly(accounts)
+    frame["local_offset"] = frame["declared_country"].map({"GB": 0.0, "DE": 1.0})
+    batch, relay = frame["account_id"].str.startswith("acct_b"), frame["account_id"].str.startswith("acct_r")
+    frame["followup_share"] = np.where(batch & clean, 0.01, 0.3)
+    frame["tz_restricted"] = np.where(relay & clean, 4.0, 0.0)
+    return frame, hourly
+
+
+def test_basis_shapes_are_learned_from_local_people_only() -> None:
+    from stillwatch.detect.origin import shape_basis
+
+    def spiky(b: np.ndarray) -> bool:  # one hour holds a third of the day: not a diurnal shape
+        return float(b.max() / b.sum()) > 0.3
+
+    def beijing_day(b: np.ndarray) -> bool:  # busiest before 07:00 London time = Beijing afternoon
+        return int(np.argmax(b)) < 7
+
+    frame, hourly = _basis_population(np.random.default_rng(3), clean=True)
+    basis = shape_basis(frame, hourly)
+    assert not any(spiky(b) or beijing_day(b) for b in basis)
+    # the same accounts without the marks (conversations, restricted clock): v3 learned both
+    frame, hourly = _basis_population(np.random.default_rng(3), clean=False)
+    basis = shape_basis(frame, hourly)
+    assert any(spiky(b) for b in basis) and any(beijing_day(b) for b in basis)
+
+
+def test_same_clock_share_assumes_the_population_weekend_level() -> None:
+    """On the declared clock only the make-up workdays separate the regions, and they identify
+    W * (1 - weekend level) of the restricted users: v3 let least squares pick the level from
+    0 up, and the shape misfit pushed it to 0 (the lowest share: 17 % for a true 36 % here, local
+    evening people and mainland office people). v4 assumes the population's level: 45 %, still
+    off (two make-up days carry the share and each shape's coefficient is clipped at zero), so
+    the bound here is 10 points, and the interval must cover."""
+    rng = np.random.default_rng(11)
+    evening = np.roll(SHAPE, 5)
+    accounts = {f"acct_sg{i:02d}": ("SG", _users(8, "SG", 4.0, 0.5, rng)) for i in range(30)}
+    for i in range(30):  # evening people are part of the local vocabulary (the learned shapes)
+        accounts[f"acct_ev{i:02d}"] = ("SG", rng.poisson(4.0 * profile(HOURS, 8, "SG", evening, 0.5)) * 1.0)
+    local = rng.poisson(12.0 * 0.65 * (lam := profile(HOURS, 8, "SG", evening, 0.5)) / lam.mean())
+    mainland = _users(8, "CN", 12.0 * 0.35, 0.5, rng)
+    accounts["acct_platform"] = ("SG", local + mainland)
+    truth = mainland.sum() / (local.sum() + mainland.sum())
+    frame, hourly = _frame_and_hourly(accounts)
+    out = add_origin_features(frame, hourly, RESTRICTED, START, START + timedelta(days=DAYS)).set_index("account_id")
+    p = out.loc["acct_platform"]
+    assert abs(p["restricted_share"] - truth) <= 0.1
+    assert p["share_low"] <= truth <= p["share_high"]

@@ -43,6 +43,8 @@ MIN_EXCHANGES_FOR_CALENDAR = 100
 MIN_RESTRICTED_PREFIXES = 2
 #: Diurnal basis shapes learned from the accounts (the model variant with several shapes).
 N_BASIS = 3
+#: Follow-up share of the accounts the basis shapes are learned from (people in conversations).
+MIN_BASIS_FOLLOWUP = 0.15
 
 
 def _local_offset(row: pd.Series) -> float | None:
@@ -105,11 +107,20 @@ def shape_basis(frame: pd.DataFrame, hourly: pd.DataFrame, k: int = N_BASIS) -> 
     Accounts of single-zone countries are aligned on their *declared* country's offset (aligning on
     the best-fitting offset would map every evening person onto the office template and hide the
     diversity), then clustered (k-means on hour-of-day shares). Falls back to the template.
+
+    The shapes are the *local* side's vocabulary, so they are learned from local people only:
+    accounts holding conversations (follow-up share ≥ ``MIN_BASIS_FOLLOWUP``; a benchmark batch
+    job's one-hour spike is not a diurnal shape, and as a column it fits any spike of noise) and
+    not living on a restricted region's clock far from their declared one (``tz_restricted`` 0).
+    Without the second rule relays and hydras declared in Europe but serving mainland users formed
+    a cluster of their own (the Beijing working day seen from London), which the local side then
+    used to explain restricted traffic.
     """
     code = frame["declared_country"].astype("string").str.upper()
     single = code.isin([c for c in COUNTRY_UTC_OFFSET if c not in ("US", "CA", "BR", "MX", "AU", "ID", "RU", "KZ")])
     whole = frame["local_offset"].notna() & (frame["local_offset"] % 1 == 0)
-    good = frame[single.fillna(False) & whole & (frame["n_exchanges"] >= 50)]
+    local = (_num(frame, "followup_share", 1.0) >= MIN_BASIS_FOLLOWUP) & (_num(frame, "tz_restricted") <= 0)
+    good = frame[single.fillna(False) & whole & (frame["n_exchanges"] >= 50) & local]
     if len(good) < 10 * k or hourly.empty:
         return [_template()]
     from sklearn.cluster import KMeans  # noqa: PLC0415
@@ -254,30 +265,43 @@ def _estimate_all(
         also = tuple(r for r in regions if min(circ_dist(roff[r], o) for o in offs) < 2)
 
         def model(  # the account's values bound now (the function is used within this iteration)
-            sh: list[str], free: bool = True, code: str | None = code, offs: list[float] = offs,
-            also: tuple[str, ...] = also, regions: list[str] = regions, sel: np.ndarray = sel,
+            sh: list[str], free: bool = True, rest_range: bool = False, code: str | None = code,
+            offs: list[float] = offs, also: tuple[str, ...] = also, regions: list[str] = regions,
+            sel: np.ndarray = sel,
         ) -> Model:  # fmt: skip
             """Local and restricted columns; ``free``: work and rest days separately (weekend level free).
 
             Local users may also rest on the restricted regions' holidays (neighbours and diaspora
             keep the same festivals), so only the make-up workdays and the clock tell them apart.
+            ``rest_range``: a same-clock region's weekend level anywhere from 0 to the population's
+            (v3) instead of the population's.
             """
             # local: any weekend level (hobbyists are busier at weekends); restricted: from 0 up
             # to the population's weekend level (a mix of "workdays only" and "all" columns). Its
             # people rest on their rest days: a restricted component as busy on its holidays as
             # on its workdays would be a copy of the local columns on the same clock (and fit
-            # anything), not people keeping the restricted calendar.
+            # anything), not people keeping the restricted calendar. On the local clock the make-up
+            # workdays identify only W * (1 - weekend level): there the level is the population's
+            # (least squares picked it from shape misfit, in practice near 0 = the lowest share)
             parts, rparts = (("work", "rest"), ("work", "all")) if free else (("all",), ("all",))
             cols = [prof(o, code, s, (), p) for s in sh for o in offs for p in parts]
             cols += [prof(o, code, s, (a,), p) for a in also for s in sh for o in offs for p in parts]
-            rc = [prof(roff[r], r, s, (), p) for r in regions for s in sh for p in rparts]
+            rc = [
+                prof(roff[r], r, s, (), p)
+                for r in regions
+                for s in sh
+                for p in (rparts if rest_range or r not in also else ("all",))
+            ]
             return np.stack(cols, axis=1)[sel], np.stack(rc, axis=1)[sel]
 
         # the same shapes on both sides: a shape only one side may use would win on shape, not
-        # on clock or calendar; the variants span other plausible shapes and a fixed weekend level
+        # on clock or calendar; the variants span other plausible shapes, a fixed weekend level
+        # and (same-clock regions) the restricted weekend level from 0 to the population's
         bs = [f"b{k}" for k in range(len(basis))]
         L, R = model(["main", *bs])  # noqa: N806
         variants = [model(["main"]), model(["template"]), model(bs), model(["main"], free=False)]
+        if also:
+            variants.append(model(["main", *bs], rest_range=True))
         strata = _strata(hours, sel, code, float(row["local_offset"]), {r: roff[r] for r in regions})
         e = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot=0)
         if e["restricted_share"] > 0.02 or dn[sel].sum() > 0:
