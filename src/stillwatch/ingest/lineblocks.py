@@ -114,7 +114,8 @@ def split_blocks(path: Path, max_line_bytes: int) -> Iterator[LineBlock]:
                 if tail and not skipping:
                     yield _pack([tail], number + 1, max_line_bytes, bad)
                 return
-            pieces = (tail + data).split(b"\n")
+            pieces = data.split(b"\n")
+            pieces[0] = tail + pieces[0]  # not (tail + data): one copy of the read less
             tail = pieces.pop()
             if skipping and pieces:  # the end of the oversized line
                 del pieces[0]
