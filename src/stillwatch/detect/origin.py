@@ -320,10 +320,15 @@ def _strata(
     """Day type per selected hour: which calendars (local, each restricted region) rest that day."""
     out = np.zeros(len(sel), dtype=int)
     seen: dict[tuple[float, ...], int] = {}
+    by_noon: dict[datetime, int] = {}  # the hours of one day share their day type: computed once per day
+    calendars = [(code, local), *regions.items()]
     for j, i in enumerate(sel):
         noon = hours[int(i)].replace(hour=12)
-        key = tuple(rest_days([(noon + timedelta(hours=o)).date()], c)[0] for c, o in [(code, local), *regions.items()])
-        out[j] = seen.setdefault(key, len(seen))
+        stratum = by_noon.get(noon)
+        if stratum is None:
+            key = tuple(rest_days([(noon + timedelta(hours=o)).date()], c)[0] for c, o in calendars)
+            stratum = by_noon[noon] = seen.setdefault(key, len(seen))
+        out[j] = stratum
     return out
 
 
