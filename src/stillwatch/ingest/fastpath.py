@@ -134,7 +134,8 @@ class FastMapper:
         lengths = pc.list_value_length(fast["header_names"]).to_pylist()
         hashes = [_order_hash(j) if k else None for j, k in zip(joined, lengths, strict=True)]  # [""] has a hash
         if self.keep_raw:  # as received: the day file's zstd column compression packs it (schema v2)
-            raw_request = raw.take(pa.array(pos))
+            every = len(pos) == len(raw) and bool((pos == np.arange(len(pos))).all())
+            raw_request = raw if every else raw.take(pa.array(pos))
         else:
             raw_request = pa.nulls(n, pa.binary())
         extra = {
