@@ -81,7 +81,7 @@ class SubroutingDetector(Detector):
     """
 
     name = "subrouting_mixture"
-    version = "3"
+    version = "4"
     kind = "subrouting"
     entity = "account"
     status = "test"
