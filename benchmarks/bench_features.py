@@ -167,7 +167,7 @@ def main() -> None:
         k0 = _children_cpu()
         er = enrich(engine, settings)
         w1, c1 = _clock()
-        c1 += _children_cpu() - k0
+        workers_c = _children_cpu() - k0
         fr = build_features(engine, settings)
         w2, c2 = _clock()
         again = enrich(engine, settings)
@@ -190,7 +190,7 @@ def main() -> None:
         shutil.rmtree(sim_dir, ignore_errors=True)
 
     n = er.exchanges
-    enrich_w, enrich_c, feat_w, feat_c = w1 - w0, c1 - c0, w2 - w1, c2 - c1
+    enrich_w, enrich_c, feat_w, feat_c = w1 - w0, c1 - c0 + workers_c, w2 - w1, c2 - c1
     print(f"input                       {source}, prepared in {prep_s:.1f}s")
     print(f"enrich                      wall {enrich_w:.1f}s cpu {enrich_c:.1f}s  {n / enrich_w:,.0f} exch/s wall")
     print(f"                            {n} exchanges, {er.new_texts} distinct texts")
