@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip uv >/dev/null 2>&1 || true
 	@if [ -x $(VENV)/bin/uv ]; then \
-	  $(VENV)/bin/uv pip install --python $(PY) -q -e '.[$(EXTRAS)]'; \
+	  $(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode -e '.[$(EXTRAS)]'; \
 	else \
 	  $(PY) -m pip install -q -e '.[$(EXTRAS)]'; \
 	fi
