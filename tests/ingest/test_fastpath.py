@@ -134,6 +134,7 @@ HOSTILE: list[bytes] = [
     _variant(request__messages=[{"role": 5, "content": "x"}, "junk", {"content": "nobody"},
                                 {"role": "developer", "content": "dev"}, {"role": "system", "content": ["a", "b"]}]),
     _variant(request__messages="not a list"),
+    _variant(request__messages=1),  # the Python mapper raised TypeError here (found by the hypothesis test)
     _variant(request__system=None),
     _variant(request__system=[{"type": "text", "text": "a"}, {"type": "image"}, {"text": 5}]),
     _variant(request__tools=[{"name": 5, "function": {"name": "f"}}, {"function": {"name": "g"}}, "t",

@@ -161,11 +161,10 @@ def header_order_hash(names: list[str]) -> str:
 
 def _body_fields(body: dict[str, Any], path: str, cuts: dict[str, int]) -> dict[str, Any]:
     """Canonical fields from an Anthropic Messages or OpenAI Chat Completions body."""
+    messages = arr(body.get("messages"))  # a non-list (e.g. ``1``) is no messages, never an error
     is_openai = "chat/completions" in path or (
-        "system" not in body and any(isinstance(m, dict) and m.get("role") == "system"
-                                     for m in (body.get("messages") or []) if isinstance(body.get("messages"), list))
+        "system" not in body and any(isinstance(m, dict) and m.get("role") == "system" for m in messages)
     )
-    messages = arr(body.get("messages"))
     system_parts: list[str] = []
     if not is_openai:
         system_parts.append(content_text(body.get("system")))
