@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(default=0, ge=0, description="0 = DuckDB's default")
     map_workers: int = Field(
         default=0, ge=0, le=64,
-        description="processes running Python batch functions (enrichment) on the DuckDB engine; 0 = one per "
-        "core, 1 = in the calling process",
+        description="processes running the Python text analysis (and other batch functions marked parallel) "
+        "on the DuckDB engine; 0 = one per core, 1 = in the calling process",
     )  # fmt: skip
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

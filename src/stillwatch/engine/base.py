@@ -60,7 +60,7 @@ class Engine(ABC):
         """Write the result of ``expr`` as Parquet under ``path`` (which does not exist yet)."""
 
     @abstractmethod
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int, parallel: bool) -> ir.Table:
         """Apply a Python batch function to every Arrow batch of ``expr``."""
 
     def _materialize(self, expr: ir.Table) -> ir.Table:
@@ -196,7 +196,13 @@ class Engine(ABC):
             raise EngineError(f"{self.name}: cannot materialize expression: {exc}") from exc
 
     def map_batches(
-        self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, *, batch_rows: int = MAP_BATCH_ROWS
+        self,
+        expr: ir.Table,
+        fn: BatchFn,
+        schema: pa.Schema,
+        *,
+        batch_rows: int = MAP_BATCH_ROWS,
+        parallel: bool = True,
     ) -> ir.Table:
         """Apply a Python function to Arrow batches of ``expr`` (DuckDB: Arrow stream; Spark:
         ``mapInArrow``). The same ``fn`` gives the same rows on both engines.
@@ -207,8 +213,11 @@ class Engine(ABC):
             schema: Output schema.
             batch_rows: Rows per batch on DuckDB (smaller batches spread costly rows, such as
                 distinct texts, over more workers); Spark batches by its own settings.
+            parallel: On DuckDB, run ``fn`` on ``map_workers`` processes. Worth it when ``fn``
+                does much work per byte (text analysis); a cheap function over wide rows is
+                faster in process, because every batch would be copied to a worker and back.
         """
-        return self._map_batches(expr, fn, schema, batch_rows)
+        return self._map_batches(expr, fn, schema, batch_rows, parallel)
 
     def __enter__(self) -> Engine:
         return self

@@ -70,13 +70,13 @@ class DuckDBEngine(Engine):
                 self._scratch_dir = Path(tempfile.mkdtemp(prefix="stillwatch-duckdb-"))
         return self._scratch_dir
 
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int, parallel: bool) -> ir.Table:
         """Stream batches through ``fn`` (on ``map_workers`` processes) into a scratch Parquet file.
 
         Memory stays a few batches deep; the rows come out in input order.
         """
         path = self._scratch() / f"mapped-{uuid.uuid4().hex[:10]}.parquet"
-        workers = resolve_workers(self.settings.map_workers)
+        workers = resolve_workers(self.settings.map_workers) if parallel else 1
 
         def stream() -> Any:
             return self.con.to_pyarrow_batches(expr, chunk_size=batch_rows)

@@ -100,7 +100,7 @@ class SparkEngine(Engine):
             writer = writer.partitionBy(*partition_by)
         writer.parquet(str(path))
 
-    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
+    def _map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int, parallel: bool) -> ir.Table:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         spark_schema = from_arrow_schema(schema)
