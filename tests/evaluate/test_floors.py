@@ -90,7 +90,7 @@ def test_time_to_detect(evaluation: dict[str, Any], kind: str) -> None:
     assert evaluation["kinds"][kind]["ttd_p90_h"] <= 24.0
 
 
-@_unmet("one platform (7.9 %) not flagged; the two flagged are within 5 pp (0.9 and 4.8 pp) and covered")
+@_unmet("demo seed 7, sub-routing v4: the 7.9 % platform is not flagged; 26.7 -> 28.1 % (1.4 pp) and 2.7 -> 10.0 % (7.3 pp)")
 def test_subrouting_share(evaluation: dict[str, Any]) -> None:
     rows = evaluation["subrouting"]["accounts"]
     assert rows and all("estimate" in r for r in rows)
