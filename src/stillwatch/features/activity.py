@@ -291,9 +291,3 @@ def join_all(left: ir.Table, parts: list[ir.Table], keys: list[str]) -> ir.Table
     for part in parts:
         cols += [part[c] for c in part.columns if c not in keys]
     return joined.select(*cols)
-
-
-def join_on(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:
-    """Left-join ``right`` onto ``left`` by ``keys`` without duplicating key columns."""
-    joined = left.left_join(right, keys)
-    return joined.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c not in keys])
