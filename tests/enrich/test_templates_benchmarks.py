@@ -7,6 +7,8 @@ import json
 from importlib import resources
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.paths import SHARED_DATA
 
 from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
@@ -97,3 +99,38 @@ def test_analyse_text_never_raises_on_bad_input() -> None:
     for bad in ("", "\x00\x00", "😀" * 10, "x" * 1_100_000):
         row = analyse_text(bad)
         assert "template_id" in row
+
+
+def _mask_unguarded(text: str, limit: int = 4000) -> str:
+    """:func:`mask` without its literal guards: every substitution always runs."""
+    from stillwatch.enrich.templates import _MASKS, _WS
+
+    out = text[: limit * 4]
+    for rx, repl, _, _ in _MASKS:
+        out = rx.sub(repl, out)
+    return _WS.sub(" ", out).strip()[:limit]
+
+
+_MASK_PIECES = st.sampled_from(
+    ["```", "`", "code", "http", "://", "x.y/z", "@", "a.b+c", "d-e.org", "-", "123e4567", "e89b", "deadbeef" * 2,
+     '"', "“", "”", "「", "」", "'", "quoted", "42", "3.14", "%", " ", "\n", "多", "😀"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_MASK_PIECES, max_size=16).map("".join))
+def test_mask_guards_never_change_the_template(text: str) -> None:
+    assert mask(text) == _mask_unguarded(text)
+    assert mask("id 123e4567-e89b-12d3-a456-426614174000 ``` x ``` a@b.co") == "id <UUID> <CODE> <EMAIL>"
+
+
+def test_signatures_of_many_astral_characters_equal_datasketch() -> None:
+    """More distinct characters outside the BMP than there are slots: the rest take the slow path."""
+    import numpy as np
+
+    from stillwatch.enrich.templates import signatures
+
+    texts = ["".join(chr(0x20000 + i * 7 + j) for j in range(40)) + " 漢字 text" for i in range(120)]
+    texts += ["mixed 😀 and a\ud800 lone surrogate", "😀😁😂🤣 again"]
+    for got, ref in zip(signatures(texts), [signature(t) for t in texts], strict=True):
+        assert got is not None and ref is not None and np.array_equal(got, ref)

@@ -13,11 +13,18 @@ unchanged:
   character, so a case-insensitive match always implies a folded substring;
 * a pattern with a branch that has no literal run (``\\d+\\s*[+\\-*/^=]\\s*\\d+``) gets no
   pre-filter and always runs.
+
+:class:`PatternSet` goes further for a fixed set of patterns: their top-level branches become
+regexes of their own (``re.search(A|B)`` finds a match exactly when ``A`` or ``B`` does), the
+literal runs of every branch go into one Aho-Corasick automaton (``pyahocorasick``) that finds
+all of them in one pass over the folded text, and only branches whose runs all occur (or that
+have none) are searched.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -109,3 +116,105 @@ def _plan(pattern: str, flags: int) -> tuple[tuple[str, ...], tuple[tuple[str, .
     if runs is None:
         return None
     return tuple(b[0] for b in runs if len(b) == 1), tuple(b for b in runs if len(b) > 1)
+
+
+def split_branches(pattern: str) -> list[str] | None:
+    """The top-level alternatives of a pattern's source, or ``None`` when splitting could change
+    what a part means (inline flags, back-references, named-group references, unbalanced text).
+
+    Each returned part compiles on its own with the pattern's flags, and the pattern matches a
+    text exactly when one of the parts does.
+    """
+    if "(?" in pattern.replace("(?:", "") or re.search(r"\\[1-9]|\(\?P=", pattern):
+        return None
+    parts, start, depth, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading ] is a literal member
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return None if depth or in_class else parts
+
+
+class PatternSet:
+    """Several named regexes searched together: one literal pass, then only hopeful branches.
+
+    ``matching(text, folded)`` equals ``[name for name, rx in patterns if rx.search(text)]``.
+
+    Args:
+        patterns: ``(name, compiled pattern)`` pairs, in the order answers are listed.
+    """
+
+    def __init__(self, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> None:
+        import ahocorasick
+
+        self.names = tuple(name for name, _ in patterns)
+        run_ids: dict[str, int] = {}
+        #: Per pattern, its branches: (compiled branch, run ids it needs or None = always searched).
+        self._branches: list[list[tuple[re.Pattern[str], frozenset[int] | None]]] = []
+        for _, rx in patterns:
+            parts = split_branches(rx.pattern)
+            branches: list[tuple[re.Pattern[str], frozenset[int] | None]] = []
+            for part in parts if parts is not None else [rx.pattern]:
+                try:
+                    brx = re.compile(part, rx.flags) if parts is not None and len(parts) > 1 else rx
+                except re.error:  # cannot happen for a faithful split; stay with the whole pattern
+                    branches = [(rx, None)]
+                    break
+                runs = branch_runs(part, rx.flags)
+                need = None
+                if runs is not None and len(runs) == 1:
+                    need = frozenset(run_ids.setdefault(r, len(run_ids)) for r in runs[0])
+                branches.append((brx, need))
+            self._branches.append(branches)
+        #: Branches searched on every text, and the others under the first run each needs.
+        self._always = [(k, brx) for k, bs in enumerate(self._branches) for brx, need in bs if need is None]
+        self._by_run: dict[int, list[tuple[int, re.Pattern[str], frozenset[int]]]] = {r: [] for r in run_ids.values()}
+        for k, bs in enumerate(self._branches):
+            for brx, need in bs:
+                if need is not None:
+                    self._by_run[min(need)].append((k, brx, need))
+        self._automaton: Any = None
+        if run_ids:
+            automaton = ahocorasick.Automaton()
+            for run, rid in run_ids.items():
+                automaton.add_word(run, rid)
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def found_runs(self, folded: str) -> set[int]:
+        """Ids of the literal runs that occur in ``folded``."""
+        if self._automaton is None or not folded:
+            return set()
+        return {rid for _, rid in self._automaton.iter(folded)}
+
+    def matching(self, text: str, folded: str) -> list[str]:
+        """Names of the patterns that match ``text`` (``folded`` is :func:`fold` of it)."""
+        found = self.found_runs(folded)
+        hit: set[int] = set()
+        for k, brx in self._always:
+            if k not in hit and brx.search(text) is not None:
+                hit.add(k)
+        for rid in found:
+            for k, brx, need in self._by_run[rid]:
+                if k not in hit and need <= found and brx.search(text) is not None:
+                    hit.add(k)
+        return [self.names[k] for k in sorted(hit)]

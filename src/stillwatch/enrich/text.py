@@ -13,8 +13,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-from stillwatch.enrich.prefilter import fold
-from stillwatch.enrich.prefilter import search as prefiltered_search
+from stillwatch.enrich.prefilter import PatternSet, fold
 
 UNKNOWN = "unknown"
 #: Texts longer than this are analysed on their first ANALYSE_CHARS characters only.
@@ -298,36 +297,47 @@ _CN_MAINLAND = re.compile(
 )
 
 
-def cot_cues(text: str, folded: str | None = None) -> list[str]:
-    """Chain-of-thought elicitation cue ids found in the text (English and Chinese).
+#: Every cue, tag and artifact pattern, searched together (one literal pass per text).
+_PATTERNS = PatternSet(
+    [
+        *((f"cot:{name}", rx) for name, rx in _COT_RX),
+        *((f"cap:{name}", rx) for name, rx in _CAP_RX),
+        ("zero_width", _ZERO_WIDTH),
+        ("cn_mainland_artifact", _CN_MAINLAND),
+    ]
+)
+
+
+def pattern_hits(text: str, folded: str | None = None) -> list[str]:
+    """Ids of the cue, tag and artifact patterns found in the text's first ANALYSE_CHARS characters.
+
+    Ids are ``cot:<cue>`` (chain-of-thought elicitation, English and Chinese), ``cap:<tag>``
+    (capability tags), ``zero_width`` (zero-width characters inside a Latin word, a CLIProxyAPI
+    cloaking artifact) and ``cn_mainland_artifact`` (package mirrors, Gitee, Aliyun OSS, +86
+    mobile numbers), in that order.
 
     Args:
         text: The text.
         folded: :func:`stillwatch.enrich.prefilter.fold` of its first ANALYSE_CHARS characters,
-            when already computed (the literal pre-filter reuses it).
+            when already computed.
     """
     sample = text[:ANALYSE_CHARS]
-    low = fold(sample) if folded is None else folded
-    return [name for name, rx in _COT_RX if prefiltered_search(rx, sample, low)]
+    return _PATTERNS.matching(sample, fold(sample) if folded is None else folded)
+
+
+def cot_cues(text: str, folded: str | None = None) -> list[str]:
+    """Chain-of-thought elicitation cue ids found in the text (English and Chinese)."""
+    return [h[4:] for h in pattern_hits(text, folded) if h.startswith("cot:")]
 
 
 def capability_tags(text: str, folded: str | None = None) -> list[str]:
     """Capability tags (code, math, tool_use, reasoning, translation, grading, …) of the text."""
-    sample = text[:ANALYSE_CHARS]
-    low = fold(sample) if folded is None else folded
-    return [name for name, rx in _CAP_RX if prefiltered_search(rx, sample, low)]
+    return [h[4:] for h in pattern_hits(text, folded) if h.startswith("cap:")]
 
 
-def has_zero_width_in_word(text: str, folded: str | None = None) -> bool:
+def has_zero_width_in_word(text: str) -> bool:
     """Zero-width characters inside a Latin word (a CLIProxyAPI cloaking artifact)."""
-    sample = text[:ANALYSE_CHARS]
-    return prefiltered_search(_ZERO_WIDTH, sample, fold(sample) if folded is None else folded)
-
-
-def has_cn_mainland_artifact(text: str, folded: str | None = None) -> bool:
-    """Mainland-specific tokens (package mirrors, Gitee, Aliyun OSS, +86 mobile numbers)."""
-    sample = text[:ANALYSE_CHARS]
-    return prefiltered_search(_CN_MAINLAND, sample, fold(sample) if folded is None else folded)
+    return _ZERO_WIDTH.search(text[:ANALYSE_CHARS]) is not None
 
 
 @lru_cache(maxsize=1)
@@ -399,14 +409,15 @@ def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
         base = rows[i]
         try:
             base["lang"], base["lang_prob"] = lang if lang is not None else language(clean, base["script"])
-            folded = fold(clean[:ANALYSE_CHARS])
-            cues = cot_cues(clean, folded)
+            hits = pattern_hits(clean)
+            cues = [h[4:] for h in hits if h.startswith("cot:")]
             base["cot_cues"] = ",".join(cues)
             base["has_cot_cue"] = bool(cues)
-            for cap in capability_tags(clean, folded):
-                base[f"cap_{cap}"] = True
-            base["zero_width"] = has_zero_width_in_word(clean, folded)
-            base["cn_mainland_artifact"] = has_cn_mainland_artifact(clean, folded)
+            for hit in hits:
+                if hit.startswith("cap:"):
+                    base[f"cap_{hit[4:]}"] = True
+            base["zero_width"] = "zero_width" in hits
+            base["cn_mainland_artifact"] = "cn_mainland_artifact" in hits
         except Exception:  # noqa: BLE001 - one bad text never stops the run
             base["script"] = UNKNOWN
     return rows
