@@ -80,7 +80,8 @@ def _accounts(n: int = 80) -> pd.DataFrame:
 
 
 def test_subscription_relay_pool_is_flagged_without_origin_and_a_gateway_pool_is_not() -> None:
-    det = RelayDetector().fit(_accounts())
+    det = RelayDetector()
+    det.fit(_accounts())
     col = family_column("claude-relay-service")
     pool = pd.DataFrame({
         "account_id": ["pool-sub", "pool-gw"], "entity_id": ["pool-sub", "pool-gw"], "n_exchanges": [80, 800],
@@ -140,3 +141,133 @@ def test_pooled_share_is_compared_on_the_spread_of_an_average() -> None:
     single = det._strengths(frame.iloc[[0]].drop(columns=["local_offset"]))["cap_max_share"][0]
     assert single == pytest.approx(0.5, abs=1e-6)
     assert det._strengths(pf.assign(pool_k_eff=100.0))["cap_max_share"].max() <= 3.0  # capped at max_pool_k
+
+
+# ---------------------------------------------------------------------- edges on exchange rows
+def _view(rows: list[dict[str, object]]) -> object:
+    """An exchange view (the columns pool_edges reads) as an in-memory Ibis table."""
+    import ibis
+
+    base = {"ip_kind": "hosting", "relay_strong_hit": False, "is_followup": False, "first_user_hash": None,
+            "sys_hash": None, "message_count": 1}  # fmt: skip
+    df = pd.DataFrame([{**base, **r} for r in rows])
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    df["day"] = df["ts"].dt.date
+    for c in ("first_user_hash", "sys_hash", "client_ip", "ip_kind", "account_id"):
+        df[c] = df[c].astype("string")
+    return ibis.memtable(df)
+
+
+def _edges(rows: list[dict[str, object]], **kw: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import ibis
+
+    con = ibis.duckdb.connect()
+    egress, hops = pools.pool_edges(_view(rows), **kw)  # type: ignore[arg-type]
+    return con.execute(egress), con.execute(hops)
+
+
+T0 = datetime(2026, 2, 2, 9, tzinfo=UTC)
+
+
+def _sent(account: str, ip: str, n: int, strong: bool = False, start: datetime = T0) -> list[dict[str, object]]:
+    return [{"account_id": account, "client_ip": ip, "relay_strong_hit": strong,
+             "ts": start + timedelta(minutes=37 * i)} for i in range(n)]  # fmt: skip
+
+
+def test_relay_host_accounts_on_a_crowded_address_are_pooled_and_strangers_are_not() -> None:
+    """More accounts than max_ip_accounts on one address: a carrier NAT (strangers, no edge) or
+    a relay host whose pooled accounts all run relay software there (edges among them only)."""
+    rows = [r for i in range(12) for r in _sent(f"crs{i}", "5.5.5.5", 3, strong=True)]
+    rows += _sent("visitor", "5.5.5.5", 3)  # a stranger on the same exit, no relay software
+    rows += [r for i in range(12) for r in _sent(f"nat{i}", "9.9.9.9", 3)]
+    egress, _ = _edges(rows, max_ip_accounts=10)
+    tied = set(egress["a"]) | set(egress["b"])
+    assert {f"crs{i}" for i in range(12)} <= tied and len(egress) == 12 * 11 // 2
+    assert not tied & ({"visitor"} | {f"nat{i}" for i in range(12)})
+
+
+def test_a_newcomer_on_an_established_pool_address_is_tied_on_its_first_exchange() -> None:
+    rows = [r for i in range(3) for r in _sent(f"m{i}", "7.7.7.7", 5)]
+    rows += _sent("new", "7.7.7.7", 1, start=T0 + timedelta(hours=14))  # first seen late in the day
+    rows += _sent("roamer", "7.7.7.7", 1) + _sent("roamer", "8.8.8.8", 6)  # its own egress is elsewhere
+    rows += _sent("pair0", "6.6.6.6", 5) + _sent("pair1", "6.6.6.6", 5) + _sent("late", "6.6.6.6", 1)
+    egress, _ = _edges(rows)
+    pairs = set(zip(egress["a"], egress["b"], strict=True))
+    assert {("m0", "new"), ("m1", "new"), ("m2", "new")} <= pairs
+    assert not any("roamer" in p for p in pairs)
+    assert not any("late" in p for p in pairs)  # two established accounts are not yet a pool address
+    assert ("pair0", "pair1") in pairs
+
+
+def test_one_identical_turn_on_two_accounts_is_not_a_retry_tie() -> None:
+    turn = {"is_followup": True, "first_user_hash": "h1", "sys_hash": "s1", "message_count": 3, "client_ip": "unknown"}
+    rows = [{**turn, "account_id": "gw", "ts": T0}, {**turn, "account_id": "r1", "ts": T0 + timedelta(seconds=5)}]
+    _, hops = _edges(rows)
+    assert hops.empty  # a popular client's default conversation, sent once on each by chance
+    turn2 = {**turn, "first_user_hash": "h2"}
+    rows += [{**turn2, "account_id": "gw", "ts": T0 + timedelta(hours=3)},
+             {**turn2, "account_id": "r1", "ts": T0 + timedelta(hours=3, seconds=4)}]  # fmt: skip
+    _, hops = _edges(rows)
+    assert ("gw", "r1", True) in set(zip(hops["a"], hops["b"], hops["retry"], strict=True))  # retried twice
+
+
+def test_one_hopping_pair_does_not_merge_two_egress_groups() -> None:
+    egress = pd.DataFrame({"a": ["r1", "h1"], "b": ["r2", "h2"]})  # a relay host and a hydra exit
+    one = pd.DataFrame({"a": ["h1"], "b": ["r1"], "weight": [2], "retry": [False]})
+    assert pools.strong_hops(one, egress).empty
+    two = pd.DataFrame({"a": ["h1", "h2"], "b": ["r1", "r2"], "weight": [2, 2], "retry": [False, False]})
+    assert len(pools.strong_hops(two, egress)) == 2  # failover between two hosts of one operator
+    lone = pd.DataFrame({"a": ["r1", "r2"], "b": ["x", "x"], "weight": [2, 2], "retry": [False, False]})
+    assert len(pools.strong_hops(lone, egress)) == 2  # an account outside any egress group still joins
+
+
+def test_subscription_relay_accounts_are_flagged_one_day_after_their_first_exchange() -> None:
+    """End to end on the pool path: 12 claude-relay-service accounts, each with only 8 exchanges
+    (below the account detector's 30) on one crowded relay-host exit, are relay findings at a
+    cut-off one day after their first exchange; the strangers on a crowded NAT are not."""
+    rows = [r for i in range(12) for r in _sent(f"crs{i}", "5.5.5.5", 8, strong=True)]
+    rows += [r for i in range(12) for r in _sent(f"nat{i}", "9.9.9.9", 8)]
+    egress, hops = _edges(rows, max_ip_accounts=10)
+    links = pools.member_links(egress, hops)
+    found = pools.components(pd.concat([egress[["a", "b"]], hops[["a", "b"]]], ignore_index=True))
+    col = family_column("claude-relay-service")
+    members = pd.DataFrame({
+        "account_id": [f"crs{i}" for i in range(12)] + [f"nat{i}" for i in range(12)], "n_exchanges": 8,
+        "relay_strong_hits": [8] * 12 + [0] * 12, col: [8] * 12 + [0] * 12, "shared_egress_accounts": 13,
+        "followup_share": 0.3, "local_offset": -5.0, "declared_country": "US",
+    })  # fmt: skip
+    hourly = pd.DataFrame({"account_id": [r["account_id"] for r in rows],
+                           "hour_ts": [pd.Timestamp(r["ts"]).floor("h") for r in rows], "n": 1})  # fmt: skip
+    pf = pools.pool_frame(members, hourly, found, {"CN": 8.0})
+    det = RelayDetector().fit(_accounts())
+    dist = type("D", (), {"score": lambda self, X: np.zeros(len(X)), "predict": lambda self, X: np.zeros(len(X), bool)})
+    detectors = {"relay": det, "distillation": dist()}
+    scored = pools.score_pools(pf, detectors)
+    frame = members.assign(relay_flag=False, distillation_flag=False)
+    out = pools.pool_findings(scored, frame, links, detectors, (T0 - timedelta(days=27), T0 + timedelta(days=1)), {})
+    flagged = {f.entity_id for f in out if f.entity == "account" and f.kind == "relay"}
+    assert flagged == {f"crs{i}" for i in range(12)}
+
+
+def test_a_busy_hub_sharing_common_conversations_with_a_pool_member_does_not_join_the_pool() -> None:
+    """A platform serving thousands opens common conversations with every busy account it meets;
+    outside a shared-egress group the larger account's follow-ups set the bar."""
+    egress = pd.DataFrame({"a": ["r1", "r1"], "b": ["r2", "r3"]})
+    hops = pd.DataFrame({"a": ["hub", "hub", "r1"], "b": ["r1", "r2", "r2"], "weight": [4, 3, 4],
+                         "retry": [False, False, False]})  # fmt: skip
+    follow = {"hub": 1300.0, "r1": 31.0, "r2": 40.0, "r3": 35.0}
+    kept = pools.strong_hops(hops, egress, follow)
+    assert set(zip(kept["a"], kept["b"], strict=True)) == {("r1", "r2")}  # failover inside the relay host
+
+
+def test_an_address_is_crowded_by_accounts_on_one_day_not_over_the_window() -> None:
+    """A hydra's proxy exit that sees 4 of its accounts a day but 16 over the window is still a
+    pool address with max_ip_accounts=10 (the window count grows with its length and with
+    account churn); 12 strangers on one day make it a NAT."""
+    rows = [
+        r for d in range(4) for i in range(4) for r in _sent(f"h{d}_{i}", "4.4.4.4", 2, start=T0 + timedelta(days=d))
+    ]
+    rows += [r for i in range(12) for r in _sent(f"nat{i}", "9.9.9.9", 2)]
+    egress, _ = _edges(rows, max_ip_accounts=10)
+    tied = set(egress["a"]) | set(egress["b"])
+    assert len(tied) == 16 and not any(a.startswith("nat") for a in tied)

@@ -12,11 +12,18 @@ Edges (never language, never the declared country):
 
 * **shared egress** — two accounts each sending at least ``min_exchanges`` exchanges from the same
   public address (an address that carries at most ``max_ip_accounts`` accounts: a carrier NAT
-  is not a pool);
+  is not a pool — unless both run relay software there, the accounts of one relay host); a
+  newcomer with fewer exchanges joins an address that already carries several such accounts
+  when most of its own traffic comes from it (a pool member first seen late in the day);
 * **hopping conversation** — follow-up turns of the same conversations (system prompt + first
   user turn) on both accounts within an hour, on at least ``min_convs`` distinct conversations;
 * **retry** — the same turn (same conversation, same message count) on both accounts within
-  ``retry_s`` seconds: relay software retrying a failed request on another pooled account.
+  ``retry_s`` seconds, at least ``min_hops`` times: relay software retrying failed requests on
+  another pooled account.
+
+Hop and retry edges are then filtered for coincidence (:func:`strong_hops`): a material share of
+the accounts' follow-ups, and two different shared-egress groups are joined only by several
+hopping pairs, not one.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import copy
 import hashlib
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -42,6 +50,7 @@ def pool_edges(
     view: Any,
     min_exchanges: int = 2,
     max_ip_accounts: int = 50,
+    min_newcomer_accounts: int = 3,
     min_hops: int = 2,
     min_convs: int = 2,
     within_s: int = 3600,
@@ -52,7 +61,12 @@ def pool_edges(
     Args:
         view: The exchange view cut to the window.
         min_exchanges: Exchanges each account needs on a shared address.
-        max_ip_accounts: Addresses carrying more accounts are ignored (carrier NAT, big proxies).
+        max_ip_accounts: Addresses carrying more accounts on one UTC day are ignored (carrier
+            NAT, big proxies), except between accounts running relay software there (strong
+            indicator on at least half of their exchanges from the address).
+        min_newcomer_accounts: An account with fewer than ``min_exchanges`` exchanges on an
+            address is tied to it when the address carries at least this many accounts with
+            ``min_exchanges`` or more and at least half of the account's exchanges come from it.
         min_hops: Hopping exchanges a pair needs.
         min_convs: Distinct hopping conversations a pair needs (two strangers can open the same
             common conversation once; a pool fails over many).
@@ -63,12 +77,31 @@ def pool_edges(
         ``(egress_edges, hop_edges)``; hop edges carry ``retry`` (true for retry edges).
     """
     t = view.filter(~view.ip_kind.isin(["unknown", "private", "reserved"]) & (view.client_ip != "unknown"))
-    per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count())
-    per = per.filter(per.n >= min_exchanges)
-    ip_n = per.group_by("client_ip").aggregate(k=per.account_id.nunique())
-    per = per.join(ip_n.filter((ip_n.k >= 2) & (ip_n.k <= max_ip_accounts)), "client_ip").select(
-        "account_id", "client_ip"
-    )
+    strong = t.relay_strong_hit.fill_null(False) if "relay_strong_hit" in t.columns else ibis.literal(False)
+    per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count(), n_sw=ibis.ifelse(strong, 1, 0).sum())
+    # on an address carrying more than max_ip_accounts accounts (a carrier NAT, a commercial VPN
+    # exit) strangers meet, so only accounts that run relay software there are tied: a strong
+    # relay-software indicator on at least half of their exchanges from the address (accounts
+    # pooled on one relay host; research/relay-intel.md §1.1, CRS/sub2api per-account proxies)
+    per = per.mutate(sw=per.n_sw * 2 >= per.n, est=per.n >= min_exchanges)
+    est = per.filter(per.est)
+    ip_n = est.group_by("client_ip").aggregate(k=est.account_id.nunique(), k_sw=ibis.ifelse(est.sw, 1, 0).sum())
+    # "many accounts" is counted per day: people sharing an address at the same time (a NAT). A
+    # count over the whole window grows with its length and with account churn — a hydra
+    # rotating accounts through its proxy exits crossed 50 within ten days on seed 1 and its pool
+    # fell apart mid-window.
+    daily = t.group_by(["client_ip", "day"]).aggregate(k_d=t.account_id.nunique())
+    peak = daily.group_by("client_ip").aggregate(k_day=daily.k_d.max())
+    ip_n = ip_n.join(peak, "client_ip")
+    crowded = ip_n.k_day > max_ip_accounts
+    ip_n = ip_n.filter((ip_n.k >= 2) & (~crowded | (ip_n.k_sw >= 2))).mutate(crowded=crowded)
+    tot = t.group_by("account_id").aggregate(n_tot=t.count())
+    per = per.join(ip_n, "client_ip").join(tot, "account_id")
+    # a newcomer (fewer than min_exchanges there, e.g. an account first seen late in the day)
+    # joins an address that already carries min_newcomer_accounts established accounts when
+    # most of its own traffic comes from it: a pool's new member has evidence on its first day
+    newcomer = ~per.est & (per.k >= min_newcomer_accounts) & ~per.crowded & (per.n * 2 >= per.n_tot)
+    per = per.filter((per.est & (~per.crowded | per.sw)) | newcomer).select("account_id", "client_ip")
     other = per.view()
     eg = per.join(other, [per.client_ip == other.client_ip, per.account_id < other.account_id])
     eg = eg.select(a=per.account_id, b=other.account_id, ip=per.client_ip)
@@ -92,6 +125,9 @@ def pool_edges(
                     (f.sec - g.sec).abs() <= retry_s])  # fmt: skip
     rt = rt.select(a=f.account_id, b=g.account_id, conv=f.conv)
     retries = rt.group_by(["a", "b"]).aggregate(weight=rt.count().cast("int64"), convs=rt.conv.nunique().cast("int64"))
+    # one identical turn on two busy accounts within seconds happens by chance (a popular client's
+    # default conversation); a relay failing over retries again and again
+    retries = retries.filter(retries.weight >= min_hops)
     return egress, hops.union(retries.mutate(retry=True))
 
 
@@ -245,7 +281,11 @@ def pool_detector(detectors: dict[str, Any], kind: str) -> Any:
 
 
 def strong_hops(
-    hops: pd.DataFrame, egress: pd.DataFrame, followups: dict[str, float] | None = None, min_pair_share: float = 0.05
+    hops: pd.DataFrame,
+    egress: pd.DataFrame,
+    followups: dict[str, float] | None = None,
+    min_pair_share: float = 0.05,
+    min_bridge_pairs: int = 2,
 ) -> pd.DataFrame:
     """Hop and retry edges that tie two accounts beyond coincidence.
 
@@ -253,27 +293,63 @@ def strong_hops(
     the more they serve the more such "hops" they share. An edge is kept only when its hopping
     exchanges are at least ``min_pair_share`` of the smaller account's follow-up exchanges (a
     pooled relay account fails over a large part of its conversations; a busy gateway shares a
-    handful with another busy account). A plain hop edge also needs each end to hop with at least
-    two accounts or to share egress (strangers who open one common conversation hop once).
+    handful with another busy account) — of the *larger* account's when the two do not already
+    share egress (a platform serving thousands shares a few common conversations with every busy
+    account it meets; it is a hub, not a pool member). A plain hop edge also needs each end to hop
+    with at least two accounts or to share egress (strangers who open one common conversation
+    hop once).
 
     Args:
         hops: Hop and retry edges (``a, b, weight``, ``retry``).
         egress: Shared-egress edges.
         followups: Follow-up exchanges per account (default: no relative filter).
-        min_pair_share: Minimum hopping exchanges relative to the smaller account's follow-ups.
+        min_pair_share: Minimum hopping exchanges relative to the smaller account's follow-ups
+            (the larger account's outside a shared-egress group).
+        min_bridge_pairs: Distinct account pairs that must hop between two *different* egress
+            groups (accounts already tied by shared egress) to join them: a relay failing over
+            between its hosts does so on many of its accounts, while one pair of busy accounts of
+            two unrelated pools (a relay and a hydra) meets on a common conversation by chance,
+            and one such edge would merge the two pools.
     """
     if hops.empty:
         return hops
     retry = hops["retry"].astype(bool) if "retry" in hops.columns else pd.Series(False, index=hops.index)
     if followups is not None:
-        smaller = np.minimum(hops["a"].map(followups).fillna(0), hops["b"].map(followups).fillna(0))
-        keep = hops["weight"].astype(float) >= min_pair_share * smaller.clip(lower=1.0)
+        fa, fb = hops["a"].map(followups).fillna(0), hops["b"].map(followups).fillna(0)
+        group = _egress_groups(egress)
+        same = hops["a"].map(group).notna() & (hops["a"].map(group) == hops["b"].map(group))
+        # outside a shared-egress group the larger account counts: a hub serving thousands of
+        # people shares a few common conversations with every busy account it meets
+        ref = np.where(same, np.minimum(fa, fb), np.maximum(fa, fb))
+        keep = hops["weight"].astype(float) >= min_pair_share * np.clip(ref, 1.0, None)
         hops, retry = hops[keep], retry[keep]
     plain = hops[~retry]
     deg = pd.concat([plain["a"], plain["b"]]).value_counts()
     eg = set(egress["a"]) | set(egress["b"])
     ok = lambda col: hops[col].map(deg).fillna(0).ge(2) | hops[col].isin(eg)  # noqa: E731
-    return hops[retry | (ok("a") & ok("b"))]
+    return _drop_bridges(hops[retry | (ok("a") & ok("b"))], egress, min_bridge_pairs)
+
+
+def _egress_groups(egress: pd.DataFrame) -> dict[str, str]:
+    """Account -> id of its shared-egress component (accounts without shared egress are absent)."""
+    if egress.empty:
+        return {}
+    return {a: pid for pid, members in components(egress[["a", "b"]]).items() for a in members}
+
+
+def _drop_bridges(hops: pd.DataFrame, egress: pd.DataFrame, min_pairs: int) -> pd.DataFrame:
+    """Hop edges joining two different egress groups only where ``min_pairs`` pairs join them."""
+    if hops.empty or egress.empty:
+        return hops
+    group = _egress_groups(egress)
+    ga, gb = hops["a"].map(group), hops["b"].map(group)
+    bridge = ga.notna() & gb.notna() & (ga != gb)
+    if not bridge.any():
+        return hops
+    key = pd.Series([tuple(sorted((str(x), str(y)))) for x, y in zip(ga, gb, strict=True)], index=hops.index)
+    pairs = pd.Series(list(zip(hops["a"], hops["b"], strict=True)), index=hops.index)
+    n_pairs = pairs[bridge].groupby(key[bridge]).nunique()
+    return hops[~bridge | key.map(n_pairs).fillna(0).ge(min_pairs)]
 
 
 def score_pools(pf: pd.DataFrame, detectors: dict[str, Any]) -> pd.DataFrame:
@@ -323,7 +399,8 @@ def pool_findings(
 
     A member already flagged by any account detector keeps that finding (its own evidence is the
     more specific one); other members firmly tied to the pool (:func:`_tied`) get an account
-    finding whose evidence is the pool's summed evidence plus how the member is tied to it.
+    finding whose evidence is the pool's summed evidence plus how the member is tied to it and
+    how many exchanges of its own the window holds (a newcomer's tie rests on few exchanges).
 
     Args:
         pf: Pool frame scored by :func:`score_pools`.
@@ -339,7 +416,14 @@ def pool_findings(
     if pf.empty:
         return []
     kinds = [c[:-5] for c in frame.columns if c.endswith("_flag") and c[:-5] in detectors]
+    own = dict(zip(frame["account_id"], _num(frame, "n_exchanges"), strict=True))
     taken = set(frame.loc[frame[[f"{k}_flag" for k in kinds]].any(axis=1), "account_id"])
+    # an account flagged only as sub-routing (mixed traffic) whose pool is a relay pool is resale
+    # all the same (as in the runner's relay/sub-routing split): it also gets the relay finding
+    only_sub = [k for k in kinds if k != "subrouting"]
+    taken_relay = (
+        set(frame.loc[frame[[f"{k}_flag" for k in only_sub]].any(axis=1), "account_id"]) if only_sub else set()
+    )
     out: list[Any] = []
     for kind in ("relay", "distillation"):
         rows = pf[pf[f"{kind}_flag"]]
@@ -361,11 +445,11 @@ def pool_findings(
                                status=det.status, estimate=est))  # fmt: skip
             for a in members:
                 ln = links.get(a, {})
-                if a in taken or not _tied(ln, size):
+                if a in (taken_relay if kind == "relay" else taken) or not _tied(ln, size):
                     continue
                 fam = "network" if ln.get("egress_partners") else "multi_user"
                 member = Evidence(
-                    "pool_membership", {"pool": pid, "accounts": size, **ln},
+                    "pool_membership", {"pool": pid, "accounts": size, **ln, "own_exchanges": int(own.get(a, 0))},
                     "an account normally shares no egress address and no conversation with other accounts",
                     f"shares egress addresses or conversations with the other accounts of pool {pid}", fam, 2.0,
                 )  # fmt: skip
