@@ -26,6 +26,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from scipy.optimize import nnls
 
+from stillwatch.detect.bootshare import estimate_share_fast
+
 #: Standard UTC offsets (hours, DST ignored) by ISO country. Geographic facts, used to place the
 #: local and restricted diurnal profiles; countries spanning zones use their most populous one.
 COUNTRY_UTC_OFFSET: dict[str, float] = {
@@ -217,6 +219,71 @@ def estimate_share(
     models += [(a.reshape(len(counts), -1), b.reshape(len(counts), -1)) for a, b in variants]
     if counts.sum() <= 0:
         return {"restricted_share": 0.0, "low": 0.0, "high": 0.0, "confidence": 0.95}
+    point, boots = estimate_share_fast(counts, direct, models, day_index, n_boot, seed, strata)
+    return _interval(point, boots)
+
+
+def _interval(point: float, boots: list[float]) -> dict[str, float]:
+    lo, hi = np.quantile(boots, [0.025, 0.975]) if boots else (point, point)
+    return {
+        "restricted_share": round(point, 4),
+        "low": round(float(min(lo, point)), 4),
+        "high": round(float(max(hi, point)), 4),
+        "confidence": 0.95,
+    }
+
+
+def _estimate_share_reference(
+    counts: np.ndarray,
+    direct: np.ndarray,
+    L: np.ndarray,  # noqa: N803
+    R: np.ndarray,  # noqa: N803
+    day_index: np.ndarray,
+    n_boot: int = 200,
+    seed: int = 0,
+    variants: Sequence[Model] = (),
+    strata: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The reference implementation of :func:`estimate_share` (per-replicate row copies; slow).
+
+    Kept for the tests that compare the fast path (:mod:`stillwatch.detect.bootshare`) with it.
+
+    Args:
+        counts: Exchanges per UTC hour (all exchanges).
+        direct: Exchanges per UTC hour with direct restricted-address evidence.
+        L: Local components per hour (columns) of the main model.
+        R: Restricted components per hour (columns) of the main model.
+        day_index: UTC day index per hour (bootstrap blocks).
+        n_boot: Bootstrap replicates (0: no interval beyond the point).
+        seed: Random seed (fixed: results are deterministic).
+        variants: Other plausible ``(L, R)`` models; each replicate draws the main model or one of
+            these, so the interval also spans what the choice of model changes.
+        strata: Day type per hour (e.g. which calendars rest that day). Days are resampled within
+            their type, so a rare type that carries the calendar evidence (a make-up workday) is in
+            every replicate; a type with a single day gets Poisson-resampled counts instead.
+
+    Returns:
+        ``{restricted_share, low, high, confidence}``.
+    """
+    if counts.sum() <= 0:
+        return {"restricted_share": 0.0, "low": 0.0, "high": 0.0, "confidence": 0.95}
+    return _interval(*_reference_replicates(counts, direct, L, R, day_index, n_boot, seed, variants, strata))
+
+
+def _reference_replicates(
+    counts: np.ndarray,
+    direct: np.ndarray,
+    L: np.ndarray,  # noqa: N803
+    R: np.ndarray,  # noqa: N803
+    day_index: np.ndarray,
+    n_boot: int,
+    seed: int,
+    variants: Sequence[Model],
+    strata: np.ndarray | None,
+) -> tuple[float, list[float]]:
+    """The reference's point share and replicate shares (see :func:`estimate_share`)."""
+    models: list[Model] = [(L.reshape(len(counts), -1), R.reshape(len(counts), -1))]
+    models += [(a.reshape(len(counts), -1), b.reshape(len(counts), -1)) for a, b in variants]
 
     def one(idx: np.ndarray, m: int, c: np.ndarray | None = None) -> float:
         c = counts[idx] if c is None else c
@@ -249,10 +316,4 @@ def estimate_share(
             single = np.concatenate(lone)
             c[single] = rng.poisson(c[single])
             boots.append(one(idx, int(rng.integers(len(models))), c))
-    lo, hi = np.quantile(boots, [0.025, 0.975]) if boots else (point, point)
-    return {
-        "restricted_share": round(point, 4),
-        "low": round(float(min(lo, point)), 4),
-        "high": round(float(max(hi, point)), 4),
-        "confidence": 0.95,
-    }
+    return point, boots

@@ -18,6 +18,7 @@ alone is not a finding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -238,20 +239,32 @@ def _estimate_all(
     cand = frame[(frame["n_exchanges"] >= MIN_EXCHANGES_FOR_MIXTURE) & frame["local_offset"].notna()]
     hourly = hourly[hourly["account_id"].isin(set(cand["account_id"]))]
     idx_all = pd.to_datetime(hourly["hour_ts"], utc=True).map(pos).to_numpy()
-    groups = hourly.assign(_i=idx_all).dropna(subset=["_i"]).groupby("account_id")
+    hourly = hourly.assign(_i=idx_all).dropna(subset=["_i"])
+    # per account: its hourly rows as arrays (one groupby, not a get_group per account)
+    h_i, h_n = hourly["_i"].astype(int).to_numpy(), hourly["n"].to_numpy()
+    h_direct = hourly["n_direct"].to_numpy()
+    h_xff = hourly["n_xff"].to_numpy() if "n_xff" in hourly.columns else None
+    groups = hourly.groupby("account_id").indices
+    stacked: dict[tuple[Any, ...], np.ndarray] = {}  # columns over the whole grid, shared by accounts
+
+    def columns(key: tuple[Any, ...], make: Callable[[], list[np.ndarray]]) -> np.ndarray:
+        if key not in stacked:
+            stacked[key] = np.stack(make(), axis=1)
+        return stacked[key]
+
     prefixes = _num(frame, "restricted_prefixes", default=np.inf) if "restricted_prefixes" in frame else None
     for i, row in cand.iterrows():
         aid = row["account_id"]
-        if aid not in groups.groups:
+        if aid not in groups:
             continue
-        g = groups.get_group(aid)
-        gi = g["_i"].astype(int).to_numpy()
+        rows = groups[aid]
+        gi = h_i[rows]
         sel = np.arange(int(gi.min()) - int(gi.min()) % 24, int(gi.max()) + 1)
         y = np.zeros(len(grid))
         dn = np.zeros(len(grid))
-        y[gi] = g["n"].to_numpy()
-        one_range = prefixes is not None and prefixes[i] < 2 and "n_xff" in g.columns
-        dn[gi] = (g["n_xff"] if one_range else g["n_direct"]).to_numpy()
+        y[gi] = h_n[rows]
+        one_range = prefixes is not None and prefixes[i] < 2 and h_xff is not None
+        dn[gi] = (h_xff if one_range and h_xff is not None else h_direct)[rows]
         code = str(row.get("declared_country") or row.get("billing_country") or "").upper() or None
         offs = local_span(code, float(row["local_offset"]))
         regions = [r for r, o in roff.items() if identifiable(o, r, offs, code, _days(hours, sel, o))]
@@ -284,27 +297,30 @@ def _estimate_all(
             # workdays identify only W * (1 - weekend level): there the level is the population's
             # (least squares picked it from shape misfit, in practice near 0 = the lowest share)
             parts, rparts = (("work", "rest"), ("work", "all")) if free else (("all",), ("all",))
-            cols = [prof(o, code, s, (), p) for s in sh for o in offs for p in parts]
-            cols += [prof(o, code, s, (a,), p) for a in also for s in sh for o in offs for p in parts]
-            rc = [
+            key = (code, tuple(offs), also, tuple(regions), tuple(sh), free, rest_range)
+            cols = columns(("L", *key), lambda: [
+                *(prof(o, code, s, (), p) for s in sh for o in offs for p in parts),
+                *(prof(o, code, s, (a,), p) for a in also for s in sh for o in offs for p in parts),
+            ])  # fmt: skip
+            rc = columns(("R", *key), lambda: [
                 prof(roff[r], r, s, (), p)
                 for r in regions
                 for s in sh
                 for p in (rparts if rest_range or r not in also else ("all",))
-            ]
-            return np.stack(cols, axis=1)[sel], np.stack(rc, axis=1)[sel]
+            ])  # fmt: skip
+            return cols[sel], rc[sel]
 
         # the same shapes on both sides: a shape only one side may use would win on shape, not
         # on clock or calendar; the variants span other plausible shapes, a fixed weekend level
         # and (same-clock regions) the restricted weekend level from 0 to the population's
         bs = [f"b{k}" for k in range(len(basis))]
         L, R = model(["main", *bs])  # noqa: N806
-        variants = [model(["main"]), model(["template"]), model(bs), model(["main"], free=False)]
-        if also:
-            variants.append(model(["main", *bs], rest_range=True))
-        strata = _strata(hours, sel, code, float(row["local_offset"]), {r: roff[r] for r in regions})
         e = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot=0)
         if e["restricted_share"] > 0.02 or dn[sel].sum() > 0:
+            variants = [model(["main"]), model(["template"]), model(bs), model(["main"], free=False)]
+            if also:
+                variants.append(model(["main", *bs], rest_range=True))
+            strata = _strata(hours, sel, code, float(row["local_offset"]), {r: roff[r] for r in regions})
             seed = int.from_bytes(aid.encode()[-4:], "little")
             e = estimate_share(
                 y[sel], dn[sel], L, R, day_idx[sel], n_boot=n_boot, seed=seed, variants=variants, strata=strata
@@ -317,19 +333,23 @@ def _estimate_all(
 def _strata(
     hours: list[datetime], sel: np.ndarray, code: str | None, local: float, regions: dict[str, float]
 ) -> np.ndarray:
-    """Day type per selected hour: which calendars (local, each restricted region) rest that day."""
-    out = np.zeros(len(sel), dtype=int)
-    seen: dict[tuple[float, ...], int] = {}
-    by_noon: dict[datetime, int] = {}  # the hours of one day share their day type: computed once per day
+    """Day type per selected hour: which calendars (local, each restricted region) rest that day.
+
+    ``hours`` is an hourly grid (consecutive hours) and ``sel`` ascending indices into it: the
+    hours of one UTC day share their day type, so it is computed once per day, numbered in order
+    of first appearance.
+    """
+    h0 = hours[0]
+    rel = (h0.hour + np.asarray(sel)) // 24  # UTC day of each selected hour, from hours[0]'s day
     calendars = [(code, local), *regions.items()]
-    for j, i in enumerate(sel):
-        noon = hours[int(i)].replace(hour=12)
-        stratum = by_noon.get(noon)
-        if stratum is None:
-            key = tuple(rest_days([(noon + timedelta(hours=o)).date()], c)[0] for c, o in calendars)
-            stratum = by_noon[noon] = seen.setdefault(key, len(seen))
-        out[j] = stratum
-    return out
+    seen: dict[tuple[float, ...], int] = {}
+    uniq, inverse = np.unique(rel, return_inverse=True)
+    per_day = np.empty(len(uniq), dtype=int)
+    for j, r in enumerate(uniq):
+        noon = h0.replace(hour=12) + timedelta(days=int(r))
+        key = tuple(rest_days([(noon + timedelta(hours=o)).date()], c)[0] for c, o in calendars)
+        per_day[j] = seen.setdefault(key, len(seen))
+    return per_day[inverse.reshape(-1)]
 
 
 def _days(hours: list[datetime], sel: np.ndarray, offset: float) -> list[date]:
