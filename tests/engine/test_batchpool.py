@@ -67,3 +67,40 @@ def test_duckdb_map_batches_same_on_one_and_two_workers(tmp_path) -> None:  # ty
             results[workers] = out
     assert results[1].column("x").to_pylist() == results[2].column("x").to_pylist()
     assert set(results[2].column("pid").to_pylist()) - {os.getpid()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_background_map_equals_map_batches_while_the_connection_is_used(tmp_path, workers: int) -> None:  # type: ignore[no-untyped-def]
+    rows = pa.table({"x": list(range(50_000))})
+    schema = pa.schema([("x", pa.int64()), ("pid", pa.int64())])
+
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return _double_with_pid(batch.select(["x"])).cast(schema)
+
+    settings = Settings(data_dir=tmp_path, map_workers=workers)
+    with get_engine(settings, "duckdb") as engine:
+        engine.write_table("t", rows)
+        expr = engine.table("t").select("x")
+        pending = engine.map_batches_background(expr, fn, schema, batch_rows=4096)
+        try:
+            busy = engine.execute(engine.table("t").x.sum().name("s").as_table())  # the caller's own query
+            got = engine.execute(pending.result().select("x").order_by("x")).column("x").to_pylist()
+        finally:
+            pending.close()
+        pids = set(engine.execute(pending.result().select("pid")).column("pid").to_pylist())
+    assert busy.column("s")[0].as_py() == sum(range(50_000))
+    assert got == [2 * v for v in range(50_000)]
+    assert (os.getpid() not in pids) if workers > 1 else (pids == {os.getpid()})
+
+
+def test_background_map_error_is_raised_by_result_and_close_is_safe(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, map_workers=2)
+    with get_engine(settings, "duckdb") as engine:
+        engine.write_table("t", pa.table({"x": list(range(100))}))
+        pending = engine.map_batches_background(engine.table("t"), _boom, pa.schema([("x", pa.int64())]), batch_rows=10)
+        with pytest.raises(ValueError, match="bad batch 40"):
+            pending.result()
+        pending.close()
+        pending.close()
+        abandoned = engine.map_batches_background(engine.table("t"), _boom, pa.schema([("x", pa.int64())]))
+        abandoned.close()  # never waited for: stops cleanly

@@ -30,6 +30,28 @@ MAP_BATCH_ROWS = 32_768
 BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
+class PendingMap:
+    """A :meth:`Engine.map_batches_background` in progress.
+
+    Args:
+        wait: Blocks until the rows are computed and returns the table over them.
+        cancel: Stops the work if it is still running (idempotent).
+    """
+
+    def __init__(self, wait: Callable[[], ir.Table], cancel: Callable[[], None] | None = None) -> None:
+        self._wait = wait
+        self._cancel = cancel
+
+    def result(self) -> ir.Table:
+        """The mapped table (raises what the background work raised)."""
+        return self._wait()
+
+    def close(self) -> None:
+        """Stop the background work if it still runs; always safe to call."""
+        if self._cancel is not None:
+            self._cancel()
+
+
 class Engine(ABC):
     """A compute engine over the store's Parquet tables.
 
@@ -218,6 +240,19 @@ class Engine(ABC):
                 faster in process, because every batch would be copied to a worker and back.
         """
         return self._map_batches(expr, fn, schema, batch_rows, parallel)
+
+    def map_batches_background(
+        self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, *, batch_rows: int = MAP_BATCH_ROWS
+    ) -> PendingMap:
+        """:meth:`map_batches` (parallel) started now and finished while the caller does other work.
+
+        On DuckDB the input is computed first, then ``fn`` runs on the worker processes while
+        the caller's own queries and batch functions run in this process, so both cores stay
+        busy. Engines that map lazily (Spark) just return the lazy table. Call
+        ``result()`` for the table and ``close()`` in a ``finally``.
+        """
+        table = self.map_batches(expr, fn, schema, batch_rows=batch_rows)
+        return PendingMap(lambda: table)
 
     def __enter__(self) -> Engine:
         return self

@@ -41,6 +41,56 @@ def resolve_workers(setting: int) -> int:
     return setting or os.cpu_count() or 1
 
 
+class BatchPool:
+    """Forked worker processes running one batch function; forks when constructed.
+
+    Construct it while no DuckDB query is in flight (the workers never touch DuckDB, but a fork
+    in the middle of a query copies half-done state). :meth:`map` may then run in another thread
+    while this process goes on with other work.
+
+    Args:
+        fn: The batch function (inherited by the workers; never pickled).
+        workers: Worker processes (>= 2).
+    """
+
+    def __init__(self, fn: BatchFn, workers: int) -> None:
+        global _FN
+        self.workers = workers
+        self._closed = False
+        _FN = fn
+        ctx = multiprocessing.get_context("fork")
+        # Objects that exist now are shared copy-on-write with the workers; frozen, the workers'
+        # garbage collector never walks (and so never copies) them.
+        gc.freeze()
+        try:
+            self._pool = ctx.Pool(workers)
+        finally:
+            gc.unfreeze()
+            _FN = None  # the workers keep their copy; a later pool may carry another function
+
+    def map(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """``fn`` over every non-empty batch, at most ``2 * workers`` in flight, in input order.
+
+        A worker's exception is raised here, in the caller.
+        """
+        pending: deque[AsyncResult[pa.RecordBatch]] = deque()
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            pending.append(self._pool.apply_async(_apply, (batch,)))
+            if len(pending) >= 2 * self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._pool.terminate()
+            self._pool.join()
+
+
 def map_stream(
     open_stream: Callable[[], Iterable[pa.RecordBatch]], fn: BatchFn, workers: int
 ) -> Iterator[pa.RecordBatch]:
@@ -62,28 +112,8 @@ def map_stream(
             if batch.num_rows:
                 yield fn(batch)
         return
-    global _FN
-    _FN = fn
-    ctx = multiprocessing.get_context("fork")
-    # Objects that exist now are shared copy-on-write with the workers; frozen, the workers' garbage
-    # collector never walks (and so never copies) them.
-    gc.freeze()
+    pool = BatchPool(fn, workers)  # forks now: the stream's query has not started yet
     try:
-        pool = ctx.Pool(workers)  # forks now: the stream's query has not started yet
+        yield from pool.map(open_stream())
     finally:
-        gc.unfreeze()
-    try:
-        pending: deque[AsyncResult[pa.RecordBatch]] = deque()
-        for batch in open_stream():
-            if not batch.num_rows:
-                continue
-            pending.append(pool.apply_async(_apply, (batch,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
         pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-        _FN = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stillwatch.engine.base import BatchFn, Engine
-from stillwatch.engine.batchpool import map_stream, resolve_workers
+from stillwatch.engine.base import MAP_BATCH_ROWS, BatchFn, Engine, PendingMap
+from stillwatch.engine.batchpool import BatchPool, map_stream, resolve_workers
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -47,10 +48,7 @@ class DuckDBEngine(Engine):
         return self.con.read_parquet(pattern, hive_partitioning=partitioned, union_by_name=True)
 
     def _write_parquet(self, expr: ir.Table, path: Path, partition_by: list[str]) -> None:
-        hook = getattr(self.con, "_run_pre_execute_hooks", None)
-        if hook is not None:  # registers memtables referenced by the expression
-            hook(expr)
-        sql = str(self.con.compile(expr))
+        sql = self._sql(expr)
         target = str(path).replace("'", "''")
         if partition_by:
             cols = ", ".join('"' + c.replace('"', '""') + '"' for c in partition_by)
@@ -86,6 +84,61 @@ class DuckDBEngine(Engine):
                 if out.num_rows:
                     writer.write_batch(out)
         return self.con.read_parquet(str(path))
+
+    def map_batches_background(
+        self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, *, batch_rows: int = MAP_BATCH_ROWS
+    ) -> PendingMap:
+        """The input is copied to a scratch file now; a thread feeds it to forked workers (the
+        thread never touches DuckDB, so this connection stays free for the caller)."""
+        scratch = self._scratch()
+        source = scratch / f"input-{uuid.uuid4().hex[:10]}.parquet"
+        target = scratch / f"mapped-{uuid.uuid4().hex[:10]}.parquet"
+        self._write_parquet_file(expr, source)
+        workers = resolve_workers(self.settings.map_workers)
+        pool = BatchPool(fn, workers) if workers > 1 else None  # forks now, between queries
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                batches = (b for b in pq.ParquetFile(source).iter_batches(batch_size=batch_rows) if not stop.is_set())
+                mapped = pool.map(batches) if pool is not None else (fn(b) for b in batches if b.num_rows)
+                with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+                    for out in mapped:
+                        if out.num_rows:
+                            writer.write_batch(out)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="stillwatch-map", daemon=True)
+        thread.start()
+
+        def cancel() -> None:
+            stop.set()  # no new batches; the few in flight finish
+            thread.join(timeout=300)
+            if pool is not None:
+                pool.close()
+
+        def wait() -> ir.Table:
+            thread.join()
+            if pool is not None:
+                pool.close()
+            if failure:
+                raise failure[0]
+            return self.con.read_parquet(str(target))
+
+        return PendingMap(wait, cancel)
+
+    def _write_parquet_file(self, expr: ir.Table, path: Path) -> None:
+        target = str(path).replace("'", "''")
+        self.con.raw_sql(f"COPY ({self._sql(expr)}) TO '{target}' (FORMAT parquet)")
+
+    def _sql(self, expr: ir.Table) -> str:
+        """The expression as DuckDB SQL (in-memory tables it references registered first)."""
+        hook = getattr(self.con, "_run_pre_execute_hooks", None)
+        if hook is not None:
+            hook(expr)
+        return str(self.con.compile(expr))
 
     def _materialize(self, expr: ir.Table) -> ir.Table:
         hook = getattr(self.con, "_run_pre_execute_hooks", None)

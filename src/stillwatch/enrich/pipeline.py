@@ -91,12 +91,8 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
         expr = expr.filter(expr.ts < ibis.literal(until, type="timestamp('UTC')"))
     expr = expr.select(*INPUT_COLUMNS)
 
-    # ~10 us of work per wide row: cheaper in process than copying the rows to a worker and back
-    rows = engine.map_batches(expr, exchange_batch_fn(settings.restricted_regions), ENRICHED_SCHEMA, parallel=False)
-    engine.write_partitions(ENRICHED_TABLE, rows, partition_by=["day"])
-    done = engine.table(ENRICHED_TABLE)
-    result.exchanges = int(engine.execute(done.filter(done.day.cast("string").isin(todo)).count()).column(0)[0].as_py())
-
+    # Distinct new texts first: their analysis (most of the CPU) then runs on the worker
+    # processes while this process enriches the exchanges, so both cores stay busy.
     occurrences = engine.map_batches(
         expr.select("system_text", "user_texts"), extract_texts, TEXT_OCCURRENCE_SCHEMA, parallel=False
     )
@@ -105,11 +101,24 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
         known = engine.table(TEXTS_TABLE).select("text_hash")
         distinct = distinct.anti_join(known, "text_hash")
     result.new_texts = int(engine.execute(distinct.count()).column(0)[0].as_py())
+    pending = None
     if result.new_texts:
         warm()  # loaded once here, shared by the batch workers
-        new = engine.map_batches(distinct, text_batch_fn(), TEXTS_SCHEMA, batch_rows=TEXT_BATCH_ROWS)
-        part = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        engine.write_partitions(TEXTS_TABLE, new.mutate(part=ibis.literal(part)), partition_by=["part"])
+        pending = engine.map_batches_background(distinct, text_batch_fn(), TEXTS_SCHEMA, batch_rows=TEXT_BATCH_ROWS)
+    try:
+        # ~10 us of work per wide row: cheaper in process than copying the rows to a worker and back
+        rows = engine.map_batches(expr, exchange_batch_fn(settings.restricted_regions), ENRICHED_SCHEMA, parallel=False)
+        engine.write_partitions(ENRICHED_TABLE, rows, partition_by=["day"])
+        done = engine.table(ENRICHED_TABLE)
+        enriched = done.filter(done.day.cast("string").isin(todo)).count()
+        result.exchanges = int(engine.execute(enriched).column(0)[0].as_py())
+        if pending is not None:
+            new = pending.result()
+            part = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+            engine.write_partitions(TEXTS_TABLE, new.mutate(part=ibis.literal(part)), partition_by=["part"])
+    finally:
+        if pending is not None:
+            pending.close()
     manifest.save(current)
     result.seconds = time.perf_counter() - start
     return result
