@@ -35,7 +35,6 @@ class IngestSettings(BaseModel):
 
     batch_rows: int = Field(default=50_000, ge=1, le=5_000_000)
     max_line_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    max_json_depth: int = Field(default=200, ge=8, le=10_000)
     keep_raw_request: bool = True
     fast_path: bool = Field(default=True, description="map provider-logs-v1 JSON Lines with DuckDB SQL (lines it "
                             "cannot map exactly take the Python mapper, with identical results); false = the "
