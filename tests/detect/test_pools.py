@@ -179,10 +179,12 @@ def test_relay_host_accounts_on_a_crowded_address_are_pooled_and_strangers_are_n
     a relay host whose pooled accounts all run relay software there (edges among them only)."""
     rows = [r for i in range(12) for r in _sent(f"crs{i}", "5.5.5.5", 3, strong=True)]
     rows += _sent("visitor", "5.5.5.5", 3)  # a stranger on the same exit, no relay software
+    # a program that shows its strong indicator on a few requests only (2 of 20) still runs there
+    rows += _sent("gw_sw", "5.5.5.5", 2, strong=True) + _sent("gw_sw", "5.5.5.5", 18, start=T0 + timedelta(days=1))
     rows += [r for i in range(12) for r in _sent(f"nat{i}", "9.9.9.9", 3)]
     egress, _ = _edges(rows, max_ip_accounts=10)
     tied = set(egress["a"]) | set(egress["b"])
-    assert {f"crs{i}" for i in range(12)} <= tied and len(egress) == 12 * 11 // 2
+    assert {f"crs{i}" for i in range(12)} | {"gw_sw"} <= tied and len(egress) == 13 * 12 // 2
     assert not tied & ({"visitor"} | {f"nat{i}" for i in range(12)})
 
 

@@ -51,6 +51,7 @@ def pool_edges(
     min_exchanges: int = 2,
     max_ip_accounts: int = 50,
     min_newcomer_accounts: int = 3,
+    min_retries: int = 2,
     min_hops: int = 2,
     min_convs: int = 2,
     within_s: int = 3600,
@@ -62,8 +63,11 @@ def pool_edges(
         view: The exchange view cut to the window.
         min_exchanges: Exchanges each account needs on a shared address.
         max_ip_accounts: Addresses carrying more accounts on one UTC day are ignored (carrier
-            NAT, big proxies), except between accounts running relay software there (strong
-            indicator on at least half of their exchanges from the address).
+            NAT, big proxies), except between accounts running relay software there (at least
+            ``min_exchanges`` exchanges from the address with a strong indicator).
+        min_retries: Retried turns a pair needs (one identical turn on two busy accounts within
+            seconds happens by chance; relay software retrying on a *random* other account
+            ties a pair once, so 2 costs pools tied by retries alone some day-one evidence).
         min_newcomer_accounts: An account with fewer than ``min_exchanges`` exchanges on an
             address is tied to it when the address carries at least this many accounts with
             ``min_exchanges`` or more and at least half of the account's exchanges come from it.
@@ -80,10 +84,12 @@ def pool_edges(
     strong = t.relay_strong_hit.fill_null(False) if "relay_strong_hit" in t.columns else ibis.literal(False)
     per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count(), n_sw=ibis.ifelse(strong, 1, 0).sum())
     # on an address carrying more than max_ip_accounts accounts (a carrier NAT, a commercial VPN
-    # exit) strangers meet, so only accounts that run relay software there are tied: a strong
-    # relay-software indicator on at least half of their exchanges from the address (accounts
-    # pooled on one relay host; research/relay-intel.md §1.1, CRS/sub2api per-account proxies)
-    per = per.mutate(sw=per.n_sw * 2 >= per.n, est=per.n >= min_exchanges)
+    # exit) strangers meet, so only accounts that run relay software there are tied: at least
+    # min_exchanges of their exchanges from the address match a strong relay-software indicator
+    # (accounts pooled on one relay host; research/relay-intel.md §1.1). A count, not a share:
+    # some programs show a strong indicator on a few of their requests only (seed 1: litellm
+    # relays on 1-11 %, new-api 10-19 %, CLIProxyAPI 12-62 %), and no benign account shows one.
+    per = per.mutate(sw=per.n_sw >= min_exchanges, est=per.n >= min_exchanges)
     est = per.filter(per.est)
     ip_n = est.group_by("client_ip").aggregate(k=est.account_id.nunique(), k_sw=ibis.ifelse(est.sw, 1, 0).sum())
     # "many accounts" is counted per day: people sharing an address at the same time (a NAT). A
@@ -127,7 +133,7 @@ def pool_edges(
     retries = rt.group_by(["a", "b"]).aggregate(weight=rt.count().cast("int64"), convs=rt.conv.nunique().cast("int64"))
     # one identical turn on two busy accounts within seconds happens by chance (a popular client's
     # default conversation); a relay failing over retries again and again
-    retries = retries.filter(retries.weight >= min_hops)
+    retries = retries.filter(retries.weight >= min_retries)
     return egress, hops.union(retries.mutate(retry=True))
 
 
@@ -286,6 +292,7 @@ def strong_hops(
     followups: dict[str, float] | None = None,
     min_pair_share: float = 0.05,
     min_bridge_pairs: int = 2,
+    larger_outside: bool = True,
 ) -> pd.DataFrame:
     """Hop and retry edges that tie two accounts beyond coincidence.
 
@@ -310,6 +317,8 @@ def strong_hops(
             between its hosts does so on many of its accounts, while one pair of busy accounts of
             two unrelated pools (a relay and a hydra) meets on a common conversation by chance,
             and one such edge would merge the two pools.
+        larger_outside: Judge edges between accounts that do not share an egress group on the
+            larger account's follow-ups (the hub rule above); ``False``: always the smaller's.
     """
     if hops.empty:
         return hops
@@ -320,7 +329,7 @@ def strong_hops(
         same = hops["a"].map(group).notna() & (hops["a"].map(group) == hops["b"].map(group))
         # outside a shared-egress group the larger account counts: a hub serving thousands of
         # people shares a few common conversations with every busy account it meets
-        ref = np.where(same, np.minimum(fa, fb), np.maximum(fa, fb))
+        ref = np.where(same | (not larger_outside), np.minimum(fa, fb), np.maximum(fa, fb))
         keep = hops["weight"].astype(float) >= min_pair_share * np.clip(ref, 1.0, None)
         hops, retry = hops[keep], retry[keep]
     plain = hops[~retry]
