@@ -86,3 +86,20 @@ def test_cli_detect(store: Settings, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["--data-dir", str(store.data_dir), "detect", "--out", str(out)]) == 0
     assert "findings" in capsys.readouterr().out and out.exists()
     assert main(["--data-dir", str(store.data_dir), "detect", "--until", "not-a-date"]) == 2
+
+
+@pytest.mark.parametrize(("module", "name", "flag"), [
+    ("stillwatch.detect.jailbreak_account", "run", "jailbreak"),
+    ("stillwatch.link.pipeline", "link_accounts", "link"),
+])  # fmt: skip
+def test_a_failing_stage_stops_detection_instead_of_dropping_its_findings(
+    store: Settings, monkeypatch: pytest.MonkeyPatch, module: str, name: str, flag: str
+) -> None:
+    import importlib
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"{name} broke")
+
+    monkeypatch.setattr(importlib.import_module(module), name, broken)
+    with get_engine(store, "duckdb") as e, pytest.raises(RuntimeError, match=f"{name} broke"):
+        run_detection(e, store, write=False, **{flag: True})

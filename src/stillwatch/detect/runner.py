@@ -8,7 +8,6 @@ replay step does not rewrite the feature tables) plus the detector modules' own 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from stillwatch.config import Settings
     from stillwatch.engine import Engine
 
-log = logging.getLogger(__name__)
 DEFAULT_WINDOW_DAYS = 28
 ACCOUNT_COLS = ("account_id", "created_at", "declared_country", "billing_country", "parent_org", "parent_country")
 
@@ -388,32 +386,24 @@ def linked_findings(result: Any) -> list[Finding]:
 
 
 def _link(engine: Engine, settings: Settings, until: datetime) -> tuple[list[Finding], dict[str, list[str]]]:
-    """Ban-evasion findings and clusters from :mod:`stillwatch.link` (empty when it is unavailable)."""
-    try:
-        from stillwatch.link.pipeline import link_accounts
+    """Ban-evasion findings and clusters from :mod:`stillwatch.link`.
 
-        result = link_accounts(engine, settings, until, write=False)
-        return linked_findings(result), result.clusters_members()
-    except ImportError:
-        return [], {}
-    except Exception as exc:  # noqa: BLE001 - linking is another stage; detection goes on without it
-        log.warning("linking failed, no ban-evasion or cluster findings: %s", exc)
-        return [], {}
+    A linking failure stops the run: detection never reports "no ban evasion" because a stage
+    broke.
+    """
+    from stillwatch.link.pipeline import link_accounts
+
+    result = link_accounts(engine, settings, until, write=False)
+    return linked_findings(result), result.clusters_members()
 
 
 def _jailbreak(
     engine: Engine, settings: Settings, until: datetime, window_days: int, cache: Any = None
 ) -> list[Finding]:
-    """Jailbreak findings from the jailbreak engineer's :func:`stillwatch.detect.jailbreak_account.run`."""
-    try:
-        from stillwatch.detect.jailbreak_account import run
-    except ImportError:
-        return []
-    try:
-        return list(run(engine, settings, until, window_days, cache=cache))
-    except Exception as exc:  # noqa: BLE001 - another stage; detection goes on without it
-        log.warning("jailbreak detection failed, no jailbreak findings: %s", exc)
-        return []
+    """Jailbreak findings of :func:`stillwatch.detect.jailbreak_account.run` (a failure stops the run)."""
+    from stillwatch.detect.jailbreak_account import run
+
+    return list(run(engine, settings, until, window_days, cache=cache))
 
 
 def run_detection(
