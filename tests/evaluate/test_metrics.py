@@ -122,3 +122,13 @@ def test_account_whose_own_exchanges_are_labelled_jailbreak_is_a_secondary_posit
     # without exchange labels nothing is secondary
     plain = evaluate_findings(findings, [lab for lab in labels if lab["entity"] == "account"])["kinds"]["jailbreak"]
     assert plain["secondary_positives"] == 0 and plain["precision"] == pytest.approx(1 / 4)
+
+
+def test_id_lists_are_complete_not_cut_at_twenty() -> None:
+    labels = [{"entity": "account", "id": f"b{i:02d}", "label": "benign", "group": "benign_en"} for i in range(30)]
+    labels += [{"entity": "account", "id": f"r{i:02d}", "label": "relay", "group": "relay_x"} for i in range(25)]
+    findings = [_f("relay", f"b{i:02d}", 1) for i in range(30)]
+    out = evaluate_findings(findings, labels, {}, {})
+    assert out["kinds"]["relay"]["false_positives"] == [f"b{i:02d}" for i in range(30)]
+    assert len(out["kinds"]["relay"]["missed"]) == 25
+    assert len(out["benign_groups"]["benign_en"]["flagged_ids"]) == 30

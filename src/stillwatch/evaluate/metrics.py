@@ -171,12 +171,12 @@ def evaluate_findings(
             "precision": (len(tp) + len(returning) + len(secondary)) / len(pred) if pred else None,
             "precision_strict": len(tp) / len(pred) if pred else None,
             "returning_operators": len(returning),
-            "secondary_positives": len(secondary), "secondary_ids": sorted(secondary)[:20],
+            "secondary_positives": len(secondary), "secondary_ids": sorted(secondary),
             "recall": len(tp) / len(pos) if pos else None,
             "exchange_recall": ex_tp / ex_pos if ex_pos else None,
             "campaigns": len(camps), "campaigns_found": found_camps,
             "ttd_median_h": _quantile(ttd, 0.5), "ttd_p90_h": _quantile(ttd, 0.9),
-            "missed": sorted(pos - pred)[:20], "false_positives": sorted(pred - pos - returning - secondary)[:20],
+            "missed": sorted(pos - pred), "false_positives": sorted(pred - pos - returning - secondary),
             "slowest": sorted(ttd_by.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
             "labelled_without_exchanges": unseen.get(kind, 0),
         }  # fmt: skip
@@ -193,7 +193,7 @@ def evaluate_findings(
             "fpr": k / len(members) if members else None,
             "fpr_low": lo,
             "fpr_high": hi,
-            "flagged_ids": sorted(a for a in members if a in any_flag)[:20],
+            "flagged_ids": sorted(a for a in members if a in any_flag),
         }
     sub = []
     for a, lab in acct.items():
