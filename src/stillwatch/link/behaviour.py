@@ -163,7 +163,86 @@ def candidate_pairs(tokens: pd.DataFrame, idf: pd.DataFrame, params: BehaviourPa
         return np.zeros((0, 2), dtype=np.int64)
     allp = np.sort(np.concatenate(pairs).astype(np.int64), axis=1)
     allp = allp[allp[:, 0] != allp[:, 1]]
-    return np.unique(allp, axis=0)
+    return _unique_pairs(allp)
+
+
+def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """``np.unique(pairs, axis=0)`` for non-negative int pairs, through one int64 key per pair (faster)."""
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2).astype(np.int64)
+    base = int(pairs.max()) + 1
+    key = np.unique(pairs[:, 0].astype(np.int64) * base + pairs[:, 1])
+    return np.stack([key // base, key % base], axis=1)
+
+
+def _pair_dots(m: sparse.csr_matrix, pairs: np.ndarray, cells: int = 4_000_000) -> np.ndarray:
+    """``Σ_j m[a, j] · m[b, j]`` for every pair ``(a, b)`` of row indices, for *integer* data.
+
+    Rows are multiplied a block of first ends at a time (``m[block] @ m.T``, densified to
+    block × rows, at most ``cells`` values), so a row is read once per block instead of once per
+    pair: copying both rows of every pair (``m[a].multiply(m[b])``) was most of the linking time
+    and 8 GB of memory on the small store. Sums of integers are exact in any order; for float
+    weights use :func:`_pair_sums`, which keeps the row-copy version's rounding.
+    """
+    out = np.zeros(len(pairs))
+    if len(pairs) == 0 or m.nnz == 0:
+        return out
+    mt = m.T.tocsr()
+    firsts = np.unique(pairs[:, 0])
+    block = max(1, cells // max(m.shape[0], 1))
+    for lo in range(0, len(firsts), block):
+        rows = firsts[lo : lo + block]
+        dense = (m[rows] @ mt).toarray()
+        sel = np.flatnonzero((pairs[:, 0] >= rows[0]) & (pairs[:, 0] <= rows[-1]))
+        out[sel] = dense[np.searchsorted(rows, pairs[sel, 0]), pairs[sel, 1]]
+    return out
+
+
+def _pair_sums(m: sparse.csr_matrix, pairs: np.ndarray, chunk: int = 4_000_000) -> np.ndarray:
+    """``m[a].multiply(m[b]).sum(axis=1)`` for every pair, bit for bit, without copying rows per pair.
+
+    For each pair the shorter row's entries are looked up in the other row (sorted keys), the
+    non-zero products are kept in column order and summed with ``np.add.reduceat`` per pair: the
+    same numbers, order and reduction as scipy's element-wise product and row sum. Pairs are
+    processed ``chunk`` looked-up entries at a time.
+    """
+    out = np.zeros(len(pairs))
+    if len(pairs) == 0 or m.nnz == 0:
+        return out
+    m = m.tocsr()
+    m.sum_duplicates()  # canonical: sorted column indices, no duplicates (as scipy's product uses)
+    ptr, cols, data = m.indptr, m.indices.astype(np.int64), m.data
+    keys = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(ptr)) * m.shape[1] + cols
+    size = np.diff(ptr)
+    a, b = pairs[:, 0], pairs[:, 1]
+    short = np.where(size[a] <= size[b], a, b)  # expand the shorter row, look up in the longer
+    other = np.where(size[a] <= size[b], b, a)
+    n_each = size[short].astype(np.int64)
+    ends = np.cumsum(n_each)
+    lo = 0
+    while lo < len(pairs):
+        hi = int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk, side="right"))
+        hi = max(hi, lo + 1)
+        idx = np.arange(lo, hi)
+        cnt = n_each[idx]
+        pair = np.repeat(idx, cnt)
+        start = np.repeat(ptr[short[idx]].astype(np.int64) - (np.cumsum(cnt) - cnt), cnt)
+        pos = start + np.arange(int(cnt.sum()))  # entry positions of the shorter rows
+        want = other[pair].astype(np.int64) * m.shape[1] + cols[pos]
+        hit = np.searchsorted(keys, want)
+        hit = np.minimum(hit, len(keys) - 1)
+        found = keys[hit] == want
+        pair, pos, hit = pair[found], pos[found], hit[found]
+        # a's value times b's value, in column order (scipy multiplies a's entries by b's)
+        from_a = short[pair] == a[pair]
+        prod = np.where(from_a, data[pos] * data[hit], data[hit] * data[pos])
+        nz = prod != 0
+        pair, prod = pair[nz], prod[nz]
+        if len(prod):
+            first = np.r_[0, np.flatnonzero(np.diff(pair)) + 1]
+            out[pair[first]] = np.add.reduceat(prod, first)
+        lo = hi
+    return out
 
 
 def _type_scores(t: pd.DataFrame, n_codes: int, pairs: np.ndarray, types: list[str]) -> dict[str, np.ndarray]:
@@ -176,7 +255,7 @@ def _type_scores(t: pd.DataFrame, n_codes: int, pairs: np.ndarray, types: list[s
         tok_codes, tok_index = np.unique(sub["token"].to_numpy(), return_inverse=True)
         w = np.sqrt(sub["idf"].to_numpy(dtype=float))
         m = sparse.csr_matrix((w, (sub["code"].to_numpy(), tok_index)), shape=(n_codes, len(tok_codes)))
-        out[typ] = np.asarray(m[pairs[:, 0]].multiply(m[pairs[:, 1]]).sum(axis=1)).ravel()
+        out[typ] = _pair_sums(m, pairs)
     return out
 
 
@@ -222,7 +301,7 @@ def lockstep(minutes: pd.DataFrame, codes: dict[str, int], pairs: np.ndarray) ->
     minute = m["minute"].to_numpy(dtype=np.int64)
     uniq, col = np.unique(minute, return_inverse=True)
     mat = sparse.csr_matrix((np.ones(len(code)), (code, col)), shape=(len(codes), len(uniq)))
-    co = np.asarray(mat[pairs[:, 0]].multiply(mat[pairs[:, 1]]).sum(axis=1)).ravel()
+    co = _pair_dots(mat, pairs)
     counts = np.asarray(mat.sum(axis=1)).ravel()
     lo = np.full(len(codes), np.iinfo(np.int64).max)
     hi = np.full(len(codes), np.iinfo(np.int64).min)
@@ -290,7 +369,7 @@ def score_pairs(
         ep = extra_pairs[extra_pairs["a"].isin(codes) & extra_pairs["b"].isin(codes)]
         if len(ep):
             extra = np.sort(np.stack([ep["a"].map(codes).to_numpy(), ep["b"].map(codes).to_numpy()], axis=1), axis=1)
-            pairs = np.unique(np.concatenate([pairs, extra.astype(np.int64)]), axis=0)
+            pairs = _unique_pairs(np.concatenate([pairs, extra.astype(np.int64)]))
     if len(pairs) == 0:
         return pd.DataFrame(columns=cols)
     t = t.merge(idf[["type", "token", "idf"]], on=["type", "token"])
