@@ -206,9 +206,14 @@ def main() -> None:
     print(f"same-work SQL, 3 grains     wall {same_w:.2f}s cpu {same_c:.2f}s (shared aggregates only)")
     print(f"ratio same-work/features    wall {same_w / feat_w:.3f}  cpu {same_c / feat_c:.3f}")
     print(
-        f"text enrichment             {batch.num_rows / text_w:,.0f} distinct texts/s wall, "
-        f"{batch.num_rows / text_c:,.0f} per CPU-s ({batch.num_rows} texts)"
+        f"text enrichment, sample     {batch.num_rows / text_w:,.0f} distinct texts/s wall, "
+        f"{batch.num_rows / text_c:,.0f} per CPU-s ({batch.num_rows} texts, one process)"
     )
+    if er.new_texts and workers_c > 0:
+        print(
+            f"text enrichment, the run    {er.new_texts / workers_c:,.0f} per CPU-s of the workers "
+            f"({er.new_texts} texts, {workers_c:.1f} s; they run during the exchange phase)"
+        )
     print(f"peak RSS                    {peak_mb:,.0f} MB")
     print(f"load average                start {load_start[0]:.1f}, end {os.getloadavg()[0]:.1f} (2 cores)")
 
