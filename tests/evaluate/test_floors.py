@@ -74,23 +74,15 @@ def test_precision_recall_and_every_campaign(evaluation: dict[str, Any], kind: s
 
 @pytest.mark.parametrize(
     "kind",
-    [
-        "relay",
-        pytest.param(
-            "distillation",
-            marks=_unmet(
-                "p90 time to detect 30.0 h with daily replay steps: the lone distiller is found only when its "
-                "operator returns after the ban (214 h); 5 hydra accounts at 30-48 h (on seed 1 the accounts "
-                "flagged a step late had 1-3 exchanges on their first day, too few to join a pool)"
-            ),
-        ),
-    ],
+    ["relay", "distillation"],
 )
 def test_time_to_detect(evaluation: dict[str, Any], kind: str) -> None:
     assert evaluation["kinds"][kind]["ttd_p90_h"] <= 24.0
 
 
-@_unmet("demo seed 7, sub-routing v4: the 7.9 % platform is not flagged; 26.7 -> 28.1 % (1.4 pp) and 2.7 -> 10.0 % (7.3 pp)")
+@_unmet(
+    "demo seed 7, sub-routing v4: the 7.9 % platform is not flagged; 26.7 -> 28.1 % (1.4 pp) and 2.7 -> 10.0 % (7.3 pp)"
+)
 def test_subrouting_share(evaluation: dict[str, Any]) -> None:
     rows = evaluation["subrouting"]["accounts"]
     assert rows and all("estimate" in r for r in rows)
