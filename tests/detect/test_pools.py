@@ -211,6 +211,12 @@ def test_one_identical_turn_on_two_accounts_is_not_a_retry_tie() -> None:
              {**turn2, "account_id": "r1", "ts": T0 + timedelta(hours=3, seconds=4)}]  # fmt: skip
     _, hops = _edges(rows)
     assert ("gw", "r1", True) in set(zip(hops["a"], hops["b"], hops["retry"], strict=True))  # retried twice
+    # two accounts that both run relay software: one retry ties them (failover to a random account)
+    sw = [{**turn, "account_id": "s1", "ts": T0, "relay_strong_hit": True},
+          {**turn, "account_id": "s2", "ts": T0 + timedelta(seconds=5), "relay_strong_hit": True}]  # fmt: skip
+    sw += _sent("s1", "unknown", 2, strong=True) + _sent("s2", "unknown", 2, strong=True)
+    _, hops = _edges(sw)
+    assert ("s1", "s2", True) in set(zip(hops["a"], hops["b"], hops["retry"], strict=True))
 
 
 def test_one_hopping_pair_does_not_merge_two_egress_groups() -> None:

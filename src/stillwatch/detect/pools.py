@@ -66,8 +66,9 @@ def pool_edges(
             NAT, big proxies), except between accounts running relay software there (at least
             ``min_exchanges`` exchanges from the address with a strong indicator).
         min_retries: Retried turns a pair needs (one identical turn on two busy accounts within
-            seconds happens by chance; relay software retrying on a *random* other account
-            ties a pair once, so 2 costs pools tied by retries alone some day-one evidence).
+            seconds happens by chance); one is enough when both accounts run relay software
+            (strong indicator on ``min_exchanges`` of their exchanges), which retries on a
+            *random* other pooled account and so ties a pair about once.
         min_newcomer_accounts: An account with fewer than ``min_exchanges`` exchanges on an
             address is tied to it when the address carries at least this many accounts with
             ``min_exchanges`` or more and at least half of the account's exchanges come from it.
@@ -132,8 +133,17 @@ def pool_edges(
     rt = rt.select(a=f.account_id, b=g.account_id, conv=f.conv)
     retries = rt.group_by(["a", "b"]).aggregate(weight=rt.count().cast("int64"), convs=rt.conv.nunique().cast("int64"))
     # one identical turn on two busy accounts within seconds happens by chance (a popular client's
-    # default conversation); a relay failing over retries again and again
-    retries = retries.filter(retries.weight >= min_retries)
+    # default conversation); a relay failing over retries again and again. One retry is enough
+    # between two accounts that both run relay software (strong indicator on min_exchanges of
+    # their exchanges): software retries a failed request on a *random* other pooled account, so
+    # a pair of one relay's accounts rarely shares two retries in a day.
+    vs = view.relay_strong_hit.fill_null(False) if "relay_strong_hit" in view.columns else ibis.literal(False)
+    sw_acc = view.group_by("account_id").aggregate(n_sw=ibis.ifelse(vs, 1, 0).sum())
+    sw_acc = sw_acc.filter(sw_acc.n_sw >= min_exchanges).select("account_id")
+    sa, sb = sw_acc.select(a=sw_acc.account_id, sw_a=True), sw_acc.select(b=sw_acc.account_id, sw_b=True)
+    retries = retries.left_join(sa, "a").left_join(sb, "b")
+    both_sw = retries.sw_a.fill_null(False) & retries.sw_b.fill_null(False)
+    retries = retries.filter((retries.weight >= min_retries) | both_sw).select("a", "b", "weight", "convs")
     return egress, hops.union(retries.mutate(retry=True))
 
 
