@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from stillwatch.schema.exchange import EXCHANGE_SCHEMA
+from stillwatch.schema.exchange import EXCHANGE_SCHEMA, EXCHANGE_SCHEMA_VERSION
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def exchange(i: int, account: str, text: str, ts: datetime, **extra: Any) -> dic
     row.update(
         request_id=f"r{i:05d}", ts=ts, day=ts.date(), account_id=account, api_key_id=f"k-{account}",
         client_ip="203.0.113.7", http_method="POST", http_path="/v1/messages", response_status=200,
-        user_texts=[text], user_turns=1, message_count=1, schema_version=1,
+        user_texts=[text], user_turns=1, message_count=1, schema_version=EXCHANGE_SCHEMA_VERSION,
     )  # fmt: skip
     row.update(extra)
     return row

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from stillwatch.schema.exchange import EXCHANGE_SCHEMA
+from stillwatch.schema.exchange import EXCHANGE_SCHEMA, EXCHANGE_SCHEMA_VERSION
 
 
 def _header_hash(names: list[str]) -> str:
@@ -70,7 +70,7 @@ def canonical_row(**values: Any) -> dict[str, Any]:
         "source_format": "test",
         "source_file": "test.jsonl",
         "source_line": 1,
-        "schema_version": 1,
+        "schema_version": EXCHANGE_SCHEMA_VERSION,
     }
     row.update(values)
     row["day"] = row["ts"].astimezone(UTC).date()
