@@ -347,9 +347,20 @@ def _strata(
     per_day = np.empty(len(uniq), dtype=int)
     for j, r in enumerate(uniq):
         noon = h0.replace(hour=12) + timedelta(days=int(r))
-        key = tuple(rest_days([(noon + timedelta(hours=o)).date()], c)[0] for c, o in calendars)
+        key = tuple(_rests((noon + timedelta(hours=o)).date(), c) for c, o in calendars)
         per_day[j] = seen.setdefault(key, len(seen))
     return per_day[inverse.reshape(-1)]
+
+
+_REST: dict[tuple[date, str | None], float] = {}
+
+
+def _rests(day: date, region: str | None) -> float:
+    """:func:`rest_days` of one day, remembered (calendars are facts; a few hundred keys per run)."""
+    key = (day, region)
+    if key not in _REST:
+        _REST[key] = float(rest_days([day], region)[0])
+    return _REST[key]
 
 
 def _days(hours: list[datetime], sel: np.ndarray, offset: float) -> list[date]:
