@@ -246,24 +246,8 @@ def _estimate_share_reference(
 ) -> dict[str, float]:
     """The reference implementation of :func:`estimate_share` (per-replicate row copies; slow).
 
-    Kept for the tests that compare the fast path (:mod:`stillwatch.detect.bootshare`) with it.
-
-    Args:
-        counts: Exchanges per UTC hour (all exchanges).
-        direct: Exchanges per UTC hour with direct restricted-address evidence.
-        L: Local components per hour (columns) of the main model.
-        R: Restricted components per hour (columns) of the main model.
-        day_index: UTC day index per hour (bootstrap blocks).
-        n_boot: Bootstrap replicates (0: no interval beyond the point).
-        seed: Random seed (fixed: results are deterministic).
-        variants: Other plausible ``(L, R)`` models; each replicate draws the main model or one of
-            these, so the interval also spans what the choice of model changes.
-        strata: Day type per hour (e.g. which calendars rest that day). Days are resampled within
-            their type, so a rare type that carries the calendar evidence (a make-up workday) is in
-            every replicate; a type with a single day gets Poisson-resampled counts instead.
-
-    Returns:
-        ``{restricted_share, low, high, confidence}``.
+    Same arguments and result as :func:`estimate_share`; kept for the tests that compare the fast
+    path (:mod:`stillwatch.detect.bootshare`) with it.
     """
     if counts.sum() <= 0:
         return {"restricted_share": 0.0, "low": 0.0, "high": 0.0, "confidence": 0.95}
