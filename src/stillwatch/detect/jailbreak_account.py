@@ -4,23 +4,29 @@
 :class:`~stillwatch.detect.jailbreak.JailbreakDetector`. :func:`account_frame` aggregates the
 candidates per account:
 
-* ``jb_attempts`` — flagged exchanges;
-* ``jb_distinct`` — distinct payload-masked texts among them, taking the text that scored (the
-  system prompt or the last user turn), so a benign user or an application that re-sends one
-  borderline persona system prompt under many different questions is one text, not many attempts;
-* ``jb_share`` — flagged exchanges over all the account's exchanges in the window;
-* **per end user** — an account that serves many people (an enterprise gateway) passes their
-  ``metadata.user_id`` devices along; ``jb_distinct`` and ``jb_share`` are then those of the end
-  user with the most attempts, rated on that user's own traffic (``jb_end_users`` counts the users
-  who tried anything): many users who each try something once are not one jailbreaker. Ids that
-  send little but jailbreaks (flagged share >= 0.5: throw-away ids an operator rotates) are
-  pooled into one actor rated on the account's whole traffic, and bursts are counted over the
-  whole account;
-* ``jb_templates`` — distinct template clusters among them;
-* ``burst_variants`` — the largest number of *distinct* payload-masked variants of one template
-  cluster (near-duplicates: estimated Jaccard >= ``near``) sent within ``burst_minutes`` — the
-  shape of a fuzzing campaign (GPTFuzzer-style mutation of one template), not of a user who
-  pastes the same jailbreak twice.
+* ``jb_attempts`` — flagged exchanges; ``jb_confident`` — those scoring at least the account
+  detector's ``confident_score`` (a known-template match, an extraction probe, or a classifier
+  score as high). Only confident exchanges are the account's *attempts* below: an identity with
+  many different texts flagged just above the exchange threshold (persona prompts,
+  prompt-engineering requests, code — the classifier's borderline false positives, which pile up
+  in any busy or multi-user account) is not an operator running jailbreaks;
+* ``jb_distinct`` — distinct payload-masked texts among the attempts, taking the text that scored
+  (the system prompt or the last user turn), so a benign user or an application that re-sends one
+  persona system prompt under many different questions is one text, not many attempts;
+* ``jb_share`` — attempts over all the account's exchanges in the window;
+* **per actor** — an account that serves many people (an enterprise gateway, a relay that passes
+  ids on) passes their ``metadata.user_id`` devices along; ``jb_distinct``, ``jb_share`` and the
+  burst are then those of one actor: the end user with the most attempts, rated on that user's
+  own traffic (``jb_end_users`` counts the users who tried anything): many users who each try
+  something once are not one jailbreaker. Ids that send little but jailbreaks (flagged share
+  >= 0.5: throw-away ids an operator rotates) are pooled into one actor rated on the account's
+  whole traffic; exchanges without an id are the account's own;
+* ``jb_templates`` — distinct template clusters among the flagged exchanges;
+* ``burst_variants`` — the largest number of *distinct* payload-masked flagged variants of one
+  template cluster (near-duplicates: estimated Jaccard >= ``near``) that one actor sent within
+  ``burst_minutes`` — the shape of a fuzzing campaign (GPTFuzzer-style mutation of one
+  template), not of a user who pastes the same jailbreak twice, nor of several end users of one
+  gateway who paste variants of the same popular prompt in the same hour.
 
 :class:`AccountJailbreakDetector` turns those counts into a score; :func:`findings` writes
 findings-v1 records with the evidence (counts, templates matched, burst window, sample ids).
@@ -40,11 +46,18 @@ from stillwatch.detect.base import Detector
 from stillwatch.detect.evidence import Evidence
 from stillwatch.detect.findings import Finding
 from stillwatch.detect.jailbreak import JailbreakDetector, score_frame
+from stillwatch.detect.jailbreak_actors import (
+    actor_groups,
+    attempt_units,
+    end_user,
+    max_burst,
+    near_clusters,
+    top_actor,
+)
 from stillwatch.detect.jailbreak_cache import DayScan, ScanCache, detector_key, merge, whole_days
-from stillwatch.detect.jailbreak_features import exchange_texts, mask_payload
-from stillwatch.enrich.client import parse_metadata_user_id
+from stillwatch.detect.jailbreak_features import exchange_texts, mask_payload, normalise
 from stillwatch.enrich.state import partition_fingerprints
-from stillwatch.enrich.templates import band_keys, signature
+from stillwatch.enrich.templates import signature
 
 if TYPE_CHECKING:
     from stillwatch.config import Settings
@@ -65,19 +78,29 @@ class AccountJailbreakDetector(Detector):
             borderline prompts among hundreds is not a jailbreaker.
         burst_min: Distinct variants of one template within the burst window at which the burst
             score reaches 0.5.
+        confident_score: Exchange score from which a flagged exchange counts as an attempt of the
+            account (``jb_distinct``, ``jb_share``; :func:`account_frame`): the score a known-template
+            match or an extraction probe gives on its own (``0.5 + 0.5 * 0.5`` and
+            ``JailbreakDetector.probe_score``), or a classifier score as high. Exchanges flagged
+            between the exchange threshold and this stay exchange findings and count in
+            ``jb_attempts``, but a pile of borderline texts (persona prompts, prompt-engineering
+            requests, code) is not an operator running jailbreaks.
     """
 
     name: ClassVar[str] = "jailbreak_account"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "account"
     status: ClassVar[str] = "test"
     required_columns: ClassVar[tuple[str, ...]] = ("jb_distinct", "jb_share", "burst_variants")
 
-    def __init__(self, min_attempts: int = 5, min_share: float = 0.1, burst_min: int = 5) -> None:
+    def __init__(
+        self, min_attempts: int = 5, min_share: float = 0.1, burst_min: int = 5, confident_score: float = 0.75
+    ) -> None:
         self.min_attempts = min_attempts
         self.min_share = min_share
         self.burst_min = burst_min
+        self.confident_score = confident_score
 
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803, ARG002 - fixed rule, no baseline
         self.offset_ = 0.5
@@ -173,14 +196,6 @@ def _scan_interval(engine: Engine, lo: datetime, hi: datetime, det: JailbreakDet
 
 
 # ------------------------------------------------------------------------------ aggregation
-def end_user(metadata_user_id: Any) -> str | None:
-    """The end user behind an exchange: the device (or plain user) id of ``metadata.user_id``."""
-    if not isinstance(metadata_user_id, str) or not metadata_user_id.strip():
-        return None
-    device, _ = parse_metadata_user_id(metadata_user_id)
-    return device
-
-
 def _best_text(system_text: Any, user_texts: Any, index: Any = None) -> str:
     """The text that scored (``text_index`` of the verdict), else the longest text."""
     texts = exchange_texts(system_text, list(user_texts) if user_texts is not None else None)
@@ -189,80 +204,11 @@ def _best_text(system_text: Any, user_texts: Any, index: Any = None) -> str:
     return max(texts, key=len) if texts else ""
 
 
-def _top_actor(
-    actors: list[str | None],
-    flagged: np.ndarray,
-    variants: list[str],
-    account_total: int,
-    user_totals: dict[str, int],
-    min_share: float,
-    rotate_share: float = 0.5,
-) -> tuple[int, float, int]:
-    """Distinct flagged texts and flagged share of the actor with the most attempts, and the
-    number of end users with a flagged exchange.
-
-    Exchanges without an end-user id belong to the account itself (rated on the account's
-    exchanges without an id); identified users are rated on their own exchanges, and users whose
-    own traffic is mostly flagged (``rotate_share``: throw-away ids) are pooled into one actor
-    rated on the whole account's traffic (a fuzzer rotating ids sends little else; a big gateway's
-    one-off users who each paste a jailbreak are a small share of it).
-    """
-    idx = [int(i) for i in np.flatnonzero(flagged)]
-    ids = {a for a in (actors[i] for i in idx) if a is not None}
-    if not ids:
-        return len({variants[i] for i in idx}), len(idx) / max(1, account_total), 0
-    hits = {a: [i for i in idx if actors[i] == a] for a in ids}
-    rotating = {a for a in ids if len(hits[a]) >= rotate_share * max(1, user_totals.get(a, len(hits[a])))}
-    groups: dict[str, tuple[list[int], int]] = {}
-    for a in ids - rotating:
-        groups[a] = (hits[a], max(len(hits[a]), user_totals.get(a, 0)))
-    if rotating:  # the account acting through throw-away ids: rated on the account's traffic
-        groups["*rotating"] = ([i for a in rotating for i in hits[a]], account_total)
-    anon = [i for i in idx if actors[i] is None]
-    if anon:
-        groups["*account"] = (anon, max(len(anon), account_total - sum(user_totals.values())))
-    best = (0, 0.0)
-    for rows, tot in groups.values():
-        d, share = len({variants[i] for i in rows}), len(rows) / max(1, tot)
-        if d * min(1.0, share / min_share) > best[0] * min(1.0, best[1] / min_share):
-            best = (d, share)
-    return best[0], best[1], len(ids)
-
-
-def _clusters(sigs: list[np.ndarray | None], near: float) -> list[int]:
-    """Union-find over signatures sharing an LSH band and estimated Jaccard >= near."""
-    parent = list(range(len(sigs)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    buckets: dict[bytes, list[int]] = {}
-    for i, sig in enumerate(sigs):
-        if sig is None:
-            continue
-        for key in band_keys(sig):
-            for j in buckets.setdefault(key, []):
-                if find(i) != find(j) and float(np.mean(sigs[j] == sig)) >= near:  # type: ignore[operator]
-                    parent[find(i)] = find(j)
-            buckets[key].append(i)
-    return [find(i) for i in range(len(sigs))]
-
-
-def _max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[int, datetime | None, datetime | None]:
-    """Most distinct variants within any window of ``minutes`` (two pointers over sorted ts)."""
-    order = sorted(range(len(ts)), key=ts.__getitem__)
-    best, lo, window = 0, 0, timedelta(minutes=minutes)
-    span: tuple[datetime | None, datetime | None] = (None, None)
-    for hi in range(len(order)):
-        while ts[order[hi]] - ts[order[lo]] > window:
-            lo += 1
-        n = len({variants[order[k]] for k in range(lo, hi + 1)})
-        if n > best:
-            best, span = n, (ts[order[lo]], ts[order[hi]])
-    return best, span[0], span[1]
+def _conversation(system_text: Any, user_texts: Any) -> str:
+    """The conversation an exchange belongs to: its system prompt and first user turn (normalised)."""
+    first = user_texts[0] if user_texts is not None and len(user_texts) else ""
+    key = normalise(system_text if isinstance(system_text, str) else "") + "\x00" + normalise(first)
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def account_frame(
@@ -272,6 +218,7 @@ def account_frame(
     totals: dict[str, int] | None = None,
     user_totals: dict[tuple[str, str], int] | None = None,
     min_share: float = 0.1,
+    confident_score: float = 0.75,
 ) -> pd.DataFrame:
     """Per-account jailbreak features from scored candidate exchanges.
 
@@ -283,16 +230,20 @@ def account_frame(
         user_totals: Exchanges per ``(account, end user)`` (see :func:`scan`); without it an end
             user is rated on its candidate exchanges only.
         min_share: The account detector's ``min_share`` (ranks the end users by attempts).
+        confident_score: The account detector's ``confident_score``: flagged exchanges scoring at
+            least this are the attempts behind ``jb_distinct`` and ``jb_share``.
 
     Returns:
-        One row per account with ``entity_id``, ``jb_attempts``, ``jb_distinct``, ``jb_share``
-        (of the end user with the most attempts, or the account), ``jb_end_users``,
+        One row per account with ``entity_id``, ``jb_attempts``, ``jb_confident``, ``jb_distinct``
+        (attempts: one per text variant or conversation), ``jb_share`` (of the actor with the most
+        attempts), ``jb_end_users``,
         ``jb_templates``, ``burst_variants``, ``burst_from``, ``burst_to``, ``templates`` (list),
         ``sample_request_ids`` (list), ``max_score``.
     """
     cols = [
         "entity_id",
         "jb_attempts",
+        "jb_confident",
         "jb_distinct",
         "jb_share",
         "jb_end_users",
@@ -311,29 +262,35 @@ def account_frame(
         masked = [mask_payload(_best_text(s, u, k)) for s, u, k in zip(grp["system_text"], grp["user_texts"], index,
                                                                        strict=True)]  # fmt: skip
         sigs = [signature(m) if m else None for m in masked]
-        cluster = _clusters(sigs, near)
+        cluster = near_clusters(sigs, near)
         flagged = grp["flagged"].to_numpy(dtype=bool)
+        confident = flagged & (grp["score"].to_numpy(dtype=float) >= float(confident_score))
         ts = [pd.Timestamp(x).to_pydatetime() for x in grp["ts"]]
         variants = [hashlib.blake2b(m.encode(), digest_size=8).hexdigest() for m in masked]
-        best: tuple[int, datetime | None, datetime | None] = (0, None, None)
-        for c in set(cluster):
-            idx = [i for i, k in enumerate(cluster) if k == c]
-            if not flagged[idx].any():
-                continue
-            b = _max_burst([ts[i] for i in idx], [variants[i] for i in idx], burst_minutes)
-            if b[0] > best[0]:
-                best = b
         named = sorted({f"{s}:{i}" for s, i in zip(grp["template_source"], grp["template_item"], strict=True)
                         if isinstance(i, str) and i})  # NaN (no match) after concatenation is not a name  # fmt: skip
         md = grp["metadata_user_id"] if "metadata_user_id" in grp.columns else [None] * len(grp)
         actors = [end_user(x) for x in md]
         mine = {u: n for (a, u), n in (user_totals or {}).items() if a == str(acc)}
         n_total = (totals or {}).get(str(acc), len(grp))
-        distinct, share, n_users = _top_actor(actors, flagged, variants, n_total, mine, min_share)
+        groups, n_users = actor_groups(actors, flagged, n_total, mine)
+        units = attempt_units(variants, [_conversation(s, u) for s, u in zip(grp["system_text"], grp["user_texts"],
+                                                                            strict=True)])  # fmt: skip
+        distinct, share = top_actor(groups, confident, units, min_share)
+        best: tuple[int, datetime | None, datetime | None] = (0, None, None)
+        for rows_of_actor, _ in groups.values():  # a burst is one actor's: many users' texts are not a fuzzer
+            by_cluster: dict[int, list[int]] = {}
+            for i in rows_of_actor:
+                by_cluster.setdefault(cluster[i], []).append(i)
+            for idx in by_cluster.values():
+                b = max_burst([ts[i] for i in idx], [variants[i] for i in idx], burst_minutes)
+                if b[0] > best[0]:
+                    best = b
         rows.append(
             {
                 "entity_id": str(acc),
                 "jb_attempts": int(flagged.sum()),
+                "jb_confident": int(confident.sum()),
                 "jb_distinct": distinct,
                 "jb_share": float(share),
                 "jb_end_users": n_users,
@@ -407,7 +364,8 @@ def findings(
     out = list(_exchange_findings(exchange_detector, candidates[candidates["flagged"]], window, None))
     acc_det = account_detector or AccountJailbreakDetector()
     frame = account_frame(candidates, burst_minutes=burst_minutes, totals=totals, user_totals=user_totals,
-                          min_share=float(acc_det.min_share))  # fmt: skip
+                          min_share=float(acc_det.min_share),
+                          confident_score=float(acc_det.confident_score))  # fmt: skip
     if frame.empty:
         return out
     acc_det.fit(frame)
@@ -423,7 +381,13 @@ def findings(
                 "exchanges flagged as jailbreak attempts in the window",
                 "extraction",
             ),
-            Evidence("jb_distinct", row.jb_distinct, None, "distinct (payload-masked) jailbreak texts", "extraction"),
+            Evidence(
+                "jb_distinct",
+                row.jb_distinct,
+                {"confident_score": float(acc_det.confident_score), "confident_exchanges": row.jb_confident},
+                "distinct (payload-masked) jailbreak texts scoring at least confident_score (of the top actor)",
+                "extraction",
+            ),
             Evidence("jb_templates", row.jb_templates, None, "distinct jailbreak template clusters used", "extraction"),
         ]
         if row.jb_end_users:
