@@ -131,6 +131,10 @@ def test_origin_features_equal_with_the_reference_bootstrap(monkeypatch: pytest.
     frame, hourly_df = pd.DataFrame(rows), pd.concat(hourly, ignore_index=True)
     restricted = ["CN", "HK", "RU"]
     fast = origin.add_origin_features(frame, hourly_df, restricted, start, start + timedelta(days=28), n_boot=20)
+    forked = origin.add_origin_features(
+        frame, hourly_df, restricted, start, start + timedelta(days=28), n_boot=20, workers=2
+    )
+    pd.testing.assert_frame_equal(fast, forked)  # accounts estimated on two forked workers: same values
     monkeypatch.setattr(origin, "estimate_share", _estimate_share_reference)
     ref = origin.add_origin_features(frame, hourly_df, restricted, start, start + timedelta(days=28), n_boot=20)
     pd.testing.assert_frame_equal(fast, ref)

@@ -9,7 +9,7 @@ import pytest
 
 from stillwatch.config import Settings
 from stillwatch.engine import get_engine
-from stillwatch.engine.batchpool import map_stream, resolve_workers
+from stillwatch.engine.batchpool import fork_map, map_stream, resolve_workers
 
 
 def _batches(n: int) -> list[pa.RecordBatch]:
@@ -104,3 +104,22 @@ def test_background_map_error_is_raised_by_result_and_close_is_safe(tmp_path) ->
         pending.close()
         abandoned = engine.map_batches_background(engine.table("t"), _boom, pa.schema([("x", pa.int64())]))
         abandoned.close()  # never waited for: stops cleanly
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_fork_map_gives_the_serial_results_in_order(workers: int) -> None:
+    data = [i * i for i in range(37)]  # inherited by the forked workers, never pickled
+    got = fork_map(lambda k: (k, data[k], os.getpid()), len(data), workers)
+    assert [(k, v) for k, v, _ in got] == list(enumerate(data))
+    pids = {p for _, _, p in got}
+    assert (os.getpid() not in pids) if workers > 1 else (pids == {os.getpid()})
+
+
+def test_fork_map_raises_the_task_error() -> None:
+    def task(k: int) -> int:
+        if k == 5:
+            raise ValueError("item 5")
+        return k
+
+    with pytest.raises(ValueError, match="item 5"):
+        fork_map(task, 10, 2)

@@ -37,6 +37,7 @@ from stillwatch.detect.mixture import (
     rest_days,
     restricted_offsets,
 )
+from stillwatch.engine.batchpool import fork_map
 
 MIN_EXCHANGES_FOR_MIXTURE = 50
 MIN_EXCHANGES_FOR_CALENDAR = 100
@@ -132,7 +133,13 @@ def shape_basis(frame: pd.DataFrame, hourly: pd.DataFrame, k: int = N_BASIS) -> 
 
 
 def add_origin_features(
-    frame: pd.DataFrame, hourly: pd.DataFrame, restricted: list[str], start: datetime, until: datetime, n_boot: int = 60
+    frame: pd.DataFrame,
+    hourly: pd.DataFrame,
+    restricted: list[str],
+    start: datetime,
+    until: datetime,
+    n_boot: int = 60,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Add ``tz_restricted``, ``cal_restricted``, ``enduser_addr_share`` and the restricted share.
 
@@ -148,6 +155,7 @@ def add_origin_features(
         start: Window start.
         until: Window end.
         n_boot: Bootstrap replicates for the interval.
+        workers: Processes for the per-account estimates (forked; same results with any number).
 
     Returns:
         The frame with the new columns.
@@ -189,7 +197,7 @@ def add_origin_features(
         on = best.apply(lambda b, o=o: pd.notna(b) and circ_dist(b, o) <= 1)
         shapes[r] = learn_shape(frame, hourly, on)[0] if on.sum() >= 5 else shape
     basis = shape_basis(frame, hourly)
-    est = _estimate_all(frame, hourly, roff, (shape, weekend, shapes, basis), start, until, n_boot)
+    est = _estimate_all(frame, hourly, roff, (shape, weekend, shapes, basis), start, until, n_boot, workers)
     for col in ("restricted_share", "share_low", "share_high"):
         frame[col] = frame["account_id"].map({a: e[col] for a, e in est.items()}).fillna(0.0)
     frame["share_identifiable"] = frame["account_id"].map({a: e["identifiable"] for a, e in est.items()})
@@ -216,7 +224,7 @@ def enduser_addr_share(frame: pd.DataFrame) -> pd.Series:
 def _estimate_all(
     frame: pd.DataFrame, hourly: pd.DataFrame, roff: dict[str, float],
     learned: tuple[np.ndarray, float, dict[str, np.ndarray], list[np.ndarray]],
-    start: datetime, until: datetime, n_boot: int,
+    start: datetime, until: datetime, n_boot: int, workers: int = 1,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     if not roff or hourly.empty:
         return {}
@@ -253,10 +261,12 @@ def _estimate_all(
         return stacked[key]
 
     prefixes = _num(frame, "restricted_prefixes", default=np.inf) if "restricted_prefixes" in frame else None
-    for i, row in cand.iterrows():
+
+    def one(i: Any, row: pd.Series) -> tuple[str, dict[str, Any]] | None:
+        """The share estimate of one candidate account (``None`` without hourly rows)."""
         aid = row["account_id"]
         if aid not in groups:
-            continue
+            return None
         rows = groups[aid]
         gi = h_i[rows]
         sel = np.arange(int(gi.min()) - int(gi.min()) % 24, int(gi.max()) + 1)
@@ -271,8 +281,7 @@ def _estimate_all(
         if not regions:
             d_lo, d_hi = wilson_interval(int(dn[sel].sum()), int(y[sel].sum()))
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
-            out[aid] = {"restricted_share": direct, "share_low": d_lo, "share_high": d_hi, "identifiable": False}
-            continue
+            return aid, {"restricted_share": direct, "share_low": d_lo, "share_high": d_hi, "identifiable": False}
         # regions told apart by their calendar only (same clock): local users may keep their
         # festivals too, each region's on its own (not a union of every restricted calendar)
         also = tuple(r for r in regions if min(circ_dist(roff[r], o) for o in offs) < 2)
@@ -325,8 +334,14 @@ def _estimate_all(
             e = estimate_share(
                 y[sel], dn[sel], L, R, day_idx[sel], n_boot=n_boot, seed=seed, variants=variants, strata=strata
             )
-        out[aid] = {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
-                    "identifiable": True}  # fmt: skip
+        return aid, {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
+                     "identifiable": True}  # fmt: skip
+
+    # accounts are independent (each bootstrap has its own seed): the same estimates on any worker
+    items = list(cand.iterrows())
+    for result in fork_map(lambda k: one(*items[k]), len(items), workers):
+        if result is not None:
+            out[result[0]] = result[1]
     return out
 
 

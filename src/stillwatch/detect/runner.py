@@ -20,6 +20,7 @@ import pandas as pd
 from stillwatch.detect import distillation, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
+from stillwatch.engine.batchpool import resolve_workers
 from stillwatch.exceptions import NotFoundError
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ def build_input(
     frame["restricted_addr_share"] = np.maximum(
         frame["ip_restricted_share"].fillna(0.0), frame["xff_restricted_share"].fillna(0.0)
     )
-    frame = subrouting.add_origin_features(frame, hourly_df, settings.restricted_regions, start, until)
+    frame = subrouting.add_origin_features(
+        frame, hourly_df, settings.restricted_regions, start, until, workers=resolve_workers(settings.map_workers)
+    )
     frame["entity_id"] = frame["account_id"]
     frame = frame.sort_values("account_id").reset_index(drop=True)
     egress, hops = (_to_pandas(engine, e) for e in pools.pool_edges(view))

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -28,12 +28,63 @@ if TYPE_CHECKING:
     from stillwatch.engine.base import BatchFn
 
 _FN: BatchFn | None = None
+_TASK: Callable[[int], Any] | None = None
 
 
 def _apply(batch: pa.RecordBatch) -> pa.RecordBatch:
     if _FN is None:  # pragma: no cover - a worker always inherits the function
         raise RuntimeError("batch pool worker started without a batch function")
     return _FN(batch)
+
+
+R = TypeVar("R")
+
+
+def _run_chunk(chunk: list[int]) -> list[Any]:
+    if _TASK is None:  # pragma: no cover - a worker always inherits the task
+        raise RuntimeError("fork_map worker started without a task")
+    return [_TASK(k) for k in chunk]
+
+
+def fork_map(task: Callable[[int], R], n: int, workers: int) -> list[R]:
+    """``[task(k) for k in range(n)]`` on ``workers`` forked processes, in order.
+
+    The task is usually a closure over data already in memory (per-account arrays); the workers
+    inherit it by ``fork`` and receive only index lists, and each result is pickled back. Items
+    are dealt out round-robin in small chunks, so uneven items still spread over the workers.
+    Call it between DuckDB queries, never during one.
+
+    Args:
+        task: Computes the result of item ``k``; must be deterministic (it runs in any worker).
+        n: Number of items.
+        workers: Worker processes (1: in this process).
+
+    Returns:
+        The results, item order.
+    """
+    if workers <= 1 or n < 2:
+        return [task(k) for k in range(n)]
+    global _TASK
+    _TASK = task
+    m = min(n, workers * 8)
+    chunks = [list(range(j, n, m)) for j in range(m)]
+    gc.freeze()
+    try:
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    finally:
+        gc.unfreeze()
+        _TASK = None
+    try:
+        parts = pool.map(_run_chunk, chunks, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+    out: list[Any] = [None] * n
+    for chunk, part in zip(chunks, parts, strict=True):
+        for k, value in zip(chunk, part, strict=True):
+            out[k] = value
+    return out
 
 
 def resolve_workers(setting: int) -> int:
