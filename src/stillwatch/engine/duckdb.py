@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import threading
@@ -101,7 +102,8 @@ class DuckDBEngine(Engine):
 
         def run() -> None:
             try:
-                batches = (b for b in pq.ParquetFile(source).iter_batches(batch_size=batch_rows) if not stop.is_set())
+                every = pq.ParquetFile(source).iter_batches(batch_size=batch_rows)
+                batches = itertools.takewhile(lambda _: not stop.is_set(), every)
                 mapped = pool.map(batches) if pool is not None else (fn(b) for b in batches if b.num_rows)
                 with pq.ParquetWriter(target, schema, compression="zstd") as writer:
                     for out in mapped:
