@@ -63,6 +63,29 @@ def actor_groups(
     return groups, len(ids)
 
 
+class _UnionFind:
+    """Disjoint sets over ``0..n-1`` (path halving); a union hangs ``i``'s root under ``j``'s."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        ri, rj = self.find(i), self.find(j)
+        if ri != rj:
+            self.parent[ri] = rj
+
+    def labels(self) -> list[int]:
+        """The root of every element (equal labels = one set)."""
+        return [self.find(i) for i in range(len(self.parent))]
+
+
 def attempt_units(variants: list[str], conversations: list[str]) -> list[int]:
     """One id per distinct attempt: rows with the same text variant, or from the same conversation,
     are one attempt (union-find over both keys).
@@ -72,21 +95,12 @@ def attempt_units(variants: list[str], conversations: list[str]) -> list[int]:
     so one curious session is not "many distinct jailbreaks"; an operator running jailbreaks opens
     attempt after attempt.
     """
-    parent = list(range(len(variants)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = _UnionFind(len(variants))
     for keys in (variants, conversations):
         first: dict[str, int] = {}
         for i, k in enumerate(keys):
-            j = first.setdefault(k, i)
-            if find(i) != find(j):
-                parent[find(i)] = find(j)
-    return [find(i) for i in range(len(variants))]
+            sets.union(i, first.setdefault(k, i))
+    return sets.labels()
 
 
 def top_actor(
@@ -105,24 +119,17 @@ def top_actor(
 
 def near_clusters(sigs: list[np.ndarray | None], near: float) -> list[int]:
     """Union-find over signatures sharing an LSH band and estimated Jaccard >= near."""
-    parent = list(range(len(sigs)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = _UnionFind(len(sigs))
     buckets: dict[bytes, list[int]] = {}
     for i, sig in enumerate(sigs):
         if sig is None:
             continue
         for key in band_keys(sig):
             for j in buckets.setdefault(key, []):
-                if find(i) != find(j) and float(np.mean(sigs[j] == sig)) >= near:  # type: ignore[operator]
-                    parent[find(i)] = find(j)
+                if sets.find(i) != sets.find(j) and float(np.mean(sigs[j] == sig)) >= near:  # type: ignore[operator]
+                    sets.union(i, j)
             buckets[key].append(i)
-    return [find(i) for i in range(len(sigs))]
+    return sets.labels()
 
 
 def max_burst(ts: list[datetime], variants: list[str], minutes: int) -> tuple[int, datetime | None, datetime | None]:
