@@ -99,18 +99,30 @@ def _calendar_day_counts(calendar: pa.Table, start: date, end: date) -> dict[str
 
 
 def _holidays(hourly: ir.Table, calendar: ir.Table, counts: dict[str, dict[str, int]]) -> ir.Table:
+    # Exchanges per account and local day, once per distinct UTC offset (regions share them).
+    distinct = sorted(set(HOLIDAY_REGIONS.values()))
     shifted = [
         hourly.select(
             "account_id", "n",
-            region=ibis.literal(r),
+            offset=ibis.literal(off, type="int32"),
             local_day=(hourly.hour_ts + ibis.interval(minutes=off)).date(),
         )
-        for r, off in HOLIDAY_REGIONS.items()
+        for off in distinct
     ]  # fmt: skip
     allr = shifted[0]
     for s in shifted[1:]:
         allr = allr.union(s)
-    j = allr.join(calendar, ["region", "local_day"])
+    daily = allr.group_by(["account_id", "offset", "local_day"]).aggregate(n=allr.n.sum())
+    region_offset = ibis.memtable(
+        pa.table(
+            {
+                "region": pa.array(list(HOLIDAY_REGIONS), pa.string()),
+                "offset": pa.array(list(HOLIDAY_REGIONS.values()), pa.int32()),
+            }
+        )
+    )
+    cal = calendar.join(region_offset, "region")
+    j = daily.join(cal, ["offset", "local_day"])
     aggs = {}
     for r in HOLIDAY_REGIONS:
         in_r = j.region == r
