@@ -26,6 +26,24 @@ def _parse_date(value: str | None) -> date | None:
         raise ConfigError(f"--start {value!r} is not a date", hint="use YYYY-MM-DD") from None
 
 
+def _parse_shares(values: list[str] | None) -> dict[str, float]:
+    """``NAME=WEIGHT`` options as a dict (names and weights are checked by the simulator).
+
+    Raises:
+        ConfigError: a value is not ``NAME=<number>``.
+    """
+    out: dict[str, float] = {}
+    for value in values or []:
+        name, _sep, weight = value.partition("=")
+        try:
+            out[name.strip()] = float(weight)
+        except ValueError:
+            raise ConfigError(
+                f"--share {value!r} is not NAME=WEIGHT", hint="e.g. --share enterprise_gateway=0.2"
+            ) from None
+    return out
+
+
 def simulate_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
@@ -41,6 +59,14 @@ def simulate_cmd(
     population: Annotated[
         list[str] | None, typer.Option("--population", help="Simulate only these populations (repeatable).")
     ] = None,
+    share: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--share",
+            help="NAME=WEIGHT: this population's weight of the exchange budget instead of its default share "
+            "(repeatable; weights are normalised).",
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Rendering processes (default: up to 2); output is the same.")
     ] = None,
@@ -51,6 +77,7 @@ def simulate_cmd(
 
     settings = ctx.obj.settings
     first_day = _parse_date(start)
+    shares = _parse_shares(share)
     with Progress(
         TextColumn("[bold]simulate[/]"),
         BarColumn(),
@@ -73,6 +100,7 @@ def simulate_cmd(
             start=first_day,
             days=days,
             populations=population,
+            shares=shares,
             restricted_regions=settings.restricted_regions,
             progress=tick,
             workers=workers if workers is not None else min(2, os.cpu_count() or 1),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -130,9 +131,31 @@ def check_populations(names: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_actors(ctx: Ctx, total: int, populations: Sequence[str]) -> list[Actor]:
-    """Size every population from its share of ``total`` and build its actors."""
-    shares = {p: POPULATIONS[p] for p in populations}
+def check_shares(shares: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate share overrides (population name -> weight of the exchange budget).
+
+    Raises:
+        ConfigError: an unknown population or a weight that is not a positive finite number.
+    """
+    out: dict[str, float] = {}
+    for name, weight in (shares or {}).items():
+        if name not in POPULATIONS:
+            raise ConfigError(f"unknown population {name!r} in --share", hint=f"choose from {', '.join(POPULATIONS)}")
+        if not (math.isfinite(weight) and weight > 0):
+            raise ConfigError(f"share of {name} must be a positive number, not {weight!r}")
+        out[name] = float(weight)
+    return out
+
+
+def build_actors(
+    ctx: Ctx, total: int, populations: Sequence[str], shares: Mapping[str, float] | None = None
+) -> list[Actor]:
+    """Size every population from its share of ``total`` and build its actors.
+
+    ``shares`` overrides the default weight (:data:`POPULATIONS`) of the populations it names;
+    weights are normalised over the simulated populations.
+    """
+    shares = {p: (shares or {}).get(p, POPULATIONS[p]) for p in populations}
     norm = sum(shares.values())
     budget = {p: total * s / norm for p, s in shares.items()}
     d, r = ctx.days, PER_PERSON_DAY
@@ -191,6 +214,7 @@ def simulate(
     start: date | None = None,
     days: int | None = None,
     populations: Sequence[str] | None = None,
+    shares: Mapping[str, float] | None = None,
     restricted_regions: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
@@ -205,6 +229,8 @@ def simulate(
         start: First UTC day (default: Spring Festival 2026 window).
         days: Window length in days.
         populations: Subset of :data:`POPULATIONS` to simulate (default all).
+        shares: Weights of the exchange budget for some populations, instead of their default
+            :data:`POPULATIONS` share (e.g. more enterprise gateways for a fairness evaluation).
         restricted_regions: Region codes the provider does not serve (pass ``settings.restricted_regions``;
             None reads them from :class:`~stillwatch.config.Settings`).
         progress: Called as ``progress(done, expected)`` every few thousand exchanges.
@@ -223,6 +249,7 @@ def simulate(
         restricted_regions = Settings().restricted_regions
     total = parse_scale(scale)
     pops = check_populations(populations)
+    weights = check_shares(shares)
     small = total <= 200_000
     start = start or (DEMO_START if small else DEFAULT_START)
     days = days or (DEMO_DAYS if small else DEFAULT_DAYS)
@@ -242,11 +269,11 @@ def simulate(
             new_model=model,
             launch_ms=launch,
         )
-        actors = build_actors(ctx, total, pops)
+        actors = build_actors(ctx, total, pops, weights)
         summary = SimulationSummary(
             out_dir=Path(out_dir), seed=seed, scale=total, start=start, days=days, corpora=bank.sources
         )
-        _write_all(out, ctx, actors, window_days(start, days), summary, progress, total, workers)
+        _write_all(out, ctx, actors, window_days(start, days), summary, progress, total, workers, weights)
     except BaseException:
         out.abort()
         raise
@@ -290,6 +317,7 @@ def _write_all(
     progress: Callable[[int, int], None] | None,
     total: int,
     workers: int = 1,
+    shares: Mapping[str, float] | None = None,
 ) -> None:
     ids = RequestIds(ctx.seed)
     groups: Counter[str] = Counter()
@@ -365,6 +393,7 @@ def _write_all(
             "scale": summary.scale,
             "start": ctx.start.isoformat(),
             "days": ctx.days,
+            **({"shares": dict(sorted(shares.items()))} if shares else {}),
             "corpora": summary.corpora,
             "restricted_regions": sorted(ctx.restricted),
             "models": model_catalogue(ctx.start, ctx.days),
