@@ -9,7 +9,7 @@ SERVE ?= 1
 DEMO_DIR ?= ./stillwatch-demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint typecheck rules clean
+.PHONY: install demo test test-fast bench fairness lint typecheck rules clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test-fast: $(STAMP)  ## the suite without Spark, PostgreSQL, Redis, LiteLLM, bro
 
 bench: $(STAMP)  ## benchmarks; results go to docs/benchmarks.md by hand
 	$(PY) benchmarks/run.py
+
+FAIR_DIR ?= /work/stores/fair
+fairness: $(STAMP)  ## fairness at scale (~2 M simulated exchanges, seed 11; not in test or bench); docs/evaluation.md
+	$(PY) benchmarks/fairness_at_scale.py --dir $(FAIR_DIR) --no-jailbreak --cutoffs 7,1,3
+	$(PY) benchmarks/fairness_at_scale.py --dir $(FAIR_DIR) --jailbreak --cutoffs 7,1,3
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

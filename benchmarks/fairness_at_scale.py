@@ -1,0 +1,264 @@
+"""Fairness at scale: false-positive rate per benign group with enough accounts to bound it.
+
+Issue-5 fairness floor: the false-positive rate on legitimate Chinese-writing customers is no worse
+than on all benign accounts, and enterprise gateways and benchmark researchers stay at ≤ 0.5 %.
+With no false positive, the 95 % Wilson upper bound is below 0.5 % only from n ≥ 765 accounts,
+while the ``small`` set has 91 gateways and 32 researchers. This script simulates a benign-heavy
+set on a *fresh* seed (never seed 7, whose labels are the evaluation set of the detectors, nor
+seed 1, their tuning set) where gateways and researchers get a larger share of the exchange
+budget (``stillwatch simulate --share``), with abuse populations alongside so the detectors'
+baselines and pools see a mix, then runs detection at a few cut-offs and scores every benign group.
+
+Steps (each is skipped when its output exists; ``--force`` re-runs detection only):
+
+1. ``stillwatch simulate --seed 11 --start 2026-02-12 --days 7 --share ...`` → ``<dir>/sim<seed>``
+   (the window crosses the 02-14 make-up working Saturday and the first days of the Spring
+   Festival holiday, when Chinese-writing customers change their hours);
+2. ``stillwatch --data-dir <dir>/store<seed> ingest ...`` and ``enrich``;
+3. ``run_detection(until=cut-off, write=False, link=..., jailbreak=...)`` at the end of the given
+   days (the jailbreak day scans are cached in the store, so later cut-offs reuse them), each
+   scored with :func:`stillwatch.evaluate.evaluate_findings` over the accounts that have at
+   least one exchange before the cut-off (a benign account with no traffic cannot be flagged and
+   is not counted; ``eval`` counts every labelled benign account).
+
+The result (``<dir>/fairness<seed>.json``) has, per cut-off, every benign group's accounts,
+flagged accounts, FPR and Wilson interval, the flagged accounts with their finding kinds and
+top evidence, precision/recall per abuse kind (a sanity check that the detectors still fire),
+wall and CPU seconds and the load average; and the accounts flagged at *any* cut-off per group.
+
+Run (≈ 2 M exchanges; see docs/evaluation.md for the measured time): ``make fairness`` or
+``.venv/bin/python benchmarks/fairness_at_scale.py --dir /work/stores/fair``. Not part of the
+test suite or of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+#: Exchange budget per population (``--share`` weights, normalised over :data:`SCALE`, which is
+#: kept below the 2 M at which the simulator switches to 120-person gateways). With a 7-day window the sizing
+#: formulas of ``stillwatch.simulate.engine.build_actors`` give ≈ 860 gateways (≈ 249 exchanges
+#: each), ≈ 860 researchers (one benchmark sweep each), ≈ 20,000 ``benign_en`` and ≈ 6,000
+#: ``benign_zh_legit`` accounts, 6 relays, hydra clusters, 3 sub-routing platforms, subsidiaries,
+#: ban evaders and a few jailbreakers.
+BUDGET: dict[str, int] = {
+    "benign_en": 412_000,
+    "benign_zh_legit": 104_000,
+    "enterprise_gateway": 214_000,
+    "researcher_benchmark": 946_000,
+    "relay": 120_000,
+    "subrouting": 30_000,
+    "subsidiary": 20_000,
+    "distillation": 120_000,
+    "ban_evasion": 6_800,
+    "jailbreak": 1_100,
+}
+SCALE = 1_975_000
+START = date(2026, 2, 12)
+DAYS = 7
+FLOOR = 0.005  # enterprise gateways and researchers
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("stillwatch")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "stillwatch"]
+
+
+def _run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished (forked) workers."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def simulate(sim: Path, seed: int, start: date, days: int) -> None:
+    """Simulate the set (skipped when ``labels.jsonl`` exists)."""
+    if (sim / "labels.jsonl").exists():
+        return
+    cmd = [*_cli(), "simulate", "--out", str(sim), "--seed", str(seed), "--start", start.isoformat(),
+           "--days", str(days), "--scale", str(SCALE), "--quiet"]  # fmt: skip
+    for name, budget in BUDGET.items():
+        cmd += ["--population", name, "--share", f"{name}={budget}"]
+    _run(cmd)
+
+
+def ingest_enrich(sim: Path, store: Path) -> None:
+    """Ingest and enrich (skipped when the marker of a completed run exists)."""
+    marker = store / ".fairness_enriched"
+    if marker.exists():
+        return
+    files = [str(sim / n) for n in ("accounts.jsonl", "enforcement.jsonl", "exchanges.jsonl.gz")]
+    _run([*_cli(), "--data-dir", str(store), "ingest", *files])
+    _run([*_cli(), "--data-dir", str(store), "enrich"])
+    marker.write_text(datetime.now(UTC).isoformat() + "\n")
+
+
+def _activity(engine: Any, until: datetime) -> tuple[dict[str, int], dict[str, datetime]]:
+    """Exchanges and first exchange per account before ``until``."""
+    import ibis
+
+    t = engine.table("exchanges_enriched")
+    t = t.filter(t.ts < ibis.literal(until))
+    df = engine.execute(t.group_by("account_id").aggregate(n=t.count(), first=t.ts.min())).to_pandas()
+    firsts = {}
+    for a, ts in zip(df["account_id"], df["first"], strict=True):
+        ts = ts.to_pydatetime()
+        firsts[str(a)] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+    return dict(zip(df["account_id"].astype(str), df["n"].astype(int), strict=True)), firsts
+
+
+def _flag_detail(findings: list[Any], ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per flagged benign account: kind, detector, score and the three strongest evidence items."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in findings:
+        if f.shadow:
+            continue
+        targets = [f.entity_id] if f.entity == "account" else list(f.accounts) if f.entity != "exchange" else []
+        for a in set(targets) & ids:
+            ev = sorted(f.evidence, key=lambda e: -float(e.strength or 0))[:3]
+            out[a].append({"kind": f.kind, "entity": f.entity, "detector": f.detector.get("name"),
+                           "score": round(float(f.score), 3),
+                           "evidence": [[e.name, str(e.value)[:120], e.family] for e in ev]})  # fmt: skip
+    return dict(out)
+
+
+def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until: datetime,
+                 link: bool, jailbreak: bool) -> dict[str, Any]:  # fmt: skip
+    """Run detection at ``until`` and score it over the accounts active before ``until``."""
+    from stillwatch.detect.jailbreak_cache import ScanCache
+    from stillwatch.detect.runner import run_detection
+    from stillwatch.evaluate import evaluate_findings
+
+    load0 = os.getloadavg()
+    c0, w0 = _cpu(), time.time()
+    cache = ScanCache.in_store(settings.data_dir) if jailbreak else None
+    found = run_detection(engine, settings, until, write=False, link=link, jailbreak=jailbreak, jailbreak_cache=cache)
+    cpu, wall = _cpu() - c0, time.time() - w0
+    per_account, first = _activity(engine, until)
+    labs = [lab for lab in labels if lab["entity"] != "account" or per_account.get(str(lab["id"]), 0) > 0]
+    ev = evaluate_findings(found, labs, per_account, first)
+    flagged = {a for g, v in ev["benign_groups"].items() if g != "all_benign" for a in v["flagged_ids"]}
+    labelled: dict[str, int] = defaultdict(int)
+    for lab in labels:
+        if lab["entity"] == "account" and lab["label"] == "benign":
+            labelled[str(lab.get("group"))] += 1
+    return {
+        "until": until.isoformat(),
+        "link": link,
+        "jailbreak": jailbreak,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "loadavg_before": [round(x, 2) for x in load0],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "findings": len(found),
+        "benign_labelled": dict(labelled),
+        "benign_groups": ev["benign_groups"],
+        "flagged_detail": _flag_detail(found, flagged),
+        "kinds": {
+            k: {x: v[x] for x in ("positives", "flagged", "precision", "recall")} for k, v in ev["kinds"].items()
+        },
+    }
+
+
+def _table(result: dict[str, Any]) -> str:
+    """Markdown table: one row per benign group and cut-off."""
+    from stillwatch.evaluate import wilson
+
+    rows = ["| cut-off | group | accounts | flagged | FPR | 95 % Wilson interval |", "|---|---|---:|---:|---:|---|"]
+    for cut in result["cutoffs"]:
+        for g, v in cut["benign_groups"].items():
+            rows.append(f"| {cut['until'][:16]} | {g} | {v['accounts']:,} | {v['flagged']} | {v['fpr']:.3%} | "
+                        f"[{v['fpr_low']:.3%}, {v['fpr_high']:.3%}] |")  # fmt: skip
+    for g, v in result.get("ever_flagged", {}).items():
+        lo, hi = wilson(len(v["ids"]), v["accounts"])
+        rows.append(f"| any cut-off | {g} | {v['accounts']:,} | {len(v['ids'])} | "
+                    f"{len(v['ids']) / max(1, v['accounts']):.3%} | [{lo:.3%}, {hi:.3%}] |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def main() -> int:
+    """Simulate, ingest, enrich and score the cut-offs; print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/work/stores/fair", help="working folder (simulated set, store, result)")
+    parser.add_argument("--seed", type=int, default=11, help="a fresh seed (not 1 or 7)")
+    parser.add_argument("--start", default=START.isoformat())
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--cutoffs", default="1,3,7", help="cut-offs: ends of these days of the window (UTC)")
+    parser.add_argument("--link", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--jailbreak", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--force", action="store_true", help="re-run cut-offs already in the result file")
+    args = parser.parse_args()
+    if args.seed in (1, 7):
+        parser.error("seed 1 tunes and seed 7 evaluates the detectors; use a fresh seed")
+    from stillwatch.config import load_settings
+    from stillwatch.engine import get_engine
+    from stillwatch.evaluate import read_labels
+
+    root = Path(args.dir)
+    sim, store = root / f"sim{args.seed}", root / f"store{args.seed}"
+    start = date.fromisoformat(args.start)
+    simulate(sim, args.seed, start, args.days)
+    ingest_enrich(sim, store)
+    out_path = root / f"fairness{args.seed}.json"
+    result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result.update(seed=args.seed, start=start.isoformat(), days=args.days, budget=BUDGET,
+                  simulation=json.loads((sim / "simulation.json").read_text())["by_group"])  # fmt: skip
+    done = {(c["until"], c["link"], c["jailbreak"]): c for c in result.get("cutoffs", [])}
+    labels = read_labels(sim / "labels.jsonl")
+    settings = load_settings(data_dir=str(store))
+    t0 = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    with get_engine(settings, "duckdb") as engine:
+        for day in (int(x) for x in args.cutoffs.split(",")):
+            until = t0 + timedelta(days=day)
+            key = (until.isoformat(), args.link, args.jailbreak)
+            if key in done and not args.force:
+                continue
+            print(f"cut-off {until.isoformat()} (link={args.link}, jailbreak={args.jailbreak})", flush=True)
+            done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak)
+            result["cutoffs"] = sorted(done.values(), key=lambda c: (c["until"], c["link"], c["jailbreak"]))
+            out_path.write_text(json.dumps(result, indent=1, sort_keys=True, default=str))
+            g = done[key]["benign_groups"]
+            print(" ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in g.items()),
+                  f"| {done[key]['cpu_s']} s CPU, {done[key]['wall_s']} s wall", flush=True)  # fmt: skip
+    ever: dict[str, dict[str, Any]] = {}
+    for cut in result.get("cutoffs", []):
+        for g, v in cut["benign_groups"].items():
+            e = ever.setdefault(g, {"accounts": 0, "ids": set()})
+            e["accounts"] = max(e["accounts"], v["accounts"])
+            e["ids"] |= set(v["flagged_ids"])
+    result["ever_flagged"] = {g: {"accounts": v["accounts"], "ids": sorted(v["ids"])} for g, v in ever.items()}
+    out_path.write_text(json.dumps(result, indent=1, sort_keys=True, default=str))
+    print(_table(result))
+    from stillwatch.evaluate import wilson
+
+    groups = result["ever_flagged"]
+    for g in ("enterprise_gateway", "researcher_benchmark"):
+        if g in groups:
+            hi = wilson(len(groups[g]["ids"]), groups[g]["accounts"])[1]
+            print(f"{g}: Wilson upper bound {hi:.3%} at any cut-off -> floor {FLOOR:.1%} shown: {hi <= FLOOR}")
+    for cut in result.get("cutoffs", []):
+        g = cut["benign_groups"]
+        if "benign_zh_legit" in g:
+            ok = g["benign_zh_legit"]["fpr"] <= g["all_benign"]["fpr"]
+            print(f"{cut['until'][:16]}: benign_zh_legit FPR <= all benign: {ok}")
+    print(f"-> {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
