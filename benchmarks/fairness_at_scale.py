@@ -133,12 +133,48 @@ def _flag_detail(findings: list[Any], ids: set[str]) -> dict[str, list[dict[str,
             ev = sorted(f.evidence, key=lambda e: -float(e.strength or 0))[:3]
             out[a].append({"kind": f.kind, "entity": f.entity, "detector": f.detector.get("name"),
                            "score": round(float(f.score), 3),
-                           "evidence": [[e.name, str(e.value)[:120], e.family] for e in ev]})  # fmt: skip
+                           "evidence": [[e.feature, str(e.value)[:120], e.family] for e in ev]})  # fmt: skip
     return dict(out)
 
 
+def thin_baselines(labels: list[dict[str, Any]], fractions: dict[str, float]) -> str:
+    """Diagnostic only: fit every detector's baselines without most accounts of some groups.
+
+    This set over-represents gateways and researchers (≈ 10 % each of the accounts with ≥ 30
+    exchanges, the reference of the relay and distillation baselines, against ≈ 0.5–1.5 % in the
+    ``small`` sets), so they help define "normal" and their FPR may be optimistic. Keeping only a
+    ``fraction`` of each named group in the frames passed to ``Detector.fit`` (a fixed hash of the
+    account id picks them) gives baselines of the natural mix; every account is still scored. The
+    labels choose which rows the *baselines* see, never a threshold: a what-if on the mix.
+
+    Returns:
+        A tag for the result (``group=fraction,...``).
+    """
+    import hashlib
+
+    from stillwatch.detect import base
+
+    groups = {str(lab["id"]): str(lab.get("group")) for lab in labels if lab["entity"] == "account"}
+
+    def kept(account: str) -> bool:
+        frac = fractions.get(groups.get(account, ""), 1.0)
+        return int(hashlib.sha256(account.encode()).hexdigest()[:8], 16) < frac * 0xFFFFFFFF
+
+    drop = {a for a, g in groups.items() if g in fractions and not kept(a)}
+    original = base.Detector.fit
+
+    def fit(self: Any, X: Any, y: Any = None) -> Any:  # noqa: N803
+        if "entity_id" in X.columns:
+            rest = X[~X["entity_id"].astype(str).isin(drop)]
+            X = rest if len(rest) else X  # noqa: N806
+        return original(self, X, y)
+
+    base.Detector.fit = fit  # type: ignore[method-assign]
+    return ",".join(f"{g}={f}" for g, f in sorted(fractions.items()))
+
+
 def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until: datetime,
-                 link: bool, jailbreak: bool) -> dict[str, Any]:  # fmt: skip
+                 link: bool, jailbreak: bool, baseline: str = "") -> dict[str, Any]:  # fmt: skip
     """Run detection at ``until`` and score it over the accounts active before ``until``."""
     from stillwatch.detect.jailbreak_cache import ScanCache
     from stillwatch.detect.runner import run_detection
@@ -149,6 +185,10 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
     cache = ScanCache.in_store(settings.data_dir) if jailbreak else None
     found = run_detection(engine, settings, until, write=False, link=link, jailbreak=jailbreak, jailbreak_cache=cache)
     cpu, wall = _cpu() - c0, time.time() - w0
+    tag = f"{until:%Y%m%dT%H}{'-link' if link else ''}{'-jb' if jailbreak else ''}{'-thin' if baseline else ''}"
+    with open(Path(settings.data_dir).parent / f"findings-{tag}.jsonl", "w") as fh:
+        for f in found:
+            fh.write(json.dumps(f.to_dict(), default=str) + "\n")
     per_account, first = _activity(engine, until)
     labs = [lab for lab in labels if lab["entity"] != "account" or per_account.get(str(lab["id"]), 0) > 0]
     ev = evaluate_findings(found, labs, per_account, first)
@@ -161,6 +201,7 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
         "until": until.isoformat(),
         "link": link,
         "jailbreak": jailbreak,
+        "baseline": baseline or "all accounts",
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "loadavg_before": [round(x, 2) for x in load0],
@@ -179,14 +220,18 @@ def _table(result: dict[str, Any]) -> str:
     """Markdown table: one row per benign group and cut-off."""
     from stillwatch.evaluate import wilson
 
-    rows = ["| cut-off | group | accounts | flagged | FPR | 95 % Wilson interval |", "|---|---|---:|---:|---:|---|"]
+    rows = ["| cut-off | run | group | accounts | flagged | FPR | 95 % Wilson interval |",
+            "|---|---|---|---:|---:|---:|---|"]  # fmt: skip
     for cut in result["cutoffs"]:
+        run = "+".join(["detect", *(["link"] if cut["link"] else []), *(["jailbreak"] if cut["jailbreak"] else [])])
+        if cut.get("baseline", "all accounts") != "all accounts":
+            run += f" (baselines: {cut['baseline']})"
         for g, v in cut["benign_groups"].items():
-            rows.append(f"| {cut['until'][:16]} | {g} | {v['accounts']:,} | {v['flagged']} | {v['fpr']:.3%} | "
+            rows.append(f"| {cut['until'][:16]} | {run} | {g} | {v['accounts']:,} | {v['flagged']} | {v['fpr']:.3%} | "
                         f"[{v['fpr_low']:.3%}, {v['fpr_high']:.3%}] |")  # fmt: skip
     for g, v in result.get("ever_flagged", {}).items():
         lo, hi = wilson(len(v["ids"]), v["accounts"])
-        rows.append(f"| any cut-off | {g} | {v['accounts']:,} | {len(v['ids'])} | "
+        rows.append(f"| any cut-off | any run (all-account baselines) | {g} | {v['accounts']:,} | {len(v['ids'])} | "
                     f"{len(v['ids']) / max(1, v['accounts']):.3%} | [{lo:.3%}, {hi:.3%}] |")  # fmt: skip
     return "\n".join(rows)
 
@@ -201,6 +246,12 @@ def main() -> int:
     parser.add_argument("--cutoffs", default="1,3,7", help="cut-offs: ends of these days of the window (UTC)")
     parser.add_argument("--link", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--jailbreak", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--thin-baseline",
+        action="append",
+        metavar="GROUP=FRACTION",
+        help="diagnostic: fit baselines on this fraction of a group's accounts (see thin_baselines)",
+    )
     parser.add_argument("--force", action="store_true", help="re-run cut-offs already in the result file")
     args = parser.parse_args()
     if args.seed in (1, 7):
@@ -218,25 +269,35 @@ def main() -> int:
     result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
     result.update(seed=args.seed, start=start.isoformat(), days=args.days, budget=BUDGET,
                   simulation=json.loads((sim / "simulation.json").read_text())["by_group"])  # fmt: skip
-    done = {(c["until"], c["link"], c["jailbreak"]): c for c in result.get("cutoffs", [])}
+    done = {(c["until"], c["link"], c["jailbreak"], c.get("baseline", "all accounts")): c
+            for c in result.get("cutoffs", [])}  # fmt: skip
     labels = read_labels(sim / "labels.jsonl")
+    baseline = ""
+    if args.thin_baseline:
+        thin = {g: float(f) for g, _, f in (x.partition("=") for x in args.thin_baseline)}
+        baseline = thin_baselines(labels, thin)
     settings = load_settings(data_dir=str(store))
     t0 = datetime(start.year, start.month, start.day, tzinfo=UTC)
     with get_engine(settings, "duckdb") as engine:
         for day in (int(x) for x in args.cutoffs.split(",")):
             until = t0 + timedelta(days=day)
-            key = (until.isoformat(), args.link, args.jailbreak)
+            key = (until.isoformat(), args.link, args.jailbreak, baseline or "all accounts")
             if key in done and not args.force:
                 continue
-            print(f"cut-off {until.isoformat()} (link={args.link}, jailbreak={args.jailbreak})", flush=True)
-            done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak)
-            result["cutoffs"] = sorted(done.values(), key=lambda c: (c["until"], c["link"], c["jailbreak"]))
+            print(f"cut-off {until.isoformat()} (link={args.link}, jailbreak={args.jailbreak}, "
+                  f"baseline={baseline or 'all accounts'})", flush=True)  # fmt: skip
+            done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak, baseline)
+            result["cutoffs"] = sorted(
+                done.values(), key=lambda c: (c["until"], c["link"], c["jailbreak"], c["baseline"])
+            )
             out_path.write_text(json.dumps(result, indent=1, sort_keys=True, default=str))
             g = done[key]["benign_groups"]
             print(" ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in g.items()),
                   f"| {done[key]['cpu_s']} s CPU, {done[key]['wall_s']} s wall", flush=True)  # fmt: skip
     ever: dict[str, dict[str, Any]] = {}
     for cut in result.get("cutoffs", []):
+        if cut.get("baseline", "all accounts") != "all accounts":
+            continue  # the thinned-baseline runs are a diagnostic
         for g, v in cut["benign_groups"].items():
             e = ever.setdefault(g, {"accounts": 0, "ids": set()})
             e["accounts"] = max(e["accounts"], v["accounts"])
