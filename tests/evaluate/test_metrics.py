@@ -132,3 +132,27 @@ def test_id_lists_are_complete_not_cut_at_twenty() -> None:
     assert out["kinds"]["relay"]["false_positives"] == [f"b{i:02d}" for i in range(30)]
     assert len(out["kinds"]["relay"]["missed"]) == 25
     assert len(out["benign_groups"]["benign_en"]["flagged_ids"]) == 30
+
+
+def test_members_of_a_cluster_finding_count_as_flagged_benign_accounts() -> None:
+    """A benign account named only in a (non-shadow) cluster or pool finding is a false positive
+    of its group; a shadow cluster finding is not; abuse precision and recall stay account-level."""
+    labels = [
+        {"entity": "account", "id": "h1", "label": "distillation", "group": "hydra_x", "campaign_id": "c1"},
+        *[{"entity": "account", "id": f"z{i}", "label": "benign", "group": "benign_zh_legit"} for i in range(4)],
+        {"entity": "account", "id": "e1", "label": "benign", "group": "benign_en"},
+    ]  # fmt: skip
+
+    def pool(members: list[str], status: str = "test") -> Finding:
+        return Finding("distillation", "cluster", "pool-" + "-".join(members), 0.6,
+                       {"name": "d_pool", "version": "1", "params": {}}, [Evidence("x", 1, 0, "why", "network")],
+                       [], members, window_to=T0, first_flagged_at=T0, status=status)  # fmt: skip
+
+    findings = [_f("distillation", "h1", 1), pool(["z0", "z1"]), pool(["z2", "e1"], status="shadow")]
+    out = evaluate_findings(findings, labels)
+    zh = out["benign_groups"]["benign_zh_legit"]
+    assert zh["flagged"] == 2 and zh["flagged_ids"] == ["z0", "z1"] and zh["cluster_only_ids"] == ["z0", "z1"]
+    assert out["benign_groups"]["benign_en"]["flagged"] == 0
+    assert out["benign_groups"]["all_benign"]["flagged"] == 2
+    d = out["kinds"]["distillation"]
+    assert d["precision"] == 1.0 and d["recall"] == 1.0 and d["flagged"] == 1

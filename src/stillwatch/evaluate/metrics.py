@@ -181,6 +181,12 @@ def evaluate_findings(
             "labelled_without_exchanges": unseen.get(kind, 0),
         }  # fmt: skip
     any_flag = {a for by in flagged.values() for a, f in by.items() if not f.shadow}
+    # a member of a non-shadow cluster finding (a linked cluster or a shared-egress pool) has a
+    # finding too — the analyst opens the cluster with its members — even when the detector gave
+    # it no account finding of its own
+    in_clusters = {a for f in findings if f.entity == "cluster" and not f.shadow for a in f.accounts}
+    cluster_only = in_clusters - any_flag
+    any_flag |= in_clusters
     groups: dict[str, Any] = {}
     benign_all = [a for a, lab in acct.items() if lab["label"] == "benign"]
     for group in sorted({str(acct[a].get("group")) for a in benign_all}) + ["all_benign"]:
@@ -194,6 +200,7 @@ def evaluate_findings(
             "fpr_low": lo,
             "fpr_high": hi,
             "flagged_ids": sorted(a for a in members if a in any_flag),
+            "cluster_only_ids": sorted(a for a in members if a in cluster_only),
         }
     sub = []
     for a, lab in acct.items():
