@@ -60,10 +60,12 @@ _WHY = {
     "coverage_24_7": "active around the clock (no sleep gap)",
     "subscription_relay_share": "requests carry the artifacts of software that pools and re-sells subscription "
     "logins as an API (a subscription shared among many users, wherever they are)",
+    "env_users": "on one day its agent clients ran under several different operating-system user accounts "
+    "(home directories in the environment they report): several people behind one identity",
 }
 _FAMILY = {
-    **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share"),
-                    "multi_user"),
+    **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share",
+                     "env_users"), "multi_user"),
     "max_per_minute": "timing", "coverage_24_7": "timing", "tz_restricted": "timing", "cal_restricted": "timing",
     "shared_egress_accounts": "network", "share_low": "timing", "restricted_addr_share": "network",
     "hosting_share": "network", "vpn_proxy_share": "network",
@@ -93,6 +95,28 @@ def subscription_share(X: pd.DataFrame, families: tuple[str, ...] = SUBSCRIPTION
     return np.minimum(fam, _col(X, "relay_strong_hits")) / n
 
 
+def subscription_software(
+    X: pd.DataFrame,  # noqa: N803
+    min_share: float = 0.5,
+    min_strong: int = 2,
+    families: tuple[str, ...] = SUBSCRIPTION_FAMILIES,
+) -> np.ndarray:
+    """Whether an account's traffic comes through subscription-pooling software.
+
+    Either :func:`subscription_share` reaches ``min_share``, or at least ``min_share`` of the
+    exchanges have a subscription family's shape *and* at least ``min_strong`` exchanges carry a
+    strong indicator (a count, as for pools: CLIProxyAPI's cloaking marks — zero-width characters
+    in sensitive words, BIP-39 tool aliases — appear only on requests that have such words or
+    tools, a third of a relay account's requests on small seed 1, and the official client never
+    shows one).
+    """
+    n = np.maximum(_col(X, "n_exchanges"), 1.0)
+    hits = [_col(X, family_column(f)) for f in families]
+    fam = np.max(np.stack(hits, axis=1), axis=1) if hits else np.zeros(len(X))
+    shaped = (fam / n >= min_share) & (_col(X, "relay_strong_hits") >= min_strong)
+    return (subscription_share(X, families) >= min_share) | shaped
+
+
 class RelayDetector(Detector):
     """Account-level relay detector (resale evidence AND origin evidence).
 
@@ -105,11 +129,18 @@ class RelayDetector(Detector):
         max_restricted_share_for_subrouting: Kept for the runner: an account whose estimated
             restricted share is below this is reported as sub-routing instead of relay.
         min_subscription_share: Share of exchanges with subscription-resale software artifacts
-            that, with pooled resale evidence, is a relay without origin evidence.
+            that, with pooled resale evidence, is a relay without origin evidence
+            (:func:`subscription_software`: with a strong indicator, or in the family's shape
+            with a strong indicator on at least two exchanges).
+        min_env_users: Distinct (non-generic) OS user names in the agent environments an account
+            reports on one day that count as several people behind it (``env_users``, see
+            :mod:`stillwatch.detect.environments`; one person has one, sometimes two). It is
+            resale evidence like fan-out; with subscription-resale software it needs no minimum
+            volume, so such an account is a relay on its first day.
     """
 
     name = "relay_fanout_origin"
-    version = "1"
+    version = "2"
     kind = "relay"
     entity = "account"
     status = "test"
@@ -124,8 +155,10 @@ class RelayDetector(Detector):
         midpoint: float = 4.0,
         max_restricted_share_for_subrouting: float = 0.6,
         min_subscription_share: float = 0.5,
+        min_env_users: int = 3,
     ) -> None:
         self.min_subscription_share = min_subscription_share
+        self.min_env_users = min_env_users
         self.fanout_z = fanout_z
         self.support_z = support_z
         self.min_exchanges = min_exchanges
@@ -164,7 +197,11 @@ class RelayDetector(Detector):
             out["hop_share"] = np.where(_col(X, "hop_partners") >= 1, out["hop_share"], 0.0)
         human = _col(X, "utc_offset_fit") >= 0.5  # a restricted *clock* needs human-shaped activity
         out["share_low"] = np.clip(8.0 * (_col(X, "share_low") - 0.25), 0, 4) * human
-        out["subscription_relay_share"] = np.where(subscription_share(X) >= self.min_subscription_share, 2.0, 0.0)
+        out["subscription_relay_share"] = np.where(subscription_software(X, self.min_subscription_share), 2.0, 0.0)
+        # several people's machines on one day: one unit per name beyond the first (max 4), from
+        # min_env_users on (below it, one person with a second machine)
+        env = _col(X, "env_users")
+        out["env_users"] = np.where(env >= self.min_env_users, np.minimum(4.0, env - 1.0), 0.0)
         return out
 
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
@@ -179,6 +216,12 @@ class RelayDetector(Detector):
         strong_sw = st["relay_strong_hits"] > self.support_z
         pool = (st["shared_egress_accounts"] >= 1) | (st["hop_share"] >= 1) | strong_sw
         resale = np.where(pool, resale, 0.0)
+        # several people's machines on one day count like the strongest fan-out sign; with
+        # subscription-pooling software on most requests that is itself the pooling (the robust z
+        # of strong-indicator counts is no test there: on day 2 of small seed 1 most accounts
+        # with >= 30 exchanges were relays, and a CRS account's z fell to 2.4)
+        sub = st["subscription_relay_share"] >= 1.0
+        resale = np.maximum(resale, np.where(pool | sub, st["env_users"] + st["hop_share"], 0.0))
         # relay software on an egress shared with other accounts: pooled accounts on a relay host
         resale = np.maximum(resale, np.where(strong_sw & (st["shared_egress_accounts"] >= 1), 1.0, 0.0))
         origin = np.stack([st[n] for n in ORIGIN], axis=1)
@@ -197,7 +240,18 @@ class RelayDetector(Detector):
         resale, origin, sup, st = self._parts(X)
         total = resale + origin + 0.5 * sup + st["subscription_relay_share"]
         sub = st["subscription_relay_share"] >= 1.0
-        gate = (resale >= 1.0) & ((origin >= 1.0) | sub) & (_col(X, "n_exchanges") >= self.min_exchanges)
+        people = st["env_users"] >= 1.0
+        # subscription software without origin evidence: the software alone is not resale (one
+        # person may run it for their own subscription, and a heavy Claude Code user's distinct
+        # system prompts grow with every day and repository), so it needs several people's
+        # machines, or accounts pooled by egress or hopping conversations (a pool row of
+        # detect.pools is pooled by construction: egress, hops or retries tie its members)
+        pooled = people | (st["shared_egress_accounts"] >= 1.0) | (st["hop_share"] >= 1.0)
+        pooled |= _col(X, "pool_size") >= 2
+        # volume stands in for evidence of many users; counted people need none when the software
+        # pools subscription logins (a shared subscription on its first day)
+        volume = (_col(X, "n_exchanges") >= self.min_exchanges) | (sub & people)
+        gate = (resale >= 1.0) & ((origin >= 1.0) | (sub & pooled)) & volume
         s = squash(total, self.midpoint)
         return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
 
@@ -209,7 +263,7 @@ class RelayDetector(Detector):
         out: list[list[Evidence]] = []
         for i in range(len(X)):
             items: list[Evidence] = []
-            for name in (*FANOUT, "hop_share", *ORIGIN, *SUPPORT, "subscription_relay_share"):
+            for name in (*FANOUT, "env_users", "hop_share", *ORIGIN, *SUPPORT, "subscription_relay_share"):
                 strength = float(st[name][i])
                 limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
                 if strength <= limit:
@@ -250,9 +304,13 @@ def _checkable_value(row: pd.Series, name: str) -> Any:
         return {"restricted_share": get("restricted_share"), "low": get("share_low"), "high": get("share_high")}
     if name == "hop_share":
         return {"hop_share": get("hop_share"), "hopping_exchanges": get("hop_n")}
+    if name == "env_users":
+        return {"os_user_names_one_day": get("env_users"), "platforms_that_day": get("env_platforms"),
+                "day": get("env_day")}  # fmt: skip
     if name == "subscription_relay_share":
         n = max(float(get("n_exchanges") or 0), 1.0)
-        return {f: round(float(get(family_column(f)) or 0) / n, 4) for f in SUBSCRIPTION_FAMILIES}
+        shares: dict[str, Any] = {f: round(float(get(family_column(f)) or 0) / n, 4) for f in SUBSCRIPTION_FAMILIES}
+        return {**shares, "strong_indicator_exchanges": int(float(get("relay_strong_hits") or 0))}
     return get(name)
 
 
@@ -264,6 +322,8 @@ _ORIGIN_BASE = {
     "hop_share": "0 (a conversation normally stays on one account)",
     "share_low": "0 for accounts whose users are local",
     "subscription_relay_share": "0 for almost every account",
+    "env_users": "one name a day (a person's machine), sometimes two (work and personal); generic names "
+    "(root, vscode, ubuntu) not counted",
 }
 
 

@@ -17,7 +17,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect import distillation, operators, pools, relay, subrouting, subsidiary
+from stillwatch.detect import distillation, environments, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
 from stillwatch.engine.batchpool import resolve_workers
@@ -93,6 +93,7 @@ def build_input(
     for extra in (relay.egress_sharing(view), relay.conversation_hopping(view), distillation.template_reuse(view)):
         frame = frame.merge(_to_pandas(engine, extra), on="account_id", how="left")
     frame = frame.merge(distillation.new_model_shift(engine, view, until), on="account_id", how="left")
+    frame = frame.merge(environments.env_users(engine, start, until), on="account_id", how="left")
     if engine.has_table("accounts"):
         acc = engine.table("accounts")
         cols = [c for c in ACCOUNT_COLS if c in acc.columns]
