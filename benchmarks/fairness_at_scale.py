@@ -174,21 +174,38 @@ def thin_baselines(labels: list[dict[str, Any]], fractions: dict[str, float]) ->
 
 
 def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until: datetime,
-                 link: bool, jailbreak: bool, baseline: str = "") -> dict[str, Any]:  # fmt: skip
-    """Run detection at ``until`` and score it over the accounts active before ``until``."""
+                 link: bool, jailbreak: bool, baseline: str = "",
+                 previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run detection at ``until`` and score it over the accounts active before ``until``.
+
+    With ``previous`` (an earlier result of the same cut-off and options) the findings saved by
+    that run (``findings-<tag>.jsonl`` next to the store) are scored again with the current
+    evaluation rule, without running detection; its time and load figures are kept.
+    """
+    from stillwatch.detect.findings import read_jsonl
     from stillwatch.detect.jailbreak_cache import ScanCache
     from stillwatch.detect.runner import run_detection
     from stillwatch.evaluate import evaluate_findings
 
-    load0 = os.getloadavg()
-    c0, w0 = _cpu(), time.time()
-    cache = ScanCache.in_store(settings.data_dir) if jailbreak else None
-    found = run_detection(engine, settings, until, write=False, link=link, jailbreak=jailbreak, jailbreak_cache=cache)
-    cpu, wall = _cpu() - c0, time.time() - w0
     tag = f"{until:%Y%m%dT%H}{'-link' if link else ''}{'-jb' if jailbreak else ''}{'-thin' if baseline else ''}"
-    with open(Path(settings.data_dir).parent / f"findings-{tag}.jsonl", "w") as fh:
-        for f in found:
-            fh.write(json.dumps(f.to_dict(), default=str) + "\n")
+    saved = Path(settings.data_dir).parent / f"findings-{tag}.jsonl"
+    if previous is not None:
+        found = read_jsonl(saved)
+        timing = {k: previous[k] for k in ("wall_s", "cpu_s", "loadavg_before", "loadavg_after")}
+        timing["rescored"] = datetime.now(UTC).isoformat(timespec="seconds")
+    else:
+        load0 = os.getloadavg()
+        c0, w0 = _cpu(), time.time()
+        cache = ScanCache.in_store(settings.data_dir) if jailbreak else None
+        found = run_detection(
+            engine, settings, until, write=False, link=link, jailbreak=jailbreak, jailbreak_cache=cache
+        )
+        timing = {"wall_s": round(time.time() - w0, 1), "cpu_s": round(_cpu() - c0, 1),
+                  "loadavg_before": [round(x, 2) for x in load0],
+                  "loadavg_after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+        with open(saved, "w") as fh:
+            for f in found:
+                fh.write(json.dumps(f.to_dict(), default=str) + "\n")
     per_account, first = _activity(engine, until)
     labs = [lab for lab in labels if lab["entity"] != "account" or per_account.get(str(lab["id"]), 0) > 0]
     ev = evaluate_findings(found, labs, per_account, first)
@@ -202,10 +219,7 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
         "link": link,
         "jailbreak": jailbreak,
         "baseline": baseline or "all accounts",
-        "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
-        "loadavg_before": [round(x, 2) for x in load0],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        **timing,
         "findings": len(found),
         "benign_labelled": dict(labelled),
         "benign_groups": ev["benign_groups"],
@@ -252,6 +266,11 @@ def main() -> int:
         metavar="GROUP=FRACTION",
         help="diagnostic: fit baselines on this fraction of a group's accounts (see thin_baselines)",
     )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the saved findings of cut-offs already run again (current evaluation rule)",
+    )
     parser.add_argument("--force", action="store_true", help="re-run cut-offs already in the result file")
     args = parser.parse_args()
     if args.seed in (1, 7):
@@ -282,11 +301,12 @@ def main() -> int:
         for day in (int(x) for x in args.cutoffs.split(",")):
             until = t0 + timedelta(days=day)
             key = (until.isoformat(), args.link, args.jailbreak, baseline or "all accounts")
-            if key in done and not args.force:
+            if key in done and not (args.force or args.rescore):
                 continue
             print(f"cut-off {until.isoformat()} (link={args.link}, jailbreak={args.jailbreak}, "
                   f"baseline={baseline or 'all accounts'})", flush=True)  # fmt: skip
-            done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak, baseline)
+            prev = done.get(key) if args.rescore else None
+            done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak, baseline, prev)
             result["cutoffs"] = sorted(
                 done.values(), key=lambda c: (c["until"], c["link"], c["jailbreak"], c["baseline"])
             )
