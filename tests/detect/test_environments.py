@@ -127,6 +127,15 @@ def test_a_shared_subscription_is_a_relay_on_its_first_day() -> None:
     assert s["relay_flag"].sum() == 1
 
 
+def test_a_shared_subscription_with_a_mixed_clock_is_a_relay_not_sub_routing() -> None:
+    """On its second day a subscription relay account's clock-and-calendar estimate may say
+    "some of the traffic is restricted, surely less than 60 %" (few exchanges); a subscription
+    shared among people is resale whatever their mix, so it is not re-filed as sub-routing."""
+    mixed = dict(share_identifiable=True, share_low=0.05, share_high=0.4, restricted_share=0.2)
+    s = _scored(_with(_population(), 0, n_exchanges=30, relay_strong_hits=30, env_users=4, **{CRS: 30}, **mixed))
+    assert _flags(s) == [True, False, False]
+
+
 def test_cloaking_software_with_strong_marks_on_a_third_of_its_requests_counts_as_subscription_software() -> None:
     """CLIProxyAPI: every request in the Claude-Code shape (the family's weak indicators), its
     strong marks (zero-width cloaking, BIP-39 tool aliases) only on the 5 of 15 requests with

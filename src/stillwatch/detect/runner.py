@@ -207,6 +207,9 @@ def score_frame(frame: pd.DataFrame, restricted: list[str], detectors: dict[str,
     pooled = (frame["shared_egress_accounts"].fillna(1) >= 2) | hops
     if "pool_member" in frame.columns:  # tied to other accounts by egress, hops or retries (detect.pools)
         pooled |= frame["pool_member"].fillna(False).astype(bool)
+    # subscription-pooling software: a subscription shared among people is resale whatever their
+    # mix (the relay detector needs no origin evidence for it), so it is not re-filed as sub-routing
+    pooled |= relay.subscription_software(frame, detectors["relay"].min_subscription_share)
     mixed &= ~pooled  # pooled accounts (shared egress, hopping conversations) are resale even when mixed
     relay_as_sub = frame["relay_flag"] & mixed & ~sub
     frame["relay_flag"] = frame["relay_flag"] & ~sub & ~mixed
