@@ -5,14 +5,12 @@ running relay software for their own subscription is not."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 
-from stillwatch.config import load_settings
 from stillwatch.detect.environments import daily_environments, env_users, home_names, platforms
 from stillwatch.detect.relay import family_column
-from stillwatch.engine import get_engine
+from stillwatch.engine import Engine
 from tests.detect.jb_helpers import exchange, table
 from tests.detect.test_detectors_behaviour import _population, _scored, _with
 
@@ -65,24 +63,20 @@ def test_one_person_on_a_mac_and_a_linux_box_is_one_name_and_days_do_not_add_up(
     assert "chat" not in out.index
 
 
-def test_env_users_reads_the_raw_system_text_of_the_window(tmp_path: Path) -> None:
+def test_env_users_reads_the_raw_system_text_of_the_window(engine: Engine) -> None:
     texts = [MAC, WINDOWS, LINUX_OTHER, MAC_THIRD]
     rows = [exchange(i, "acc-shared", "fix the failing test", DAY1 + timedelta(hours=i), system_text=t)
             for i, t in enumerate(texts)]  # fmt: skip
     rows.append(exchange(9, "acc-solo", "refactor", DAY1 + timedelta(hours=2), system_text=MAC))
     late = DAY1 + timedelta(days=2)
     rows.append(exchange(10, "acc-solo", "more", late, system_text=env_block("/home/other/x", "linux", "2026-02-04")))
-    eng = get_engine(load_settings(data_dir=tmp_path / "store"), "duckdb")
-    try:
-        eng.write_table("exchanges", table(rows), partition_by=["day"])
-        got = env_users(eng, DAY1 - timedelta(days=27), DAY1 + timedelta(days=1)).set_index("account_id")
-    finally:
-        eng.close()
+    engine.write_table("exchanges", table(rows), partition_by=["day"])
+    got = env_users(engine, DAY1 - timedelta(days=27), DAY1 + timedelta(days=1)).set_index("account_id")
     assert got.loc["acc-shared", "env_users"] == 4
     assert got.loc["acc-solo", "env_users"] == 1  # the later name is after the cut-off
 
 
-def test_a_system_text_moved_into_the_first_user_turn_by_relay_software_is_read(tmp_path: Path) -> None:
+def test_a_system_text_moved_into_the_first_user_turn_by_relay_software_is_read(engine: Engine) -> None:
     """claude-relay-service replaces a non-Claude-Code caller's system with its identity line and
     moves the caller's text into a first user turn "[System Instructions - follow these
     strictly]"; a user's own first message that merely quotes someone's path is not read."""
@@ -92,12 +86,8 @@ def test_a_system_text_moved_into_the_first_user_turn_by_relay_software_is_read(
         exchange(1, "acc-crs", "hi", DAY1 + timedelta(hours=1), system_text=MAC),
         exchange(2, "acc-crs", "Why does /Users/colleague/x fail?", DAY1 + timedelta(hours=2), system_text=IDENTITY),
     ]
-    eng = get_engine(load_settings(data_dir=tmp_path / "store"), "duckdb")
-    try:
-        eng.write_table("exchanges", table(rows), partition_by=["day"])
-        got = env_users(eng, DAY1 - timedelta(days=27), DAY1 + timedelta(days=1)).set_index("account_id")
-    finally:
-        eng.close()
+    engine.write_table("exchanges", table(rows), partition_by=["day"])
+    got = env_users(engine, DAY1 - timedelta(days=27), DAY1 + timedelta(days=1)).set_index("account_id")
     assert got.loc["acc-crs", "env_users"] == 2  # wangfang and alicew, not "colleague"
 
 
