@@ -52,13 +52,7 @@ def _unmet(reason: str) -> pytest.MarkDecorator:
     "kind",
     [
         "relay",
-        pytest.param(
-            "subrouting",
-            marks=_unmet(
-                "1 of 3 platforms not flagged (recall 0.67): a 7.9 % restricted share resting on the clock alone "
-                "(estimate 3.4 %, interval 1.5-26.7 %) is below what the mixture can separate from shape misfit"
-            ),
-        ),
+        "subrouting",
         "subsidiary",
         "distillation",
         "ban_evasion",
@@ -80,9 +74,6 @@ def test_time_to_detect(evaluation: dict[str, Any], kind: str) -> None:
     assert evaluation["kinds"][kind]["ttd_p90_h"] <= 24.0
 
 
-@_unmet(
-    "demo seed 7, sub-routing v4: the 7.9 % platform is not flagged; 26.7 -> 28.1 % (1.4 pp) and 2.7 -> 10.0 % (7.3 pp)"
-)
 def test_subrouting_share(evaluation: dict[str, Any]) -> None:
     rows = evaluation["subrouting"]["accounts"]
     assert rows and all("estimate" in r for r in rows)

@@ -182,6 +182,34 @@ def mixture_share(y: np.ndarray, L: np.ndarray, R: np.ndarray) -> tuple[float, f
     return share, float(resid / max(np.linalg.norm(y), 1e-9))
 
 
+def restricted_gain(y: np.ndarray, L: np.ndarray, R: np.ndarray) -> float:  # noqa: N803
+    """How much the restricted columns improve the NNLS fit of ``y`` (Akaike's criterion).
+
+    ``(RSS without R − RSS with R) / σ² − 2 · (restricted columns in the solution)``, σ² the
+    residual variance of the full fit. At or below 0 the restricted side fits noise: with the
+    non-negativity constraint a share of noise is always ≥ 0, so a share that does not improve the
+    fit is the boundary artefact of the estimator, not evidence (small seed 1: an XFF platform's
+    locally addressed remainder got 1.5 % from columns that changed the residual by 0.0 σ²).
+
+    Args:
+        y: Counts per hour.
+        L: Local columns (a flat column is added, as in :func:`mixture_share`).
+        R: Restricted columns.
+    """
+    L = L.reshape(len(y), -1)  # noqa: N806
+    R = R.reshape(len(y), -1)  # noqa: N806
+    if y.sum() <= 0 or R.shape[1] == 0:
+        return 0.0
+    L = np.concatenate([L, np.full((len(y), 1), float(L.mean()) if L.size else 1.0)], axis=1)  # noqa: N806
+    A = np.concatenate([L, R], axis=1)  # noqa: N806
+    coef, r_full = nnls(A, y.astype(float), maxiter=50 * A.shape[1])
+    _, r_null = nnls(L, y.astype(float), maxiter=50 * L.shape[1])
+    k = int((coef > 0).sum())
+    k_r = int((coef[L.shape[1] :] > 0).sum())
+    sigma2 = max(r_full**2 / max(len(y) - k, 1), 1e-12)
+    return float((r_null**2 - r_full**2) / sigma2 - 2 * k_r)
+
+
 Model = tuple[np.ndarray, np.ndarray]
 
 

@@ -108,6 +108,15 @@ def build_input(
         n=view.count(), n_direct=ibis.ifelse(direct, 1, 0).sum(), n_xff=ibis.ifelse(xff, 1, 0).sum()
     )
     hourly_df = _to_pandas(engine, hourly)
+    # end users (metadata.user_id) per hour, exchanges without direct address evidence: the
+    # per-user share estimate (detect.peruser) of accounts that pass their users' ids through
+    uv = view.filter(view.md_device_id.notnull() & ~direct)
+    user_hourly = _to_pandas(
+        engine,
+        uv.group_by(["account_id", uv.md_device_id.name("user"), uv.ts.truncate("h").name("hour_ts")]).aggregate(
+            n=uv.count()
+        ),
+    )
     # distinct restricted client prefixes: one stable range is not end-user evidence (detect.origin)
     rv = view.filter(view.ip_restricted.fill_null(False))
     prefixes = _to_pandas(engine, rv.group_by("account_id").aggregate(restricted_prefixes=rv.ip_prefix.nunique()))
@@ -117,7 +126,13 @@ def build_input(
         frame["ip_restricted_share"].fillna(0.0), frame["xff_restricted_share"].fillna(0.0)
     )
     frame = subrouting.add_origin_features(
-        frame, hourly_df, settings.restricted_regions, start, until, workers=resolve_workers(settings.map_workers)
+        frame,
+        hourly_df,
+        settings.restricted_regions,
+        start,
+        until,
+        workers=resolve_workers(settings.map_workers),
+        user_hourly=user_hourly,
     )
     frame["entity_id"] = frame["account_id"]
     frame = frame.sort_values("account_id").reset_index(drop=True)
