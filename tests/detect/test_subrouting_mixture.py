@@ -175,3 +175,15 @@ def test_same_clock_share_assumes_the_population_weekend_level() -> None:
     p = out.loc["acct_platform"]
     assert abs(p["restricted_share"] - truth) <= 0.1
     assert p["share_low"] <= truth <= p["share_high"]
+
+
+def test_a_clock_only_share_says_that_neighbours_on_the_same_clock_are_not_told_apart() -> None:
+    rows = pd.DataFrame({
+        "entity_id": ["clock", "addressed", "calendar"], "n_exchanges": [3000] * 3,
+        "restricted_share": [0.3] * 3, "share_low": [0.2] * 3, "share_high": [0.4] * 3, "fanout_z": [5.0] * 3,
+        "enduser_addr_share": [0.0, 0.25, 0.0], "cal_restricted": [0.0, 0.0, 1.6], "makeup_ratio_cn": [0.4, 0.4, 1.6],
+    })  # fmt: skip
+    det = SubroutingDetector().fit(rows)
+    whys = [items[0].why for items in det.evidence(rows)]
+    assert "not told apart" in whys[0]
+    assert all("not told apart" not in w for w in whys[1:])

@@ -175,7 +175,7 @@ class SubroutingDetector(Detector):
                     f"interval lower bound: median {self.low_median_:.3f}, p99 {self.low_p99_:.3f} over all accounts",
                     f"hour-of-week and holiday mixture puts {row['share_low']:.0%}–{row['share_high']:.0%} of the "
                     "traffic on a restricted region's clock and calendar"
-                    + _by_users(row),
+                    + _by_users(row) + _clock_only_caveat(row),
                     "timing", float(row["share_low"]) * 10,
                 )
             ]  # fmt: skip
@@ -207,6 +207,22 @@ def _by_users(row: pd.Series) -> str:
     """How the share was estimated, when it classified the account's end users."""
     users = int(float(row.get("share_users") or 0))
     return f" (each of {users} end users classified by their own timeline)" if users > 0 else ""
+
+
+def _clock_only_caveat(row: pd.Series) -> str:
+    """Say so when the share rests on the clock alone: a clock is shared with neighbours.
+
+    Without restricted end-user addresses or work on the restricted calendar's make-up days, the
+    mixture cannot tell a restricted region's users from those of non-restricted countries on the
+    same clock (UTC+8 is also Taiwan, Singapore, Malaysia, the Philippines and Western Australia).
+    """
+    addr = max(float(row.get("enduser_addr_share") or 0), float(row.get("restricted_addr_share") or 0))
+    if addr > 0 or float(row.get("cal_restricted") or 0) > 0:
+        return ""
+    return (
+        "; clock only (no restricted addresses, no make-up-workday activity): users in non-restricted "
+        "countries on the same clock are not told apart"
+    )
 
 
 def describe_estimate(row: dict[str, Any]) -> dict[str, Any]:
