@@ -143,9 +143,6 @@ def env_users(engine: Engine, start: datetime, until: datetime) -> pd.DataFrame:
     t = engine.table("exchanges")
     if "system_text" not in t.columns:
         return empty
-    hint = t.system_text.contains(_PATH_HINTS[0])
-    for h in _PATH_HINTS[1:]:
-        hint |= t.system_text.contains(h)
     t = t.filter((t.ts >= utc_literal(start)) & (t.ts < utc_literal(until)))
     text = t.system_text
     if "user_texts" in t.columns:  # a client's system text that the relay moved into the first user turn
