@@ -250,6 +250,12 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _saved_cutoffs(path: Path) -> dict[tuple[str, bool, bool, str], dict[str, Any]]:
+    """Cut-offs already in the result file, by (until, link, jailbreak, baseline)."""
+    cuts = json.loads(path.read_text()).get("cutoffs", []) if path.exists() else []
+    return {(c["until"], c["link"], c["jailbreak"], c.get("baseline", "all accounts")): c for c in cuts}
+
+
 def main() -> int:
     """Simulate, ingest, enrich and score the cut-offs; print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -288,8 +294,7 @@ def main() -> int:
     result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
     result.update(seed=args.seed, start=start.isoformat(), days=args.days, budget=BUDGET,
                   simulation=json.loads((sim / "simulation.json").read_text())["by_group"])  # fmt: skip
-    done = {(c["until"], c["link"], c["jailbreak"], c.get("baseline", "all accounts")): c
-            for c in result.get("cutoffs", [])}  # fmt: skip
+    done = _saved_cutoffs(out_path)
     labels = read_labels(sim / "labels.jsonl")
     baseline = ""
     if args.thin_baseline:
@@ -307,6 +312,7 @@ def main() -> int:
                   f"baseline={baseline or 'all accounts'})", flush=True)  # fmt: skip
             prev = done.get(key) if args.rescore else None
             done[key] = score_cutoff(engine, settings, labels, until, args.link, args.jailbreak, baseline, prev)
+            done = {**_saved_cutoffs(out_path), **done}  # another run may have added cut-offs meanwhile
             result["cutoffs"] = sorted(
                 done.values(), key=lambda c: (c["until"], c["link"], c["jailbreak"], c["baseline"])
             )
@@ -314,6 +320,8 @@ def main() -> int:
             g = done[key]["benign_groups"]
             print(" ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in g.items()),
                   f"| {done[key]['cpu_s']} s CPU, {done[key]['wall_s']} s wall", flush=True)  # fmt: skip
+    result["cutoffs"] = sorted(_saved_cutoffs(out_path).values(), key=lambda c: (c["until"], c["link"], c["jailbreak"],
+                                                                                c.get("baseline", "")))  # fmt: skip
     ever: dict[str, dict[str, Any]] = {}
     for cut in result.get("cutoffs", []):
         if cut.get("baseline", "all accounts") != "all accounts":
