@@ -148,8 +148,8 @@ def _view(rows: list[dict[str, object]]) -> object:
     """An exchange view (the columns pool_edges reads) as an in-memory Ibis table."""
     import ibis
 
-    base = {"ip_kind": "hosting", "relay_strong_hit": False, "is_followup": False, "first_user_hash": None,
-            "sys_hash": None, "message_count": 1}  # fmt: skip
+    base = {"ip_kind": "hosting", "relay_strong_hit": False, "xff_restricted": False, "is_followup": False,
+            "first_user_hash": None, "sys_hash": None, "message_count": 1}  # fmt: skip
     df = pd.DataFrame([{**base, **r} for r in rows])
     df["ts"] = pd.to_datetime(df["ts"], utc=True)
     df["day"] = df["ts"].dt.date
@@ -186,6 +186,27 @@ def test_relay_host_accounts_on_a_crowded_address_are_pooled_and_strangers_are_n
     tied = set(egress["a"]) | set(egress["b"])
     assert {f"crs{i}" for i in range(12)} | {"gw_sw"} <= tied and len(egress) == 13 * 12 // 2
     assert not tied & ({"visitor"} | {f"nat{i}" for i in range(12)})
+
+
+def test_accounts_forwarding_restricted_users_from_a_crowded_host_are_pooled_and_strangers_are_not() -> None:
+    """An API-key relay (LiteLLM) with few strong indicators, whose many accounts share one
+    host and pass each end user's address on (X-Forwarded-For in a restricted region), is a
+    pool on its first day; strangers on a crowded exit forwarding nothing, or local addresses,
+    are not."""
+
+    def fwd(rows: list[dict[str, object]], restricted: bool) -> list[dict[str, object]]:
+        return [{**r, "xff_restricted": restricted} for r in rows]
+
+    rows = [r for i in range(12) for r in fwd(_sent(f"llm{i}", "5.5.5.5", 3), True)]
+    rows += fwd(_sent("visitor", "5.5.5.5", 3), False)  # a stranger on the same host, nothing forwarded
+    rows += fwd(_sent("once", "5.5.5.5", 1) + _sent("once", "5.5.5.5", 4, start=T0 + timedelta(days=1)), False)
+    rows += [r for i in range(12) for r in fwd(_sent(f"office{i}", "9.9.9.9", 3), False)]  # local users' XFF
+    egress, _ = _edges(rows, max_ip_accounts=10)
+    tied = set(egress["a"]) | set(egress["b"])
+    assert tied == {f"llm{i}" for i in range(12)} and len(egress) == 12 * 11 // 2
+    # without the forwarded addresses the relay host is just a crowded exit
+    plain = [{**r, "xff_restricted": False} for r in rows]
+    assert _edges(plain, max_ip_accounts=10)[0].empty
 
 
 def test_a_newcomer_on_an_established_pool_address_is_tied_on_its_first_exchange() -> None:

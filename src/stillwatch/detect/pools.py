@@ -63,8 +63,9 @@ def pool_edges(
         view: The exchange view cut to the window.
         min_exchanges: Exchanges each account needs on a shared address.
         max_ip_accounts: Addresses carrying more accounts on one UTC day are ignored (carrier
-            NAT, big proxies), except between accounts running relay software there (at least
-            ``min_exchanges`` exchanges from the address with a strong indicator).
+            NAT, big proxies), except between accounts relaying there (at least ``min_exchanges``
+            exchanges from the address with a strong relay-software indicator, or forwarding a
+            restricted-region address).
         min_retries: Retried turns a pair needs (one identical turn on two busy accounts within
             seconds happens by chance); one is enough when both accounts run relay software
             (strong indicator on ``min_exchanges`` of their exchanges), which retries on a
@@ -83,14 +84,21 @@ def pool_edges(
     """
     t = view.filter(~view.ip_kind.isin(["unknown", "private", "reserved"]) & (view.client_ip != "unknown"))
     strong = t.relay_strong_hit.fill_null(False) if "relay_strong_hit" in t.columns else ibis.literal(False)
-    per = t.group_by(["account_id", "client_ip"]).aggregate(n=t.count(), n_sw=ibis.ifelse(strong, 1, 0).sum())
+    fwd = t.xff_restricted.fill_null(False) if "xff_restricted" in t.columns else ibis.literal(False)
+    per = t.group_by(["account_id", "client_ip"]).aggregate(
+        n=t.count(), n_sw=ibis.ifelse(strong, 1, 0).sum(), n_fwd=ibis.ifelse(fwd, 1, 0).sum()
+    )
     # on an address carrying more than max_ip_accounts accounts (a carrier NAT, a commercial VPN
-    # exit) strangers meet, so only accounts that run relay software there are tied: at least
-    # min_exchanges of their exchanges from the address match a strong relay-software indicator
-    # (accounts pooled on one relay host; research/relay-intel.md §1.1). A count, not a share:
-    # some programs show a strong indicator on a few of their requests only (seed 1: litellm
-    # relays on 1-11 %, new-api 10-19 %, CLIProxyAPI 12-62 %), and no benign account shows one.
-    per = per.mutate(sw=per.n_sw >= min_exchanges, est=per.n >= min_exchanges)
+    # exit, a serverless platform's egress) strangers meet, so only accounts that relay there are
+    # tied: at least min_exchanges of their exchanges from the address match a strong
+    # relay-software indicator (accounts pooled on one relay host; research/relay-intel.md §1.1),
+    # or forward a restricted-region end user's address (X-Forwarded-For; §2.1 T6) — a NAT or a
+    # VPN exit adds no forwarded-for header, and strangers on a platform's egress do not each
+    # forward restricted-region users. A count, not a share: some programs show a strong
+    # indicator on a few of their requests only (seed 1: litellm relays on 1-11 %, new-api
+    # 10-19 %, CLIProxyAPI 12-62 %), and no benign account shows one.
+    relays = (per.n_sw >= min_exchanges) | (per.n_fwd >= min_exchanges)
+    per = per.mutate(sw=relays, est=per.n >= min_exchanges)
     est = per.filter(per.est)
     ip_n = est.group_by("client_ip").aggregate(k=est.account_id.nunique(), k_sw=ibis.ifelse(est.sw, 1, 0).sum())
     # "many accounts" is counted per day: people sharing an address at the same time (a NAT). A
