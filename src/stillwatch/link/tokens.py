@@ -5,6 +5,9 @@ agent, SDK tuple, header order, beta set, JA4), a system-prompt hash, a prompt t
 MinHash band key, a tool-set hash, a ``metadata.user_id`` device or session id, a request
 parameter signature, the day an account first used a newly launched model. Everything here is a
 mechanism an operator shares across its accounts; nothing depends on how the traffic was made.
+Public content is no such mechanism: a template or MinHash band whose distinct texts mostly
+near-match public benchmark items (the enrichment's benchmark index) is a benchmark's own format
+and gives no template token.
 Only exchanges with ``ts < until`` are read.
 """
 
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 #: Values never used as tokens (enrichment's "unknown" and friends).
 _JUNK = ("unknown", "", "none", "null", "n/a", "0")
 _BAD_IP_KINDS = ("unknown", "private", "reserved")
+#: A template (or band) is a public benchmark's format when at least this share of its distinct
+#: texts near-match a benchmark item.
+PUBLIC_BENCH_SHARE = 0.5
 
 
 @dataclass
@@ -69,11 +75,27 @@ def _enriched_view(engine: Engine, until: datetime | None) -> ir.Table:
     if engine.has_table("texts"):
         texts = engine.table("texts")
         u = texts.select(
-            texts.text_hash.name("_u_hash"), texts.template_id.name("u_template"), texts.lsh_band0.name("u_band")
+            texts.text_hash.name("_u_hash"),
+            texts.template_id.name("u_template"),
+            texts.lsh_band0.name("u_band"),
+            texts.bench_name.notnull().name("_bench"),
         ).distinct(on="_u_hash")
+        # a template (or MinHash band) whose texts are mostly public benchmark items is a
+        # benchmark's own format: public content, shared by everyone who runs that benchmark
+        public = {}
+        for col in ("u_template", "u_band"):
+            share = u.group_by(col).aggregate(_s=u._bench.cast("float64").mean())
+            public[col] = share.select(share[col], **{f"{col}_public": share._s >= PUBLIC_BENCH_SHARE})
+        u = u.left_join(public["u_template"], "u_template").left_join(public["u_band"], "u_band")
+        u = u.select("_u_hash", "u_template", "u_band", "u_template_public", "u_band_public")
         t = t.left_join(u, t.first_user_hash == u._u_hash).drop("_u_hash")
     else:
-        t = t.mutate(u_template=t.first_user_hash, u_band=ibis.null().cast("string"))
+        t = t.mutate(
+            u_template=t.first_user_hash,
+            u_band=ibis.null().cast("string"),
+            u_template_public=ibis.literal(False),
+            u_band_public=ibis.literal(False),
+        )
     return t
 
 
@@ -97,8 +119,10 @@ def _token_exprs(t: ir.Table) -> list[tuple[str, ir.StringValue, ir.BooleanValue
         ("net", t.ip_prefix, good_ip & _ok(t.ip_prefix)),
         ("stack", stack, ibis.literal(True)),
         ("sys", t.sys_hash, _ok(t.sys_hash)),
-        ("tpl", "t:" + t.u_template, _ok(t.u_template)),
-        ("tpl", "b:" + t.u_band, _ok(t.u_band)),
+        # a public benchmark's format ties no one: unrelated researchers sweeping MMLU in the same
+        # week share it (seed 11 at scale: 357 of 860 researchers linked through it, docs/evaluation.md)
+        ("tpl", "t:" + t.u_template, _ok(t.u_template) & ~t.u_template_public.fill_null(False)),
+        ("tpl", "b:" + t.u_band, _ok(t.u_band) & ~t.u_band_public.fill_null(False)),
         ("tools", t.tools_hash, _ok(t.tools_hash)),
         ("mdu", "d:" + t.md_device_id, _ok(t.md_device_id)),
         ("mdu", "s:" + t.md_session_id, _ok(t.md_session_id)),
