@@ -68,6 +68,28 @@ def test_lockstep_timing_counts() -> None:
     assert bool(pair["edge"].iloc[0]) and "lockstep timing" in pair["reasons"].iloc[0]
 
 
+def test_sharing_busy_hours_is_not_lockstep_but_sharing_minutes_is() -> None:
+    """Two benchmark sweeps through the same afternoons, each at its own minutes, expect many
+    co-active minutes by chance within those hours; a scheduler's accounts fire in the same ones."""
+    import numpy as np
+
+    from stillwatch.link.behaviour import lockstep
+
+    rng = np.random.default_rng(4)
+    afternoons = [d * 1440 + 13 * 60 + k for d in range(7) for k in range(60)]  # 13:00-14:00 UTC for a week
+    a = rng.choice(afternoons, 200, replace=False)
+    b = rng.choice(afternoons, 200, replace=False)
+    rows = [("sweep_a", m) for m in a] + [("sweep_b", m) for m in b]
+    rows += [("bot_a", m) for m in a[:30]] + [("bot_b", m) for m in a[:30]]  # the same minutes
+    minutes = pd.DataFrame(rows, columns=["account_id", "minute"])
+    codes = {"sweep_a": 0, "sweep_b": 1, "bot_a": 2, "bot_b": 3}
+    co, expected = lockstep(minutes, codes, np.array([[0, 1], [2, 3]]))
+    params = BehaviourParams()
+    sweeps, bots = (bool(co[i] >= params.lockstep_min and co[i] >= params.lockstep_ratio * expected[i]) for i in (0, 1))
+    assert co[0] > 60 and not sweeps  # ~95 shared minutes, all explained by the shared hours
+    assert bots and co[1] == 30
+
+
 def test_bridge_does_not_merge_groups() -> None:
     rows = []
     for g in ("x", "y"):

@@ -292,7 +292,12 @@ def sparsify(pairs: np.ndarray, total: np.ndarray, edge: np.ndarray, k: int, r: 
 def lockstep(minutes: pd.DataFrame, codes: dict[str, int], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Co-active minutes of each pair and the number expected by chance.
 
-    Expected = ``|M_a| · |M_b| / span`` with ``span`` the minutes both accounts were active in.
+    Expected = ``Σ_h m_a(h) · m_b(h) / 60`` over the UTC clock hours ``h``, ``m(h)`` an
+    account's active minutes in that hour: the co-active minutes two accounts would have if each
+    kept its own hours but used its minutes within them independently of the other. Lockstep is
+    synchrony *within* the hours both are active (CopyCatch's same action within Δt), not being
+    busy in the same afternoons: two benchmark sweeps or two office teams share their hours by
+    habit, a scheduler drives its accounts in the same minutes.
     """
     if minutes.empty or len(pairs) == 0:
         return np.zeros(len(pairs)), np.ones(len(pairs))
@@ -302,14 +307,10 @@ def lockstep(minutes: pd.DataFrame, codes: dict[str, int], pairs: np.ndarray) ->
     uniq, col = np.unique(minute, return_inverse=True)
     mat = sparse.csr_matrix((np.ones(len(code)), (code, col)), shape=(len(codes), len(uniq)))
     co = _pair_dots(mat, pairs)
-    counts = np.asarray(mat.sum(axis=1)).ravel()
-    lo = np.full(len(codes), np.iinfo(np.int64).max)
-    hi = np.full(len(codes), np.iinfo(np.int64).min)
-    np.minimum.at(lo, code, minute)
-    np.maximum.at(hi, code, minute)
-    span = np.minimum(hi[pairs[:, 0]], hi[pairs[:, 1]]) - np.maximum(lo[pairs[:, 0]], lo[pairs[:, 1]]) + 1
-    span = np.maximum(span, 60).astype(float)
-    expected = counts[pairs[:, 0]] * counts[pairs[:, 1]] / span
+    hours, hcol = np.unique(minute // 60, return_inverse=True)
+    hmat = sparse.csr_matrix((np.ones(len(code)), (code, hcol)), shape=(len(codes), len(hours)))
+    hmat.sum_duplicates()  # active minutes per account and hour
+    expected = _pair_dots(hmat, pairs) / 60.0
     return co, expected
 
 
