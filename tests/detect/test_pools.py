@@ -278,6 +278,32 @@ def test_subscription_relay_accounts_are_flagged_one_day_after_their_first_excha
     assert flagged == {f"crs{i}" for i in range(12)}
 
 
+def test_a_lone_pair_on_one_address_gets_no_cluster_finding_but_a_hopping_pair_does() -> None:
+    """Two customers behind one household or office address form a two-account 'pool' whose
+    summed traffic may look like anything; the cluster finding would name both, so it needs a
+    member firmly tied (a conversation that moved across, or egress shared in a pool of three)."""
+    col = family_column("claude-relay-service")
+    frame = pd.DataFrame({
+        "account_id": ["p1", "p2"], "n_exchanges": 40, "relay_strong_hits": 40, col: 40,
+        "shared_egress_accounts": 2, "followup_share": 0.3, "local_offset": -5.0, "declared_country": "US",
+        "hop_n": 0,
+    })  # fmt: skip
+    hourly = pd.concat([_hourly("p1", 8, 40), _hourly("p2", 8, 40)], ignore_index=True)
+    pf = pools.pool_frame(frame, hourly, {"pool-pair": ["p1", "p2"]}, {"CN": 8.0})
+    det = RelayDetector().fit(_accounts())
+    dist = type("D", (), {"score": lambda self, X: np.zeros(len(X)), "predict": lambda self, X: np.zeros(len(X), bool)})
+    detectors = {"relay": det, "distillation": dist()}
+    scored = pools.score_pools(pf, detectors)
+    assert bool(scored["relay_flag"].iloc[0])  # the pool's summed evidence would flag it
+    flags = frame.assign(relay_flag=False, distillation_flag=False)
+    window = (T0 - timedelta(days=27), T0 + timedelta(days=1))
+    address_only = {"p1": {"egress_partners": 1, "hop_partners": 0}, "p2": {"egress_partners": 1, "hop_partners": 0}}
+    assert pools.pool_findings(scored, flags, address_only, detectors, window, {}) == []
+    hopped = {"p1": {"egress_partners": 1, "hop_partners": 1}, "p2": {"egress_partners": 1, "hop_partners": 1}}
+    out = pools.pool_findings(scored, flags, hopped, detectors, window, {})
+    assert {(f.entity, f.entity_id) for f in out} == {("cluster", "pool-pair"), ("account", "p1"), ("account", "p2")}
+
+
 def test_a_busy_hub_sharing_common_conversations_with_a_pool_member_does_not_join_the_pool() -> None:
     """A platform serving thousands opens common conversations with every busy account it meets;
     outside a shared-egress group the larger account's follow-ups set the bar."""

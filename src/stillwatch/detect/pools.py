@@ -424,8 +424,10 @@ def pool_findings(
 ) -> list[Any]:
     """Cluster findings for flagged pools and account findings for their members.
 
-    A member already flagged by any account detector keeps that finding (its own evidence is the
-    more specific one); other members firmly tied to the pool (:func:`_tied`) get an account
+    A pool none of whose members is firmly tied to it (:func:`_tied`: two accounts meeting on one
+    address) gets no finding at all — the cluster finding names its members, and the analyst who
+    opens it acts on them. A member already flagged by any account detector keeps that finding
+    (its own evidence is the more specific one); other members firmly tied get an account
     finding whose evidence is the pool's summed evidence plus how the member is tied to it and
     how many exchanges of its own the window holds (a newcomer's tie rests on few exchanges).
 
@@ -460,6 +462,8 @@ def pool_findings(
         desc = {**det.describe(), "name": f"{det.name}_pool"}
         for (_, row), ev in zip(rows.iterrows(), det.evidence(rows), strict=True):
             pid, members, size = row["account_id"], list(row["_members"]), int(row["pool_size"])
+            if not any(_tied(links.get(a, {}), size) for a in members):
+                continue  # a lone pair meeting on one address (a household, an office NAT) is no pool
             items = [Evidence(f"pool.{e.feature}", e.value, e.baseline, f"summed over the {size} accounts of the "
                               f"pool: {e.why}", e.family, e.strength) for e in ev]  # fmt: skip
             if not has_non_language_evidence(items):
