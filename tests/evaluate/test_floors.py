@@ -42,12 +42,6 @@ def evaluation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return evaluate(eng, settings, raw / "labels.jsonl", "daily", link=True)
 
 
-def _unmet(reason: str) -> pytest.MarkDecorator:
-    """A floor of issue 5 that is measured and not met yet: strict, so meeting it turns the test red
-    until the marker is removed (see docs/evaluation.md for the numbers)."""
-    return pytest.mark.xfail(strict=True, reason=f"floor not met yet: {reason}")
-
-
 @pytest.mark.parametrize(
     "kind",
     [
