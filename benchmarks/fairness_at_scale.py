@@ -108,20 +108,6 @@ def ingest_enrich(sim: Path, store: Path) -> None:
     marker.write_text(datetime.now(UTC).isoformat() + "\n")
 
 
-def _activity(engine: Any, until: datetime) -> tuple[dict[str, int], dict[str, datetime]]:
-    """Exchanges and first exchange per account before ``until``."""
-    import ibis
-
-    t = engine.table("exchanges_enriched")
-    t = t.filter(t.ts < ibis.literal(until))
-    df = engine.execute(t.group_by("account_id").aggregate(n=t.count(), first=t.ts.min())).to_pandas()
-    firsts = {}
-    for a, ts in zip(df["account_id"], df["first"], strict=True):
-        ts = ts.to_pydatetime()
-        firsts[str(a)] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
-    return dict(zip(df["account_id"].astype(str), df["n"].astype(int), strict=True)), firsts
-
-
 def _flag_detail(findings: list[Any], ids: set[str]) -> dict[str, list[dict[str, Any]]]:
     """Per flagged benign account: kind, detector, score and the three strongest evidence items."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -185,7 +171,7 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
     from stillwatch.detect.findings import read_jsonl
     from stillwatch.detect.jailbreak_cache import ScanCache
     from stillwatch.detect.runner import run_detection
-    from stillwatch.evaluate import evaluate_findings
+    from stillwatch.evaluate import account_stats, evaluate_findings
 
     tag = f"{until:%Y%m%dT%H}{'-link' if link else ''}{'-jb' if jailbreak else ''}{'-thin' if baseline else ''}"
     saved = Path(settings.data_dir).parent / f"findings-{tag}.jsonl"
@@ -206,7 +192,7 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
         with open(saved, "w") as fh:
             for f in found:
                 fh.write(json.dumps(f.to_dict(), default=str) + "\n")
-    per_account, first = _activity(engine, until)
+    per_account, first = account_stats(engine, until)
     labs = [lab for lab in labels if lab["entity"] != "account" or per_account.get(str(lab["id"]), 0) > 0]
     ev = evaluate_findings(found, labs, per_account, first)
     flagged = {a for g, v in ev["benign_groups"].items() if g != "all_benign" for a in v["flagged_ids"]}

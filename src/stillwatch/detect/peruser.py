@@ -39,6 +39,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import nnls
 
+from stillwatch.detect.mixture import _interval
+
 #: Users (distinct ``metadata.user_id``) an account needs for the per-user estimate.
 MIN_USERS = 10
 #: Share of the exchanges without direct address evidence that must carry a user id.
@@ -195,11 +197,4 @@ def estimate_by_users(
             m = int(rng.integers(len(models)))
             _, p = latent_class_share(users, *models[m], w=w, post=fits[m][1], steps=BOOT_STEPS)
             values.append(total(w, p))
-    lo, hi = np.quantile(values, [0.025, 0.975]) if values else (point, point)
-    return {
-        "restricted_share": round(point, 4),
-        "low": round(float(min(lo, point)), 4),
-        "high": round(float(max(hi, point)), 4),
-        "confidence": 0.95,
-        "users": float(len(users)),
-    }
+    return {**_interval(point, values), "users": float(len(users))}

@@ -16,8 +16,13 @@ if TYPE_CHECKING:
 __all__ = ["evaluate", "evaluate_findings", "read_labels", "replay", "wilson"]
 
 
-def _account_stats(engine: Engine) -> tuple[dict[str, int], dict[str, datetime]]:
+def account_stats(engine: Engine, until: datetime | None = None) -> tuple[dict[str, int], dict[str, datetime]]:
+    """Exchanges and first exchange (UTC) per account, only before ``until`` when given."""
     t = engine.table("exchanges_enriched")
+    if until is not None:
+        from stillwatch.features.view import utc_literal  # noqa: PLC0415
+
+        t = t.filter(t.ts < utc_literal(until))
     df = engine.execute(t.group_by("account_id").aggregate(n=t.count(), first=t.ts.min())).to_pandas()
     firsts = {}
     for a, ts in zip(df["account_id"], df["first"], strict=True):
@@ -56,7 +61,7 @@ def evaluate(
 
         detect_kwargs["jailbreak_cache"] = ScanCache()
     result = replay(engine, settings, step, progress=progress, **detect_kwargs)
-    per_account, first_seen = _account_stats(engine)
+    per_account, first_seen = account_stats(engine)
     out = evaluate_findings(result.findings, labs, per_account, first_seen)
     out["meta"] = {
         "step": step,
