@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -11,13 +11,8 @@ from stillwatch.detect.mixture import profile
 from stillwatch.detect.origin import add_origin_features
 from stillwatch.detect.peruser import latent_class_share
 from stillwatch.detect.subrouting import SubroutingDetector
+from tests.detect.timeline import DAYS, HOURS, OFFICE, RESTRICTED, START
 
-RESTRICTED = ["CN", "HK", "MO", "RU", "IR", "KP", "CU", "SY"]
-START = datetime(2026, 2, 2, tzinfo=UTC)  # 28 days: Spring Festival and two make-up Saturdays
-DAYS = 28
-HOURS = [START + timedelta(hours=h) for h in range(DAYS * 24)]
-OFFICE = np.array([0.1, 0.05, 0.03, 0.02, 0.02, 0.04, 0.15, 0.35, 0.65, 0.9, 1.0, 0.95,
-                   0.75, 0.9, 1.0, 0.95, 0.9, 0.8, 0.65, 0.6, 0.6, 0.55, 0.4, 0.22])  # fmt: skip
 EVENING = np.roll(OFFICE, 6)  # busiest in the evening: in the US, that is the Beijing working day
 
 

@@ -3,7 +3,7 @@ stratified bootstrap, end-user address policy, and the round-the-clock populatio
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,13 +12,9 @@ from stillwatch.detect.mixture import estimate_share, identifiable, local_span, 
 from stillwatch.detect.origin import add_origin_features, enduser_addr_share
 from stillwatch.detect.subrouting import SubroutingDetector
 from stillwatch.detect.subsidiary import SubsidiaryDetector
+from tests.detect.timeline import DAYS, HOURS, OFFICE, RESTRICTED, START
 
-RESTRICTED = ["CN", "HK", "MO", "RU", "IR", "KP", "CU", "SY"]
-START = datetime(2026, 2, 2, tzinfo=UTC)  # 28 days: Spring Festival and two make-up Saturdays
-DAYS = 28
-HOURS = [START + timedelta(hours=h) for h in range(DAYS * 24)]
-SHAPE = np.array([0.1, 0.05, 0.03, 0.02, 0.02, 0.04, 0.15, 0.35, 0.65, 0.9, 1.0, 0.95,
-                  0.75, 0.9, 1.0, 0.95, 0.9, 0.8, 0.65, 0.6, 0.6, 0.55, 0.4, 0.22])  # fmt: skip
+SHAPE = OFFICE
 
 
 def _window_days(offset: float) -> list[date]:
@@ -183,7 +179,8 @@ def test_a_clock_only_share_says_that_neighbours_on_the_same_clock_are_not_told_
         "restricted_share": [0.3] * 3, "share_low": [0.2] * 3, "share_high": [0.4] * 3, "fanout_z": [5.0] * 3,
         "enduser_addr_share": [0.0, 0.25, 0.0], "cal_restricted": [0.0, 0.0, 1.6], "makeup_ratio_cn": [0.4, 0.4, 1.6],
     })  # fmt: skip
-    det = SubroutingDetector().fit(rows)
+    det = SubroutingDetector()
+    det.fit(rows)
     whys = [items[0].why for items in det.evidence(rows)]
     assert "not told apart" in whys[0]
     assert all("not told apart" not in w for w in whys[1:])
