@@ -64,6 +64,8 @@ BUDGET: dict[str, int] = {
     "jailbreak": 1_100,
 }
 SCALE = 1_975_000
+#: The simulator sizes enterprise gateways with 40 staff below this ``--scale`` and 120 above it.
+STAFF_SWITCH = 2_000_000
 START = date(2026, 2, 12)
 DAYS = 7
 FLOOR = 0.005  # enterprise gateways and researchers
@@ -76,7 +78,10 @@ def _cli() -> list[str]:
 
 def _run(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
+    c0, w0 = _cpu(), time.time()
     subprocess.run(cmd, check=True)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  {time.time() - w0:.1f} s wall, {_cpu() - c0:.1f} s CPU, load {load}", flush=True)
 
 
 def _cpu() -> float:
@@ -86,14 +91,38 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def simulate(sim: Path, seed: int, start: date, days: int) -> None:
+def budgets(overrides: list[str] | None) -> tuple[dict[str, int], int]:
+    """The exchange budget per population, with ``NAME=N`` overrides, and the ``--scale`` to pass.
+
+    Without overrides the scale is :data:`SCALE`; with them it is the sum of the budgets, so each
+    population's budget is its weight. The simulator's population sizes follow from the budget
+    (``stillwatch.simulate.engine.build_actors``: a researcher per ≈ 1,100, a 40-staff gateway per
+    ≈ 249 for 7 days), so more gateways and researchers within :data:`STAFF_SWITCH` means less of
+    everything else.
+
+    Raises:
+        ValueError: an unknown population or a budget that is not a positive integer.
+    """
+    budget = dict(BUDGET)
+    for item in overrides or []:
+        name, _, value = item.partition("=")
+        if name not in BUDGET or not value.isdigit() or int(value) <= 0:
+            raise ValueError(f"--budget {item!r}: expected POPULATION=N with one of {', '.join(BUDGET)}")
+        budget[name] = int(value)
+    return budget, (sum(budget.values()) if overrides else SCALE)
+
+
+def simulate(sim: Path, seed: int, start: date, days: int, budget: dict[str, int] | None = None,
+             scale: int = SCALE) -> None:  # fmt: skip
     """Simulate the set (skipped when ``labels.jsonl`` exists)."""
     if (sim / "labels.jsonl").exists():
         return
+    if scale >= STAFF_SWITCH:
+        print(f"note: scale {scale:,} >= {STAFF_SWITCH:,}: the simulator builds 120-staff gateways", flush=True)
     cmd = [*_cli(), "simulate", "--out", str(sim), "--seed", str(seed), "--start", start.isoformat(),
-           "--days", str(days), "--scale", str(SCALE), "--quiet"]  # fmt: skip
-    for name, budget in BUDGET.items():
-        cmd += ["--population", name, "--share", f"{name}={budget}"]
+           "--days", str(days), "--scale", str(scale), "--quiet"]  # fmt: skip
+    for name, weight in (budget or BUDGET).items():
+        cmd += ["--population", name, "--share", f"{name}={weight}"]
     _run(cmd)
 
 
@@ -249,6 +278,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11, help="a fresh seed (not 1 or 7)")
     parser.add_argument("--start", default=START.isoformat())
     parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument(
+        "--budget",
+        action="append",
+        metavar="POPULATION=N",
+        help="exchange budget of a population instead of BUDGET's (the scale becomes the sum; see budgets())",
+    )
     parser.add_argument("--cutoffs", default="1,3,7", help="cut-offs: ends of these days of the window (UTC)")
     parser.add_argument("--link", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--jailbreak", action=argparse.BooleanOptionalAction, default=True)
@@ -274,11 +309,15 @@ def main() -> int:
     root = Path(args.dir)
     sim, store = root / f"sim{args.seed}", root / f"store{args.seed}"
     start = date.fromisoformat(args.start)
-    simulate(sim, args.seed, start, args.days)
+    try:
+        budget, scale = budgets(args.budget)
+    except ValueError as exc:
+        parser.error(str(exc))
+    simulate(sim, args.seed, start, args.days, budget, scale)
     ingest_enrich(sim, store)
     out_path = root / f"fairness{args.seed}.json"
     result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
-    result.update(seed=args.seed, start=start.isoformat(), days=args.days, budget=BUDGET,
+    result.update(seed=args.seed, start=start.isoformat(), days=args.days, budget=budget, scale=scale,
                   simulation=json.loads((sim / "simulation.json").read_text())["by_group"])  # fmt: skip
     done = _saved_cutoffs(out_path)
     labels = read_labels(sim / "labels.jsonl")
