@@ -36,7 +36,7 @@ test-fast: $(STAMP)  ## the suite without Spark, PostgreSQL, Redis, LiteLLM, bro
 bench: $(STAMP)  ## benchmarks; results go to docs/benchmarks.md by hand
 	$(PY) benchmarks/run.py
 
-FAIR_DIR ?= /work/stores/fair
+FAIR_DIR ?= ./stillwatch-fair
 fairness: $(STAMP)  ## fairness at scale (~2 M simulated exchanges, seed 11; not in test or bench); docs/evaluation.md
 	$(PY) benchmarks/fairness_at_scale.py --dir $(FAIR_DIR) --no-jailbreak --cutoffs 7,1,3
 	$(PY) benchmarks/fairness_at_scale.py --dir $(FAIR_DIR) --jailbreak --cutoffs 7,1,3
