@@ -83,3 +83,30 @@ def test_checkpoint_of_another_store_state_is_refused(tmp_path: Path) -> None:
             replay(eng, NO_SETTINGS, "daily", detect=Detect(), checkpoint=ckpt, jailbreak=False)
     finally:
         eng.close()
+
+
+def test_replay_until_stops_early_and_reuses_the_full_replays_checkpoint(tmp_path: Path) -> None:
+    eng = _store(tmp_path / "s", rows())
+    try:
+        whole = Detect()
+        ckpt = tmp_path / "replay.ckpt.jsonl"
+        full = replay(eng, NO_SETTINGS, "daily", detect=whole, checkpoint=ckpt, jailbreak=False)
+        assert len(whole.calls) >= 3
+        stop = whole.calls[1]  # the second step's end
+        short = Detect()
+        got = replay(eng, NO_SETTINGS, "daily", until=stop, detect=short, checkpoint=ckpt, jailbreak=False)
+        assert got.steps == whole.calls[:2]
+        assert short.calls == [stop]  # the first step comes from the full replay's checkpoint
+        # what was first flagged by the second step keeps its time; nothing later is known
+        early = {k: t for k, t in full.first_flagged.items() if t <= stop}
+        assert got.first_flagged == early
+        # an instant between two step ends is the last step; one before the data is refused
+        mid = whole.calls[0] + (whole.calls[1] - whole.calls[0]) / 2
+        assert replay(eng, NO_SETTINGS, "daily", until=mid, detect=Detect(), jailbreak=False).steps == [
+            whole.calls[0],
+            mid,
+        ]
+        with pytest.raises(ConfigError):
+            replay(eng, NO_SETTINGS, "daily", until=datetime(2000, 1, 1), detect=Detect(), jailbreak=False)
+    finally:
+        eng.close()

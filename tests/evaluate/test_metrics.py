@@ -8,7 +8,7 @@ import pytest
 
 from stillwatch.detect.evidence import Evidence
 from stillwatch.detect.findings import Finding
-from stillwatch.evaluate.metrics import evaluate_findings, wilson
+from stillwatch.evaluate.metrics import evaluate_findings, labels_before, wilson
 from stillwatch.evaluate.replay import step_ends
 from stillwatch.exceptions import ConfigError
 
@@ -156,3 +156,22 @@ def test_members_of_a_cluster_finding_count_as_flagged_benign_accounts() -> None
     assert out["benign_groups"]["all_benign"]["flagged"] == 2
     d = out["kinds"]["distillation"]
     assert d["precision"] == 1.0 and d["recall"] == 1.0 and d["flagged"] == 1
+
+
+def test_labels_before_keeps_what_a_shorter_replay_can_score() -> None:
+    until = datetime(2026, 2, 5, tzinfo=UTC)
+    labels = [
+        {"entity": "account", "id": "b_seen", "label": "benign", "group": "benign_en"},
+        {"entity": "account", "id": "b_later", "label": "benign", "group": "benign_en"},
+        {"entity": "account", "id": "r_later", "label": "relay", "group": "relay_x"},
+        {"entity": "exchange", "id": "x1", "label": "jailbreak", "active_from": "2026-02-04T23:59:59Z"},
+        {"entity": "exchange", "id": "x2", "label": "jailbreak", "active_from": "2026-02-05T00:00:00Z"},
+        {"entity": "exchange", "id": "x3", "label": "jailbreak"},
+    ]
+    kept = labels_before(labels, {"b_seen": 3, "r_later": 0}, until)
+    assert [lab["id"] for lab in kept] == ["b_seen", "r_later", "x1"]
+    # the relay account without exchanges before the stop is then counted as undetectable
+    out = evaluate_findings([], kept, {"b_seen": 3}, {})
+    assert out["kinds"]["relay"]["positives"] == 0 and out["kinds"]["relay"]["labelled_without_exchanges"] == 1
+    assert out["benign_groups"]["all_benign"]["accounts"] == 1
+    assert out["exchange_level"]["jailbreak"]["positives"] == 1

@@ -64,6 +64,9 @@ def eval_cmd(
     ctx: typer.Context,
     labels: Annotated[Path, typer.Option("--labels", exists=True, dir_okay=False, help="labels.jsonl (simulated).")],
     replay: Annotated[str, typer.Option("--replay", help="Replay step: daily, 12h or 6h.")] = "daily",
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last replay step (UTC); score what was active before it.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the evaluation as JSON here.")] = None,
     findings_out: Annotated[Path | None, typer.Option("--findings", help="Write final findings here.")] = None,
     clusters: Annotated[Path | None, typer.Option("--clusters", help="clusters.jsonl from `stillwatch link`.")] = None,
@@ -83,7 +86,9 @@ def eval_cmd(
     With ``--jailbreak`` each whole day's exchange scores are computed once and reused by the
     later steps (in memory, and in ``<data-dir>/cache/jailbreak_scan`` unless ``--no-scan-cache``).
     With ``--checkpoint`` an interrupted replay, run again with the same options, continues from
-    the last completed step.
+    the last completed step. With ``--until`` the replay stops there (its steps are the full
+    replay's, so either run's checkpoint serves the other) and only accounts and labelled
+    exchanges active before it are scored.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -93,6 +98,7 @@ def eval_cmd(
     from stillwatch.evaluate.report import print_report, write_json
 
     settings = ctx.obj.settings
+    stop = _parse_until(until)
     with (
         get_engine(settings) as engine,
         Progress(
@@ -110,7 +116,7 @@ def eval_cmd(
             bar.update(task, completed=done, total=total)
 
         cache = _scan_cache(settings) if scan_cache else None
-        result = evaluate(engine, settings, labels, replay, progress=tick, clusters=clusters, link=link,
+        result = evaluate(engine, settings, labels, replay, until=stop, progress=tick, clusters=clusters, link=link,
                           jailbreak=jailbreak, jailbreak_cache=cache, checkpoint=checkpoint)  # fmt: skip
     found = result.pop("_findings")
     print_report(result, Console())

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stillwatch.evaluate.metrics import evaluate_findings, read_labels, wilson
+from stillwatch.evaluate.metrics import evaluate_findings, labels_before, read_labels, wilson
 from stillwatch.evaluate.replay import replay
 
 if TYPE_CHECKING:
     from stillwatch.config import Settings
     from stillwatch.engine import Engine
 
-__all__ = ["evaluate", "evaluate_findings", "read_labels", "replay", "wilson"]
+__all__ = ["evaluate", "evaluate_findings", "labels_before", "read_labels", "replay", "wilson"]
 
 
 def account_stats(engine: Engine, until: datetime | None = None) -> tuple[dict[str, int], dict[str, datetime]]:
@@ -37,6 +37,7 @@ def evaluate(
     labels: Path | str | list[dict[str, Any]],
     step: str = "daily",
     *,
+    until: datetime | None = None,
     progress: Any = None,
     **detect_kwargs: Any,
 ) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def evaluate(
         settings: Settings.
         labels: ``labels.jsonl`` path or parsed labels (simulated data only).
         step: Replay step: ``daily`` (default), ``12h`` or ``6h``.
+        until: Stop the replay at this instant (see :func:`stillwatch.evaluate.replay.replay`);
+            then only accounts and labelled exchanges active before it are scored.
         progress: Optional ``(done, total, until)`` callback.
         **detect_kwargs: Passed to the detection run (``clusters``, ``link``, ``jailbreak``,
             ``jailbreak_cache``; with ``jailbreak`` and no cache, a memory cache shared by the steps)
@@ -60,8 +63,11 @@ def evaluate(
         from stillwatch.detect.jailbreak_cache import ScanCache
 
         detect_kwargs["jailbreak_cache"] = ScanCache()
-    result = replay(engine, settings, step, progress=progress, **detect_kwargs)
-    per_account, first_seen = account_stats(engine)
+    result = replay(engine, settings, step, until=until, progress=progress, **detect_kwargs)
+    last = result.steps[-1] if until is not None and result.steps else None
+    per_account, first_seen = account_stats(engine, last)
+    if last is not None:
+        labs = labels_before(labs, per_account, last)
     out = evaluate_findings(result.findings, labs, per_account, first_seen)
     out["meta"] = {
         "step": step,

@@ -100,6 +100,25 @@ def _secondary(labels: list[dict[str, Any]]) -> dict[str, set[str]]:
     return out
 
 
+def labels_before(labels: list[dict[str, Any]], active: dict[str, int], until: datetime) -> list[dict[str, Any]]:
+    """The labels a replay stopped at ``until`` can be scored on.
+
+    Benign accounts count only with an exchange before ``until`` (``active``: exchanges per
+    account before it), and labelled exchanges only when sent before it. Abusive accounts are
+    kept; :func:`evaluate_findings` counts those without exchanges as undetectable.
+    """
+    out = []
+    for lab in labels:
+        if lab["entity"] == "account" and lab["label"] == "benign" and not active.get(str(lab["id"]), 0):
+            continue
+        if lab["entity"] == "exchange":
+            sent = parse_ts(lab.get("active_from"))
+            if sent is None or sent >= until:
+                continue
+        out.append(lab)
+    return out
+
+
 def evaluate_findings(
     findings: list[Finding],
     labels: list[dict[str, Any]],

@@ -79,11 +79,31 @@ def step_ends(start: datetime, end: datetime, step: str | timedelta = "daily") -
     return out
 
 
+def replay_ends(
+    start: datetime, end: datetime, step: str | timedelta = "daily", until: datetime | None = None
+) -> list[datetime]:
+    """The replay's step ends: :func:`step_ends`, cut at ``until`` (then the last step) when given.
+
+    Raises:
+        ConfigError: ``until`` is not after the first exchange, or the step is unknown.
+    """
+    ends = step_ends(start, end, step)
+    if until is None or until >= ends[-1]:
+        return ends
+    if until <= start:
+        raise ConfigError(
+            f"--until {until.isoformat()} is not after the first exchange ({start.isoformat()})",
+            hint="pick an instant inside the data",
+        )
+    return [t for t in ends if t < until] + [until]
+
+
 def replay(
     engine: Engine,
     settings: Settings,
     step: str | timedelta = "daily",
     *,
+    until: datetime | None = None,
     detect: Callable[..., list[Finding]] | None = None,
     progress: Callable[[int, int, datetime], None] | None = None,
     checkpoint: Path | str | None = None,
@@ -95,6 +115,9 @@ def replay(
         engine: The engine.
         settings: Settings.
         step: ``daily``, ``12h``, ``6h`` or a timedelta.
+        until: Stop the replay here (its last step; naive means UTC): a shorter replay scores the
+            accounts active before it. Steps are the full replay's, so a checkpoint of either
+            serves the other.
         detect: Detection function (default :func:`stillwatch.detect.runner.run_detection`).
         progress: Called after each step with ``(done, total, until)``.
         checkpoint: A checkpoint file (:mod:`stillwatch.evaluate.checkpoint`): completed steps are
@@ -111,7 +134,9 @@ def replay(
         detect = run_detection
     t0 = time.perf_counter()
     lo, hi = data_span(engine)
-    ends = step_ends(lo, hi, step)
+    if until is not None:
+        until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+    ends = replay_ends(lo, hi, step, until)
     first: dict[tuple[str, str, str], datetime] = {}
     last: list[Finding] = []
     ckpt = None
@@ -119,7 +144,7 @@ def replay(
         from stillwatch.evaluate.checkpoint import Checkpoint, header
 
         ckpt = Checkpoint(checkpoint, header(engine, step, (lo, hi), detect_kwargs))
-        first.update(ckpt.first)
+        first.update({k: t for k, t in ckpt.first.items() if t <= ends[-1]})  # a shorter replay: its steps only
     if detect_kwargs.get("jailbreak") and detect_kwargs.get("jailbreak_cache") is None:
         from stillwatch.detect.jailbreak_cache import ScanCache
 
