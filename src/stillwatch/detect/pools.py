@@ -12,7 +12,9 @@ Edges (never language, never the declared country):
 
 * **shared egress** — two accounts each sending at least ``min_exchanges`` exchanges from the same
   public address (an address that carries at most ``max_ip_accounts`` accounts: a carrier NAT
-  is not a pool — unless both run relay software there, the accounts of one relay host); a
+  is not a pool — unless both relay there: relay software, forwarded restricted-region
+  addresses, or end users' conversations continuing across the accounts of the address's
+  network, :func:`stillwatch.detect.hops.host_hops`); a
   newcomer with fewer exchanges joins an address that already carries several such accounts
   when most of its own traffic comes from it (a pool member first seen late in the day);
 * **hopping conversation** — follow-up turns of the same conversations (system prompt + first
@@ -29,12 +31,15 @@ hopping pairs, not one.
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any
 
 import ibis
 import numpy as np
 import pandas as pd
+
+from stillwatch.detect.hops import components, host_hops, strong_hops
+
+__all__ = ["components", "member_links", "pool_edges", "pool_findings", "pool_frame", "score_pools", "strong_hops"]
 
 #: Count features summed over members; shares are volume-weighted means.
 SUM_COLS = ("n_exchanges", "relay_strong_hits", "hop_n")
@@ -97,7 +102,10 @@ def pool_edges(
     # forward restricted-region users. A count, not a share: some programs show a strong
     # indicator on a few of their requests only (seed 1: litellm relays on 1-11 %, new-api
     # 10-19 %, CLIProxyAPI 12-62 %), and no benign account shows one.
-    relays = (per.n_sw >= min_exchanges) | (per.n_fwd >= min_exchanges)
+    # or continue end users' conversations across the accounts of the address (a relay host
+    # balancing requests over its pool; strangers behind a NAT do not: detect.hops)
+    per = per.left_join(host_hops(t, within_s), ["account_id", "client_ip"]).drop("account_id_right", "client_ip_right")
+    relays = (per.n_sw >= min_exchanges) | (per.n_fwd >= min_exchanges) | (per.n_hop.fill_null(0) >= 1)
     per = per.mutate(sw=relays, est=per.n >= min_exchanges)
     est = per.filter(per.est)
     ip_n = est.group_by("client_ip").aggregate(k=est.account_id.nunique(), k_sw=ibis.ifelse(est.sw, 1, 0).sum())
@@ -116,11 +124,15 @@ def pool_edges(
     # joins an address that already carries min_newcomer_accounts established accounts when
     # most of its own traffic comes from it: a pool's new member has evidence on its first day
     newcomer = ~per.est & (per.k >= min_newcomer_accounts) & ~per.crowded & (per.n * 2 >= per.n_tot)
-    per = per.filter((per.est & (~per.crowded | per.sw)) | newcomer).select("account_id", "client_ip")
+    # the hopping turns that tied an account on a crowded address go into its evidence
+    host = ibis.ifelse(per.crowded, per.n_hop.fill_null(0), 0)
+    per = per.filter((per.est & (~per.crowded | per.sw)) | newcomer).select("account_id", "client_ip", host=host)
     other = per.view()
     eg = per.join(other, [per.client_ip == other.client_ip, per.account_id < other.account_id])
-    eg = eg.select(a=per.account_id, b=other.account_id, ip=per.client_ip)
-    egress = eg.group_by(["a", "b"]).aggregate(weight=eg.ip.nunique().cast("int64"))
+    eg = eg.select(a=per.account_id, b=other.account_id, ip=per.client_ip, host_a=per.host, host_b=other.host)
+    egress = eg.group_by(["a", "b"]).aggregate(
+        weight=eg.ip.nunique().cast("int64"), host_a=eg.host_a.max().cast("int64"), host_b=eg.host_b.max().cast("int64")
+    )
 
     f = view.filter(view.is_followup.fill_null(False) & view.first_user_hash.notnull())
     f = f.select("account_id", "message_count", conv=f.sys_hash.fill_null("") + ":" + f.first_user_hash,
@@ -153,35 +165,6 @@ def pool_edges(
     both_sw = retries.sw_a.fill_null(False) & retries.sw_b.fill_null(False)
     retries = retries.filter((retries.weight >= min_retries) | both_sw).select("a", "b", "weight", "convs")
     return egress, hops.union(retries.mutate(retry=True))
-
-
-def components(edges: pd.DataFrame) -> dict[str, list[str]]:
-    """Connected components of an ``a, b`` edge list: ``{pool_id: sorted members}``.
-
-    The pool id is a hash of the smallest member and the size-independent prefix ``pool-``; it is
-    stable while the pool's first member stays the same.
-    """
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(edges["a"].astype(str), edges["b"].astype(str), strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[str, list[str]] = {}
-    for x in list(parent):
-        groups.setdefault(find(x), []).append(x)
-    out = {}
-    for members in groups.values():
-        members.sort()
-        out["pool-" + hashlib.blake2b(members[0].encode(), digest_size=6).hexdigest()] = members
-    return out
 
 
 def _clock_fit(counts: np.ndarray) -> tuple[int | None, float]:
@@ -280,13 +263,20 @@ def _num(df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def member_links(egress: pd.DataFrame, hops: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Per account: how many pool partners it has through shared egress and through hops."""
+    """Per account: how many pool partners it has through shared egress and through hops, and
+    (``host_hop_turns``, only when > 0) its follow-up turns that continued on other accounts of
+    a crowded address's network — the reason it is tied there (:func:`detect.hops.host_hops`)."""
     out: dict[str, dict[str, int]] = {}
     for kind, df in (("egress_partners", egress), ("hop_partners", hops)):
         for a, b in zip(df["a"].astype(str), df["b"].astype(str), strict=True):
             for x in (a, b):
                 d = out.setdefault(x, {"egress_partners": 0, "hop_partners": 0})
                 d[kind] += 1
+    for side in ("a", "b"):
+        if f"host_{side}" in egress.columns:
+            turns = egress.groupby(egress[side].astype(str))[f"host_{side}"].max()
+            for x, n in turns[turns > 0].items():
+                out[x]["host_hop_turns"] = max(out[x].get("host_hop_turns", 0), int(n))
     return out
 
 
@@ -302,81 +292,6 @@ def pool_detector(detectors: dict[str, Any], kind: str) -> Any:
         det = copy.copy(det)
         det.min_second = 0.5
     return det
-
-
-def strong_hops(
-    hops: pd.DataFrame,
-    egress: pd.DataFrame,
-    followups: dict[str, float] | None = None,
-    min_pair_share: float = 0.05,
-    min_bridge_pairs: int = 2,
-    larger_outside: bool = True,
-) -> pd.DataFrame:
-    """Hop and retry edges that tie two accounts beyond coincidence.
-
-    Two accounts that each serve many people open the same common conversations by chance, and
-    the more they serve the more such "hops" they share. An edge is kept only when its hopping
-    exchanges are at least ``min_pair_share`` of the smaller account's follow-up exchanges (a
-    pooled relay account fails over a large part of its conversations; a busy gateway shares a
-    handful with another busy account) — of the *larger* account's when the two do not already
-    share egress (a platform serving thousands shares a few common conversations with every busy
-    account it meets; it is a hub, not a pool member). A plain hop edge also needs each end to hop
-    with at least two accounts or to share egress (strangers who open one common conversation
-    hop once).
-
-    Args:
-        hops: Hop and retry edges (``a, b, weight``, ``retry``).
-        egress: Shared-egress edges.
-        followups: Follow-up exchanges per account (default: no relative filter).
-        min_pair_share: Minimum hopping exchanges relative to the smaller account's follow-ups
-            (the larger account's outside a shared-egress group).
-        min_bridge_pairs: Distinct account pairs that must hop between two *different* egress
-            groups (accounts already tied by shared egress) to join them: a relay failing over
-            between its hosts does so on many of its accounts, while one pair of busy accounts of
-            two unrelated pools (a relay and a hydra) meets on a common conversation by chance,
-            and one such edge would merge the two pools.
-        larger_outside: Judge edges between accounts that do not share an egress group on the
-            larger account's follow-ups (the hub rule above); ``False``: always the smaller's.
-    """
-    if hops.empty:
-        return hops
-    retry = hops["retry"].astype(bool) if "retry" in hops.columns else pd.Series(False, index=hops.index)
-    if followups is not None:
-        fa, fb = hops["a"].map(followups).fillna(0), hops["b"].map(followups).fillna(0)
-        group = _egress_groups(egress)
-        same = hops["a"].map(group).notna() & (hops["a"].map(group) == hops["b"].map(group))
-        # outside a shared-egress group the larger account counts: a hub serving thousands of
-        # people shares a few common conversations with every busy account it meets
-        ref = np.where(same | (not larger_outside), np.minimum(fa, fb), np.maximum(fa, fb))
-        keep = hops["weight"].astype(float) >= min_pair_share * np.clip(ref, 1.0, None)
-        hops, retry = hops[keep], retry[keep]
-    plain = hops[~retry]
-    deg = pd.concat([plain["a"], plain["b"]]).value_counts()
-    eg = set(egress["a"]) | set(egress["b"])
-    ok = lambda col: hops[col].map(deg).fillna(0).ge(2) | hops[col].isin(eg)  # noqa: E731
-    return _drop_bridges(hops[retry | (ok("a") & ok("b"))], egress, min_bridge_pairs)
-
-
-def _egress_groups(egress: pd.DataFrame) -> dict[str, str]:
-    """Account -> id of its shared-egress component (accounts without shared egress are absent)."""
-    if egress.empty:
-        return {}
-    return {a: pid for pid, members in components(egress[["a", "b"]]).items() for a in members}
-
-
-def _drop_bridges(hops: pd.DataFrame, egress: pd.DataFrame, min_pairs: int) -> pd.DataFrame:
-    """Hop edges joining two different egress groups only where ``min_pairs`` pairs join them."""
-    if hops.empty or egress.empty:
-        return hops
-    group = _egress_groups(egress)
-    ga, gb = hops["a"].map(group), hops["b"].map(group)
-    bridge = ga.notna() & gb.notna() & (ga != gb)
-    if not bridge.any():
-        return hops
-    key = pd.Series([tuple(sorted((str(x), str(y)))) for x, y in zip(ga, gb, strict=True)], index=hops.index)
-    pairs = pd.Series(list(zip(hops["a"], hops["b"], strict=True)), index=hops.index)
-    n_pairs = pairs[bridge].groupby(key[bridge]).nunique()
-    return hops[~bridge | key.map(n_pairs).fillna(0).ge(min_pairs)]
 
 
 def score_pools(pf: pd.DataFrame, detectors: dict[str, Any]) -> pd.DataFrame:
