@@ -12,7 +12,8 @@ Per account, signals from research/anchors-detection.md (ranked list items 1, 4,
 An account needs extraction-shape evidence *and* coordination evidence: a single researcher
 running benchmarks (extraction-like shape, no coordination) is not a finding. Cluster findings sum
 the same signals over the members of a linked cluster (``stillwatch.link``), so a hydra whose
-accounts each look unremarkable still crosses the threshold.
+accounts each look unremarkable still crosses the threshold. Such summed rows (pools, clusters,
+returning operators) are compared with accounts not tied to other accounts (``_fit``).
 """
 
 from __future__ import annotations
@@ -101,24 +102,64 @@ class DistillationDetector(Detector):
         self.min_exchanges = min_exchanges
         self.midpoint = midpoint
 
+    def reference(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: N803
+        """The accounts the baselines are fitted on: ``(untied busy accounts, all busy accounts)``.
+
+        Busy accounts have at least ``min_exchanges`` exchanges (all accounts when fewer than 10
+        have that many). *Untied* ones are not tied to other accounts (column ``pool_member``:
+        shared egress, hopping or retried conversations; :mod:`stillwatch.detect.pools`); fewer
+        than 10 fall back to all busy accounts.
+        """
+        busy = X[_col(X, "n_exchanges") >= self.min_exchanges]
+        busy = busy if len(busy) >= 10 else X
+        if "pool_member" not in busy.columns:
+            return busy, busy
+        untied = busy[~busy["pool_member"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+        return (untied if len(untied) >= 10 else busy), busy
+
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803
-        ref = X[_col(X, "n_exchanges") >= self.min_exchanges]
-        ref = ref if len(ref) >= 10 else X
+        """Baselines of every feature on all busy accounts (single-account rows) and of the shape
+        features on the untied busy accounts (summed rows: pools, linked clusters, operators).
+
+        A summed row is a set of accounts already tied by infrastructure, so its question is only
+        whether their traffic looks like extraction next to ordinary independent accounts — and
+        the null must not be fitted on the accounts under test. A campaign starts at volume, so
+        on its first day the busy accounts are largely its own and the relays' (autumn seed 13,
+        day 1: 31 of the 49 accounts with >= 30 exchanges were pooled) and their shares widened
+        the baseline until the campaign's pools looked ordinary. A single account's coordination
+        can rest on one address shared with one other account (a household or office NAT), so
+        its shape bar stays at the level of all busy accounts (seed 11: on the untied baseline a
+        customer sharing one address with one other account, 11 % CoT prompts and most traffic
+        on a new model, crossed it).
+        """
+        untied, busy = self.reference(X)
+        self.untied_reference_ = len(untied) < len(busy)
         self.baseline_: dict[str, tuple[float, float]] = {}
         self.quantiles_: dict[str, tuple[float, float]] = {}
-        for name in SHAPE + COORD:
-            v = _col(ref, name)
-            self.baseline_[name] = robust_centre_scale(v, floor=0.02)
-            self.quantiles_[name] = (float(np.median(v)), float(np.quantile(v, 0.99))) if v.size else (0.0, 0.0)
+        self.summed_baseline_: dict[str, tuple[float, float]] = {}
+        self.summed_quantiles_: dict[str, tuple[float, float]] = {}
+        for ref, base, quant, names in ((busy, self.baseline_, self.quantiles_, SHAPE + COORD),
+                                        (untied, self.summed_baseline_, self.summed_quantiles_, SHAPE)):  # fmt: skip
+            for name in names:
+                v = _col(ref, name)
+                base[name] = robust_centre_scale(v, floor=0.02)
+                quant[name] = (float(np.median(v)), float(np.quantile(v, 0.99))) if v.size else (0.0, 0.0)
         self.offset_ = 0.5
+
+    def _baselines(self, X: pd.DataFrame) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:  # noqa: N803
+        """``(baselines, quantiles)`` for the rows of ``X``: summed rows carry ``pool_k_eff``."""
+        if "pool_k_eff" in X.columns:
+            return {**self.baseline_, **self.summed_baseline_}, {**self.quantiles_, **self.summed_quantiles_}
+        return self.baseline_, self.quantiles_
 
     def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
         out = {}
         k = np.clip(_col(X, "pool_k_eff"), 1.0, max(1.0, float(self.max_pool_k))) if "pool_k_eff" in X else 1.0
+        base, _ = self._baselines(X)
         for name in SHAPE:
-            c, s = self.baseline_[name]
+            c, s = base[name]
             out[name] = np.clip((_col(X, name) - c) / (s / np.sqrt(k)) - self.shape_z, 0, 3)
-        c, sc = self.baseline_["xacct_template_share"]
+        c, sc = base["xacct_template_share"]
         out["xacct_template_share"] = np.clip((_col(X, "xacct_template_share") - c) / sc - self.coord_z, 0, 3)
         shared = _col(X, "shared_egress_accounts")
         out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared.clip(1)) + 0.5), 0.0)
@@ -142,17 +183,25 @@ class DistillationDetector(Detector):
         s = squash(shape + coord, self.midpoint)
         return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
 
+    def _baseline_text(self, name: str, med: float, p99: float, summed: bool) -> str:
+        text = baseline_text(med, p99)
+        if summed and name in SHAPE and getattr(self, "untied_reference_", False):
+            return text.replace("all accounts in the window", "accounts not tied to other accounts in the window")
+        return text
+
     def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
         """Evidence items per row, strongest first."""
         self._check_fitted()
         _, _, st = self._parts(X)
+        _, quantiles = self._baselines(X)
+        summed = "pool_k_eff" in X.columns
         out = []
         for i in range(len(X)):
             items = []
             for name in SHAPE + COORD:
                 if st[name][i] <= 0.5:
                     continue
-                med, p99 = self.quantiles_[name]
+                med, p99 = quantiles[name]
                 why = _WHY[name]
                 if name == "cap_max_share" and "cap_max_name" in X.columns:
                     why = f"{why}: {X['cap_max_name'].iloc[i]}"
@@ -160,7 +209,7 @@ class DistillationDetector(Detector):
                     Evidence(
                         name,
                         _col(X.iloc[[i]], name)[0],
-                        baseline_text(med, p99),
+                        self._baseline_text(name, med, p99, summed),
                         why,
                         _FAMILY[name],
                         float(st[name][i]),
