@@ -215,6 +215,24 @@ def cc_system(
     return blocks
 
 
+TODO_RESULT = (
+    "Todos have been modified successfully. Ensure that you continue to use the todo list to track your progress."
+)
+
+
+def _tool_output(w: World, tool: str) -> str:
+    """A tool result: file text or command output (TodoWrite's reply is fixed, as in the real client)."""
+    rng = w.rng
+    if tool == "TodoWrite":
+        return TODO_RESULT
+    if tool in ("Bash", "Glob", "Grep"):
+        return "\n".join(
+            f"src/{hexid(rng, 4)}/{rng.choice(['main', 'util', 'api', 'db'])}.py:{rng.randint(1, 400)}"
+            for _ in range(rng.randint(1, 6))
+        )
+    return rng.choice(coding_pool(w))[:800]
+
+
 def cc_session(
     w: World,
     aid: str,
@@ -275,14 +293,19 @@ def cc_session(
                 tools=tools or tool_defs(CC_TOOLS),
             )
             w.emit(aid, key, t, ip, client, body, zh=zh, reply=w.t.answer(rng, zh))
-            tid = "toolu_01" + hexid(rng, 22)
+            tid, tool = "toolu_01" + hexid(rng, 22), rng.choice(CC_TOOLS)
             msgs.append(
                 {
                     "role": "assistant",
-                    "content": [{"type": "tool_use", "id": tid, "name": rng.choice(CC_TOOLS), "input": {"input": "."}}],
+                    "content": [{"type": "tool_use", "id": tid, "name": tool, "input": {"input": "."}}],
                 }
             )
-            msgs.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": tid, "content": "ok"}]})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": tid, "content": _tool_output(w, tool)}],
+                }
+            )
             t += timedelta(seconds=rng.lognormvariate(1.5, 0.7))
         msgs.append({"role": "assistant", "content": [{"type": "text", "text": "Done."}]})
         t += timedelta(seconds=rng.lognormvariate(4, 0.8))
