@@ -107,8 +107,13 @@ def _cc_dev(w: World, aid: str, key: str, c: str, ips: list[str], zh: bool) -> N
         if t > w.start + timedelta(days=5) and ver < "2.1.92" and rng.random() < 0.3:
             ver = "2.1.92"  # updates during the window
         client = net.claude_code(ver, os_, arch, "v22.12.0", "0.70.0", uid(rng), rng)
+        repo = rng.choice(["api", "web", "infra", "ml"])
+        # a developer's request names their own code; a corpus prompt alone would be shared verbatim
+        # by unrelated accounts, which real developers' first messages are not
         turns = [
-            rng.choice(w.t.zh_single if zh and rng.random() < 0.5 else coding_pool(w)) for _ in range(rng.randint(1, 3))
+            rng.choice(w.t.zh_single if zh and rng.random() < 0.5 else coding_pool(w))
+            + f"\n\n(in {repo}/{hexid(rng, 4)}.py)"
+            for _ in range(rng.randint(1, 3))
         ]
         cc_session(
             w,
@@ -122,7 +127,7 @@ def _cc_dev(w: World, aid: str, key: str, c: str, ips: list[str], zh: bool) -> N
             acct_uuid=acct_uuid,
             ver=ver,
             platform=plat,
-            cwd=f"{home}/src/{rng.choice(['api', 'web', 'infra', 'ml'])}",
+            cwd=f"{home}/src/{repo}",
             tz=tz,
             zh=zh,
         )
