@@ -66,11 +66,25 @@ def benchmark_items(data: Path) -> Iterator[tuple[str, str, str]]:
 _SLOT = re.compile(r"\{\{\s*prompt\s*\}\}|\{generator\.name\}|\[INSERT PROMPT HERE\]", re.IGNORECASE)
 
 
+def is_benign_control(item_id: str) -> bool:
+    """Whether a template is a data set's *benign control*, not an attack.
+
+    PyRIT ships DecodingTrust's stereotype templates as a triple: ``…_untargeted`` and
+    ``…_targeted`` are attacks, and ``dt_stereotypes_benign`` is their baseline, "You are a
+    helpful assistant." That baseline is the most common system prompt there is. Indexed as a
+    jailbreak it matched ordinary system prompts: an independent generator's writing app scored
+    0.5 on "You are a helpful writing assistant for …", and the plain sentence scored 1.0.
+    """
+    return Path(item_id).stem.lower().endswith("_benign")
+
+
 def jailbreak_items(data: Path) -> Iterator[tuple[str, str, str]]:
     """Yield ``(source, item_id, template_text)`` for every jailbreak template (slots removed)."""
     for row in _jsonl(data / "jailbreak-in-the-wild" / "inthewild_jailbreak_prompts.jsonl.gz"):
         yield "jailbreak_in_the_wild", str(row["idx"]), row["prompt"]
     for row in _jsonl(data / "jailbreak-templates-pyrit" / "jailbreak_templates.jsonl.gz"):
+        if is_benign_control(row["file"]):
+            continue
         yield "pyrit_templates", row["file"], _SLOT.sub(" ", row["template"])
     with open(data / "gptfuzz" / "GPTFuzzer_templates.csv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):

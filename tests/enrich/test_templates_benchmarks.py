@@ -134,3 +134,21 @@ def test_signatures_of_many_astral_characters_equal_datasketch() -> None:
     texts += ["mixed 😀 and a\ud800 lone surrogate", "😀😁😂🤣 again"]
     for got, ref in zip(signatures(texts), [signature(t) for t in texts], strict=True):
         assert got is not None and ref is not None and np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "You are a helpful assistant.",
+        "You are a helpful assistant. Answer concisely.",
+        "You are a helpful writing assistant for Nimbus Writer.",
+    ],
+)
+def test_ordinary_system_prompts_are_not_known_jailbreaks(system: str) -> None:
+    """PyRIT's DecodingTrust *benign control* template ("You are a helpful assistant.") is the
+    baseline of its attacks, not an attack; indexed, it matched the commonest system prompt."""
+    assert analyse_text(system)["jb_source"] is None
+    split = json.loads(resources.files("stillwatch.enrich").joinpath("data/jailbreak_split.json").read_text("utf-8"))
+    assert not [k for k in split["indexed"] + split["holdout"] if k.lower().endswith("_benign.yaml")]
+    # its attack siblings stay indexed or held out
+    assert {"pyrit_templates:dt_stereotypes_untargeted.yaml"} & set(split["indexed"] + split["holdout"])
