@@ -31,8 +31,10 @@ Run (≈ 2 M exchanges; see docs/evaluation.md for the measured time): ``make fa
 POPULATION=N`` changes a population's exchange budget (the scale becomes the sum of the budgets);
 session 7 used it for 1,310 gateways and 1,305 researchers on seed 17 within the 2 M at which the
 simulator switches to 120-staff gateways (docs/evaluation.md, "Session 7: fairness at scale").
-Two diagnostics change what the detectors see, never a threshold: ``--thin-baseline`` and
-``--ignore-lone-pair-egress``. Not part of the test suite or of ``make bench``.
+The diagnostic ``--thin-baseline`` changes what the detectors' baselines see, never a threshold.
+(Session 7's ``--ignore-lone-pair-egress`` what-if is now the detectors' own rule,
+``detect.pools.lone_pair_egress``, and the option is gone.) Not part of the test suite or of
+``make bench``.
 """
 
 from __future__ import annotations
@@ -192,38 +194,6 @@ def thin_baselines(labels: list[dict[str, Any]], fractions: dict[str, float]) ->
     return ",".join(f"{g}={f}" for g, f in sorted(fractions.items()))
 
 
-def ignore_lone_pair_egress() -> str:
-    """Diagnostic only: an address shared with a single other account is no shared egress.
-
-    What-if for a rule the account detectors do not have: ``detect.pools._tied`` already refuses
-    a pool finding to two accounts meeting on one address (a VPN exit, an office NAT, a cloud
-    host), but the relay and distillation detectors still read ``shared_egress_accounts`` = 2 as
-    pooling, origin and coordination evidence. This wraps ``runner.build_input`` so that an account
-    whose egress is shared only that way (``shared_egress_accounts`` = 2, one egress partner and no
-    hop or retry partner in ``DetectionInput.links``) gets ``shared_egress_accounts`` = 1. No label
-    is read; pool rows and their ``_tied`` rule are unchanged.
-
-    Returns:
-        A tag for the result.
-    """
-    from stillwatch.detect import runner
-
-    original = runner.build_input
-
-    def build_input(*args: Any, **kwargs: Any) -> Any:
-        inp = original(*args, **kwargs)
-        frame, links = inp.frame, inp.links
-        partners = frame["account_id"].map(lambda a: links.get(str(a), {}).get("egress_partners", 0))
-        hops = frame["account_id"].map(lambda a: links.get(str(a), {}).get("hop_partners", 0))
-        lone = (frame["shared_egress_accounts"].fillna(0) == 2) & (partners <= 1) & (hops == 0)
-        frame.loc[lone, "shared_egress_accounts"] = 1
-        print(f"  lone-pair egress ignored on {int(lone.sum())} accounts", flush=True)
-        return inp
-
-    runner.build_input = build_input
-    return "lone-pair egress ignored"
-
-
 def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until: datetime,
                  link: bool, jailbreak: bool, baseline: str = "",
                  previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
@@ -238,7 +208,7 @@ def score_cutoff(engine: Any, settings: Any, labels: list[dict[str, Any]], until
     from stillwatch.detect.runner import run_detection
     from stillwatch.evaluate import account_stats, evaluate_findings
 
-    variant = ("-thin" if "=" in baseline else "") + ("-pair" if "lone-pair" in baseline else "")
+    variant = "-thin" if "=" in baseline else ""
     tag = f"{until:%Y%m%dT%H}{'-link' if link else ''}{'-jb' if jailbreak else ''}{variant}"
     saved = Path(settings.data_dir).parent / f"findings-{tag}.jsonl"
     if previous is not None:
@@ -331,11 +301,6 @@ def main() -> int:
         help="diagnostic: fit baselines on this fraction of a group's accounts (see thin_baselines)",
     )
     parser.add_argument(
-        "--ignore-lone-pair-egress",
-        action="store_true",
-        help="diagnostic: an address shared with one other account is no shared egress (see ignore_lone_pair_egress)",
-    )
-    parser.add_argument(
         "--rescore",
         action="store_true",
         help="score the saved findings of cut-offs already run again (current evaluation rule)",
@@ -367,8 +332,6 @@ def main() -> int:
     if args.thin_baseline:
         thin = {g: float(f) for g, _, f in (x.partition("=") for x in args.thin_baseline)}
         baseline = thin_baselines(labels, thin)
-    if args.ignore_lone_pair_egress:
-        baseline = ", ".join(x for x in (baseline, ignore_lone_pair_egress()) if x)
     settings = load_settings(data_dir=str(store))
     t0 = datetime(start.year, start.month, start.day, tzinfo=UTC)
     with get_engine(settings, "duckdb") as engine:
@@ -394,7 +357,7 @@ def main() -> int:
     ever: dict[str, dict[str, Any]] = {}
     for cut in result.get("cutoffs", []):
         if cut.get("baseline", "all accounts") != "all accounts":
-            continue  # the thinned-baseline and lone-pair runs are diagnostics
+            continue  # the thinned-baseline runs are diagnostics
         for g, v in cut["benign_groups"].items():
             e = ever.setdefault(g, {"accounts": 0, "ids": set()})
             e["accounts"] = max(e["accounts"], v["accounts"])

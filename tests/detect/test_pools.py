@@ -326,3 +326,27 @@ def test_an_address_is_crowded_by_accounts_on_one_day_not_over_the_window() -> N
     egress, _ = _edges(rows, max_ip_accounts=10)
     tied = set(egress["a"]) | set(egress["b"])
     assert len(tied) == 16 and not any(a.startswith("nat") for a in tied)
+
+
+def test_a_lone_pair_on_one_address_is_not_shared_egress_for_the_account_detectors() -> None:
+    """Two researchers renting from one cloud address, or a gateway and a customer behind one VPN
+    exit, are not a pool (``_tied``), so their accounts' ``shared_egress_accounts`` is not 2 either;
+    a third account on the address, a second partner or a hopping conversation keeps it."""
+    frame = pd.DataFrame({
+        "account_id": ["pair", "hop", "two", "trio", "alone", "unknown"],
+        "shared_egress_accounts": [2, 2, 2, 3, 1, np.nan],
+    })  # fmt: skip
+    links = {
+        "pair": {"egress_partners": 1, "hop_partners": 0},
+        "hop": {"egress_partners": 1, "hop_partners": 1},
+        "two": {"egress_partners": 2, "hop_partners": 0},
+        "trio": {"egress_partners": 2, "hop_partners": 0},
+    }
+    out = pools.lone_pair_egress(frame, links)
+    assert out.iloc[:5].tolist() == [1, 2, 2, 3, 1] and np.isnan(out.iloc[5])
+    # what the relay detector then no longer cites as origin evidence
+    det = RelayDetector().fit(_accounts())
+    row = _accounts(1).assign(account_id="pair", entity_id="pair", shared_egress_accounts=2.0)
+    assert "shared_egress_accounts" in {e.feature for e in det.evidence(row)[0]}
+    row["shared_egress_accounts"] = pools.lone_pair_egress(row, links)
+    assert "shared_egress_accounts" not in {e.feature for e in det.evidence(row)[0]}

@@ -39,7 +39,10 @@ import pandas as pd
 
 from stillwatch.detect.hops import components, host_hops, strong_hops
 
-__all__ = ["components", "member_links", "pool_edges", "pool_findings", "pool_frame", "score_pools", "strong_hops"]
+__all__ = [
+    "components", "lone_pair_egress", "member_links", "pool_edges", "pool_findings", "pool_frame", "score_pools",
+    "strong_hops",
+]  # fmt: skip
 
 #: Count features summed over members; shares are volume-weighted means.
 SUM_COLS = ("n_exchanges", "relay_strong_hits", "hop_n")
@@ -278,6 +281,32 @@ def member_links(egress: pd.DataFrame, hops: pd.DataFrame) -> dict[str, dict[str
             for x, n in turns[turns > 0].items():
                 out[x]["host_hop_turns"] = max(out[x].get("host_hop_turns", 0), int(n))
     return out
+
+
+def lone_pair_egress(frame: pd.DataFrame, links: dict[str, dict[str, int]]) -> pd.Series:
+    """``shared_egress_accounts`` with lone pairs counted as unshared.
+
+    Two accounts meeting on one address (a household, an office NAT, a VPN exit, a cloud host
+    two researchers rent from) are not a pool (:func:`_tied`), so the account detectors must not
+    read that address as pooling, origin or coordination evidence either. An account whose
+    addresses carry at most one other account (``shared_egress_accounts`` = 2), with at most one
+    egress partner and no conversation hopping to or retried on another account, gets 1. Three
+    accounts on an address, partners on two addresses, or any hop keep the shared value.
+
+    Args:
+        frame: Account rows (``account_id``, ``shared_egress_accounts``).
+        links: :func:`member_links`.
+
+    Returns:
+        The adjusted ``shared_egress_accounts``, aligned with ``frame``.
+    """
+    col = "shared_egress_accounts"
+    raw = frame[col] if col in frame.columns else pd.Series(np.nan, frame.index)
+    ids = frame["account_id"].astype(str)
+    partners = ids.map(lambda a: links.get(a, {}).get("egress_partners", 0))
+    hopped = ids.map(lambda a: links.get(a, {}).get("hop_partners", 0))
+    lone = (_num(frame, col) == 2) & (partners <= 1) & (hopped == 0)
+    return raw.where(~lone, 1)
 
 
 def pool_detector(detectors: dict[str, Any], kind: str) -> Any:

@@ -142,6 +142,7 @@ def build_input(
     links = pools.member_links(egress, hops)
     # hopping counts as resale only along a pool-grade edge (not a coincidental common conversation)
     frame["hop_partners"] = frame["account_id"].map(lambda a: links.get(a, {}).get("hop_partners", 0))
+    frame["shared_egress_accounts"] = pools.lone_pair_egress(frame, links)  # a lone pair is no pool
     found = pools.components(pd.concat([egress[["a", "b"]], hops[["a", "b"]]], ignore_index=True))
     frame["pool_member"] = frame["account_id"].isin({a for m in found.values() for a in m})
     pf = pools.pool_frame(frame, hourly_df, found, subrouting.restricted_offsets(settings.restricted_regions))
