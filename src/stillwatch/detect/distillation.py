@@ -13,7 +13,7 @@ An account needs extraction-shape evidence *and* coordination evidence: a single
 running benchmarks (extraction-like shape, no coordination) is not a finding. Cluster findings sum
 the same signals over the members of a linked cluster (``stillwatch.link``), so a hydra whose
 accounts each look unremarkable still crosses the threshold. Such summed rows (pools, clusters,
-returning operators) are compared with accounts not tied to other accounts (``_fit``).
+returning operators) are also compared with accounts not tied to other accounts (``_fit``).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ class DistillationDetector(Detector):
         return (untied if len(untied) >= 10 else busy), busy
 
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803
-        """Baselines of every feature on all busy accounts (single-account rows) and of the shape
-        features on the untied busy accounts (summed rows: pools, linked clusters, operators).
+        """Baselines of every feature on all busy accounts, and of the shape features on the untied
+        busy accounts (a second reference for summed rows: pools, linked clusters, operators).
 
         A summed row is a set of accounts already tied by infrastructure, so its question is only
         whether their traffic looks like extraction next to ordinary independent accounts — and
@@ -130,7 +130,9 @@ class DistillationDetector(Detector):
         can rest on one address shared with one other account (a household or office NAT), so
         its shape bar stays at the level of all busy accounts (seed 11: on the untied baseline a
         customer sharing one address with one other account, 11 % CoT prompts and most traffic
-        on a new model, crossed it).
+        on a new model, crossed it). Later in the window the untied accounts include jailbreak
+        and benchmark accounts whose spread can exceed the busy accounts', so a summed row is
+        scored against both references and keeps the higher score (:meth:`_score`).
         """
         untied, busy = self.reference(X)
         self.untied_reference_ = len(untied) < len(busy)
@@ -146,16 +148,25 @@ class DistillationDetector(Detector):
                 quant[name] = (float(np.median(v)), float(np.quantile(v, 0.99))) if v.size else (0.0, 0.0)
         self.offset_ = 0.5
 
-    def _baselines(self, X: pd.DataFrame) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:  # noqa: N803
-        """``(baselines, quantiles)`` for the rows of ``X``: summed rows carry ``pool_k_eff``."""
+    def _references(
+        self, X: pd.DataFrame
+    ) -> list[tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]]:  # noqa: N803
+        """``(baselines, quantiles)`` to judge the rows of ``X`` against: all busy accounts, and for
+        summed rows (they carry ``pool_k_eff``) also the untied busy accounts for the shape."""
+        refs = [(self.baseline_, self.quantiles_)]
         if "pool_k_eff" in X.columns:
-            return {**self.baseline_, **self.summed_baseline_}, {**self.quantiles_, **self.summed_quantiles_}
-        return self.baseline_, self.quantiles_
+            refs.append(({**self.baseline_, **self.summed_baseline_}, {**self.quantiles_, **self.summed_quantiles_}))
+        return refs
 
-    def _strengths(self, X: pd.DataFrame) -> dict[str, np.ndarray]:  # noqa: N803
+    def _strengths(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        base: dict[str, tuple[float, float]] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Shape and coordination strengths against ``base`` (default: all busy accounts)."""
+        base = self.baseline_ if base is None else base
         out = {}
         k = np.clip(_col(X, "pool_k_eff"), 1.0, max(1.0, float(self.max_pool_k))) if "pool_k_eff" in X else 1.0
-        base, _ = self._baselines(X)
         for name in SHAPE:
             c, s = base[name]
             out[name] = np.clip((_col(X, name) - c) / (s / np.sqrt(k)) - self.shape_z, 0, 3)
@@ -165,8 +176,12 @@ class DistillationDetector(Detector):
         out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared.clip(1)) + 0.5), 0.0)
         return out
 
-    def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
-        st = self._strengths(X)
+    def _parts(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        base: dict[str, tuple[float, float]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        st = self._strengths(X, base)
         coord = np.stack([st[n] for n in COORD], axis=1)
         # scripted collection: single-shot requests plus the two strongest other extraction signs
         # (CoT, capability focus, template, new-model shift…); agentic trace collection is
@@ -177,26 +192,37 @@ class DistillationDetector(Detector):
         shape = np.where(single, st["no_followup_share"] + two, np.where(others[:, -2] >= self.min_second, two, 0.0))
         return shape, coord.max(axis=1) + 0.5 * coord.min(axis=1), st
 
-    def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        shape, coord, _ = self._parts(X)
-        gate = (shape >= 1.0) & (coord >= 1.0) & (_col(X, "n_exchanges") >= self.min_exchanges)
-        s = squash(shape + coord, self.midpoint)
-        return np.where(gate, s, np.minimum(s, 0.49) * 0.5)
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Scores of the rows against each reference of :meth:`_references` (one column each)."""
+        cols = []
+        for base, _ in self._references(X):
+            shape, coord, _ = self._parts(X, base)
+            gate = (shape >= 1.0) & (coord >= 1.0) & (_col(X, "n_exchanges") >= self.min_exchanges)
+            s = squash(shape + coord, self.midpoint)
+            cols.append(np.where(gate, s, np.minimum(s, 0.49) * 0.5))
+        return np.stack(cols, axis=1)
 
-    def _baseline_text(self, name: str, med: float, p99: float, summed: bool) -> str:
+    def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """A summed row stands out against either reference: the untied accounts add evidence on a
+        campaign's first day and never take away what all busy accounts show."""
+        return self._scores(X).max(axis=1)
+
+    def _baseline_text(self, name: str, med: float, p99: float, untied: bool) -> str:
         text = baseline_text(med, p99)
-        if summed and name in SHAPE and getattr(self, "untied_reference_", False):
+        if untied and name in SHAPE and getattr(self, "untied_reference_", False):
             return text.replace("all accounts in the window", "accounts not tied to other accounts in the window")
         return text
 
     def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
-        """Evidence items per row, strongest first."""
+        """Evidence items per row, strongest first, against the reference the row stood out on."""
         self._check_fitted()
-        _, _, st = self._parts(X)
-        _, quantiles = self._baselines(X)
-        summed = "pool_k_eff" in X.columns
+        refs = self._references(X)
+        best = self._scores(X).argmax(axis=1)
+        parts = [self._parts(X, base)[2] for base, _ in refs]
         out = []
         for i in range(len(X)):
+            r = int(best[i])
+            st, quantiles = parts[r], refs[r][1]
             items = []
             for name in SHAPE + COORD:
                 if st[name][i] <= 0.5:
@@ -209,7 +235,7 @@ class DistillationDetector(Detector):
                     Evidence(
                         name,
                         _col(X.iloc[[i]], name)[0],
-                        self._baseline_text(name, med, p99, summed),
+                        self._baseline_text(name, med, p99, r == 1),
                         why,
                         _FAMILY[name],
                         float(st[name][i]),
