@@ -114,3 +114,22 @@ def test_pooled_ordinary_accounts_are_not_flagged() -> None:
     frame = _frame(_ordinary(40), _campaign(30), office)
     flags = DistillationDetector().fit(frame).predict(frame)
     assert not flags[frame["account_id"].str.startswith("acct_p").to_numpy()].any()
+
+
+def test_summed_row_keeps_what_all_busy_accounts_show() -> None:
+    # later in a window the untied accounts can be the wider reference (researchers, jailbreak
+    # accounts with much chain-of-thought); a pool standing out against all busy accounts stays flagged
+    rng = np.random.default_rng(11)
+    wide = _ordinary(15, seed=9).assign(
+        cot_share=rng.uniform(0.0, 0.9, 15), followup_share=rng.uniform(0.0, 1.0, 15),
+        max_tokens_pinned_share=rng.uniform(0.2, 1.0, 15),
+    )  # fmt: skip
+    tied = _ordinary(60, seed=10).assign(account_id=[f"acct_t{i:03d}" for i in range(60)], pool_member=True)
+    pool = _campaign(4, seed=12).assign(cot_share=0.3, followup_share=0.15, max_tokens_pinned_share=0.6)
+    frame = _frame(wide, tied)
+    det = DistillationDetector()
+    det.fit(frame)
+    row = _pool_row(pool)
+    both = det._scores(row)[0]
+    assert both[0] >= 0.5 > both[1]  # flagged against all busy accounts, not against the untied ones
+    assert det.predict(row)[0]
