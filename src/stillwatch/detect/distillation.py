@@ -12,8 +12,8 @@ Per account, signals from research/anchors-detection.md (ranked list items 1, 4,
 An account needs extraction-shape evidence *and* coordination evidence: a single researcher
 running benchmarks (extraction-like shape, no coordination) is not a finding. Cluster findings sum
 the same signals over the members of a linked cluster (``stillwatch.link``), so a hydra whose
-accounts each look unremarkable still crosses the threshold. Such summed rows (pools, clusters,
-returning operators) are also compared with accounts not tied to other accounts (``_fit``).
+accounts each look unremarkable still crosses the threshold. Summed rows (pools, linked clusters)
+are also compared with accounts not tied to other accounts (``_fit``).
 """
 
 from __future__ import annotations
@@ -119,7 +119,9 @@ class DistillationDetector(Detector):
 
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803
         """Baselines of every feature on all busy accounts, and of the shape features on the untied
-        busy accounts (a second reference for summed rows: pools, linked clusters, operators).
+        busy accounts (a second reference for summed rows scored through :meth:`score`: pools and
+        linked clusters; the returning-operator gate of :mod:`stillwatch.detect.operators` reads
+        :meth:`_parts`, i.e. the busy reference only).
 
         A summed row is a set of accounts already tied by infrastructure, so its question is only
         whether their traffic looks like extraction next to ordinary independent accounts — and
