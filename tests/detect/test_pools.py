@@ -350,3 +350,15 @@ def test_a_lone_pair_on_one_address_is_not_shared_egress_for_the_account_detecto
     assert "shared_egress_accounts" in {e.feature for e in det.evidence(row)[0]}
     row["shared_egress_accounts"] = pools.lone_pair_egress(row, links)
     assert "shared_egress_accounts" not in {e.feature for e in det.evidence(row)[0]}
+
+
+def test_evidence_names_the_accounts_its_baseline_was_fitted_on() -> None:
+    """Relay baselines are fitted on the busy accounts (>= 30 exchanges) when ten or more are that
+    busy; the evidence says so instead of "all accounts"."""
+    busy = RelayDetector().fit(_accounts())
+    row = _accounts(1).assign(account_id="x", entity_id="x", n_sys_prompts=400, n_md_devices=300)
+    texts = [e.baseline for e in busy.evidence(row)[0] if e.feature in ("n_sys_prompts", "n_md_devices")]
+    assert texts and all(t.endswith("over accounts with >= 30 exchanges in the window") for t in texts)
+    quiet = RelayDetector().fit(_accounts().assign(n_exchanges=5))
+    texts = [e.baseline for e in quiet.evidence(row)[0] if e.feature in ("n_sys_prompts", "n_md_devices")]
+    assert texts and all(t.endswith("over all accounts in the window") for t in texts)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from stillwatch.detect.base import Detector, robust_centre_scale, squash
-from stillwatch.detect.evidence import Evidence, baseline_text
+from stillwatch.detect.evidence import Evidence, baseline_text, reference_accounts
 
 SHAPE = ("top_template_share", "cot_share", "bench_share", "cap_max_share", "max_tokens_pinned_share",
          "no_followup_share", "new_model_share")  # fmt: skip
@@ -138,6 +138,9 @@ class DistillationDetector(Detector):
         """
         untied, busy = self.reference(X)
         self.untied_reference_ = len(untied) < len(busy)
+        is_busy = int((_col(X, "n_exchanges") >= self.min_exchanges).sum()) >= 10  # as in reference()
+        self.reference_ = reference_accounts(self.min_exchanges, is_busy)
+        self.summed_reference_ = reference_accounts(self.min_exchanges, is_busy, self.untied_reference_)
         self.baseline_: dict[str, tuple[float, float]] = {}
         self.quantiles_: dict[str, tuple[float, float]] = {}
         self.summed_baseline_: dict[str, tuple[float, float]] = {}
@@ -210,10 +213,11 @@ class DistillationDetector(Detector):
         return self._scores(X).max(axis=1)
 
     def _baseline_text(self, name: str, med: float, p99: float, untied: bool) -> str:
-        text = baseline_text(med, p99)
-        if untied and name in SHAPE and getattr(self, "untied_reference_", False):
-            return text.replace("all accounts in the window", "accounts not tied to other accounts in the window")
-        return text
+        """The baseline a feature was judged on: the untied reference for a summed row's shape."""
+        default = "all accounts in the window"
+        if untied and name in SHAPE:
+            return baseline_text(med, p99, over=getattr(self, "summed_reference_", default))
+        return baseline_text(med, p99, over=getattr(self, "reference_", default))
 
     def evidence(self, X: pd.DataFrame) -> list[list[Evidence]]:  # noqa: N803
         """Evidence items per row, strongest first, against the reference the row stood out on."""

@@ -89,9 +89,25 @@ def has_non_language_evidence(items: list[Evidence] | list[dict[str, Any]]) -> b
     return False
 
 
-def baseline_text(median: float, high: float, label: str = "p99") -> str:
-    """A short baseline description: ``"median 0.02, p99 0.31 over all accounts"``."""
-    return f"median {_fmt(median)}, {label} {_fmt(high)} over all accounts in the window"
+def baseline_text(median: float, high: float, label: str = "p99", over: str = "all accounts in the window") -> str:
+    """A short baseline description: ``"median 0.02, p99 0.31 over all accounts in the window"``.
+
+    ``over`` names the accounts the baseline was fitted on (see :func:`reference_accounts`).
+    """
+    return f"median {_fmt(median)}, {label} {_fmt(high)} over {over}"
+
+
+def reference_accounts(min_exchanges: int, busy: bool, untied: bool = False) -> str:
+    """Which accounts a baseline was fitted on, as :func:`baseline_text`'s ``over``.
+
+    Args:
+        min_exchanges: The detector's volume floor for its reference.
+        busy: Whether the reference was the accounts with at least ``min_exchanges`` exchanges
+            (detectors fall back to all accounts when fewer than ten are that busy).
+        untied: Whether it was further cut to accounts not tied to other accounts.
+    """
+    who = f"accounts with >= {min_exchanges} exchanges" if busy else "all accounts"
+    return f"{who}{' not tied to other accounts' if untied else ''} in the window"
 
 
 def _fmt(v: float) -> str:

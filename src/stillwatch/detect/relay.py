@@ -13,7 +13,7 @@ Mechanisms (research/relay-intel.md §0, §2):
 
 An account is flagged only with both resale *and* origin evidence, so an enterprise gateway with
 many genuinely local users (resale-like fan-out, gateway artifacts, cloud egress) is not. Every
-strength is a robust z-score against all accounts in the window; nothing is tuned to one
+strength is a robust z-score against the busy accounts in the window; nothing is tuned to one
 generator's constants. Language is shown as context and never scored.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from stillwatch.detect.base import Detector, robust_centre_scale, squash
-from stillwatch.detect.evidence import Evidence, baseline_text
+from stillwatch.detect.evidence import Evidence, baseline_text, reference_accounts
 
 #: Fan-out features (log1p, robust z against all accounts).
 FANOUT = ("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs")
@@ -172,6 +172,7 @@ class RelayDetector(Detector):
         self.quantiles_: dict[str, tuple[float, float]] = {}
         active = X[_col(X, "n_exchanges") >= self.min_exchanges]
         ref = active if len(active) >= 10 else X
+        self.reference_ = reference_accounts(self.min_exchanges, len(active) >= 10)
         for name in FANOUT + SUPPORT:
             v = np.log1p(_col(ref, name)) if name in FANOUT or name == "relay_strong_hits" else _col(ref, name)
             self.baseline_[name] = robust_centre_scale(v, floor=0.05 if name in FANOUT else 0.01)
@@ -271,7 +272,7 @@ class RelayDetector(Detector):
                 value: Any = _checkable_value(X.iloc[i], name)
                 if name in self.quantiles_:
                     med, p99 = self.quantiles_[name]
-                    base = baseline_text(med, p99)
+                    base = baseline_text(med, p99, over=getattr(self, "reference_", "all accounts in the window"))
                 else:
                     base = _ORIGIN_BASE.get(name, "absent for most accounts")
                 items.append(Evidence(name, value, base, _WHY[name], _FAMILY[name], strength))
