@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=41)
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--data", type=Path, default=None, help="corpora folder (default /work/shared/data)")
+    ap.add_argument("--data", type=Path, default=None, help="corpora folder (default: ../shared/data beside the repo)")
     a = ap.parse_args()
     t0 = time.time()
     counts = generate(a.out, a.seed, a.days, a.scale, a.data)

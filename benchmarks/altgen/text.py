@@ -10,11 +10,13 @@ import csv
 import gzip
 import io
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
 
-DATA = Path("/work/shared/data")
+#: The shared corpora: ``$STILLWATCH_SHARED_DATA`` or ``<repo>/../shared/data`` (as the tests find them).
+DATA = Path(os.environ.get("STILLWATCH_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 csv.field_size_limit(1 << 24)
 
 

@@ -13,9 +13,9 @@ import pytest
 from stillwatch.config import Settings
 from stillwatch.ingest.pipeline import ingest
 from tests.ingest.conftest import stored
+from tests.paths import SHARED_DATA as CORPORA
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPORA = Path("/work/shared/data")
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,7 +30,7 @@ def _generate(out: Path) -> dict[str, int]:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # puts its own folder on sys.path
-    return mod.generate(out, seed=41, days=3, scale=0.03)  # type: ignore[no-any-return]
+    return mod.generate(out, seed=41, days=3, scale=0.03, data=CORPORA)  # type: ignore[no-any-return]
 
 
 def test_altgen_ingests_without_quarantine(settings: Settings, tmp_path: Path) -> None:
