@@ -8,21 +8,14 @@ import ibis
 import pandas as pd
 
 from stillwatch.detect import hops, pools
+from tests.detect.exchange_view import exchange_view
 
 T0 = datetime(2026, 2, 2, 9, tzinfo=UTC)
 
 
 def _view(rows: list[dict[str, object]]) -> object:
-    """An exchange view (the columns pool_edges and host_hops read) as an in-memory Ibis table."""
-    base = {"ip_kind": "hosting", "relay_strong_hit": False, "xff_restricted": False, "is_followup": False,
-            "first_user_hash": None, "sys_hash": None, "message_count": 1}  # fmt: skip
-    df = pd.DataFrame([{**base, **r} for r in rows])
-    df["ts"] = pd.to_datetime(df["ts"], utc=True)
-    df["day"] = df["ts"].dt.date
-    df["ip_prefix"] = df["client_ip"].map(lambda ip: ".".join(str(ip).split(".")[:3]) + ".0/24")
-    for c in ("first_user_hash", "sys_hash", "client_ip", "ip_kind", "account_id", "ip_prefix"):
-        df[c] = df[c].astype("string")
-    return ibis.memtable(df)
+    """The exchange view with /24 prefixes: a host's neighbouring addresses are one network."""
+    return exchange_view(rows, prefix=True)
 
 
 def _run(expr: object) -> pd.DataFrame:

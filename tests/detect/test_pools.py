@@ -12,6 +12,7 @@ from stillwatch.detect import pools
 from stillwatch.detect.evidence import SOFT_FAMILIES
 from stillwatch.detect.relay import RelayDetector, family_column, subscription_share
 from stillwatch.enrich.timeprofile import _DIURNAL
+from tests.detect.exchange_view import exchange_view
 
 
 def test_components_are_connected_sets_with_stable_ids() -> None:
@@ -144,18 +145,7 @@ def test_pooled_share_is_compared_on_the_spread_of_an_average() -> None:
 
 
 # ---------------------------------------------------------------------- edges on exchange rows
-def _view(rows: list[dict[str, object]]) -> object:
-    """An exchange view (the columns pool_edges reads) as an in-memory Ibis table."""
-    import ibis
-
-    base = {"ip_kind": "hosting", "relay_strong_hit": False, "xff_restricted": False, "is_followup": False,
-            "first_user_hash": None, "sys_hash": None, "message_count": 1}  # fmt: skip
-    df = pd.DataFrame([{**base, **r} for r in rows])
-    df["ts"] = pd.to_datetime(df["ts"], utc=True)
-    df["day"] = df["ts"].dt.date
-    for c in ("first_user_hash", "sys_hash", "client_ip", "ip_kind", "account_id"):
-        df[c] = df[c].astype("string")
-    return ibis.memtable(df)
+_view = exchange_view
 
 
 def _edges(rows: list[dict[str, object]], **kw: object) -> tuple[pd.DataFrame, pd.DataFrame]:
