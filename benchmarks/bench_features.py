@@ -17,6 +17,12 @@ Usage:
 
 ``--store`` hard-links the store's ``exchanges`` Parquet into a temporary store (the original is
 never written) and, for the text step, takes distinct texts from those exchanges.
+
+``--fresh-texts`` (with ``--store``) copies the exchanges instead, appending `` #<number>`` from the
+request id to each exchange's last user turn: every exchange then brings one new text, as real
+traffic does (a new question on every request, the earlier turns repeating), where the simulator
+draws from fixed corpora. The number is masked by the template id, so templates stay shared.
+``--text-sample-rate`` sets ``text_sample_rate`` for the run; ``--max-days`` keeps the first days.
 """
 
 from __future__ import annotations
@@ -131,6 +137,29 @@ def _store_texts(exchanges: Path, n: int) -> pa.RecordBatch:
     )
 
 
+def _copy_exchanges(src: Path, dst: Path, fresh: bool, max_days: int) -> str:
+    """The store's exchanges into ``dst``: hard links, or rewritten with one new text per exchange."""
+    days = sorted(p.name for p in src.glob("day=*"))
+    if max_days:
+        days = days[:max_days]
+    if not fresh:
+        for day in days:
+            shutil.copytree(src / day, dst / day, copy_function=os.link)
+        return f"store {src.parent.parent} ({len(days)} days)"
+    con = duckdb.connect()
+    for day in days:
+        (dst / day).mkdir(parents=True)
+        # the last user turn gets a number from the request id: a new distinct text per exchange
+        con.execute(
+            f"""COPY (SELECT * REPLACE (CASE WHEN len(user_texts) > 0 THEN
+                        user_texts[1:len(user_texts) - 1] || [user_texts[len(user_texts)] || ' #'
+                        || CAST(hash(request_id) % 1000000007 AS VARCHAR)] ELSE user_texts END AS user_texts)
+                      FROM read_parquet('{src / day}/*.parquet'))
+                TO '{dst / day}/part-0.parquet' (FORMAT parquet)"""
+        )
+    return f"store {src.parent.parent} ({len(days)} days), one new text per exchange"
+
+
 def main() -> None:
     """Run the benchmark and print a Markdown-ready summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,6 +171,9 @@ def main() -> None:
     parser.add_argument(
         "--simulate", choices=["demo", "small", "medium"], help="simulate this scale (seed 1) and ingest it first"
     )
+    parser.add_argument("--fresh-texts", action="store_true", help="one new text per exchange (needs --store)")
+    parser.add_argument("--text-sample-rate", type=float, default=1.0, help="text_sample_rate of the run")
+    parser.add_argument("--max-days", type=int, default=0, help="only the first N days of --store (0 = all)")
     args = parser.parse_args()
 
     sim_dir = None
@@ -149,14 +181,13 @@ def main() -> None:
         sim_dir, args.store = _simulated_store(args.simulate)
     load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, text_sample_rate=args.text_sample_rate)
     w0, _ = _clock()
     with get_engine(settings, "duckdb") as engine:
         if args.store:
             (data_dir / "tables").mkdir(parents=True)
             exchanges = args.store / "tables" / "exchanges"
-            shutil.copytree(exchanges, data_dir / "tables" / "exchanges", copy_function=os.link)
-            source = f"store {args.store}"
+            source = _copy_exchanges(exchanges, data_dir / "tables" / "exchanges", args.fresh_texts, args.max_days)
         else:
             engine.write_table(
                 "exchanges", generate(args.rows, accounts=args.accounts, days=args.days), partition_by=["day"]
@@ -184,6 +215,11 @@ def main() -> None:
     tw, tc = _clock()
     fn(batch)
     text_w, text_c = _clock()[0] - tw, _clock()[1] - tc
+    light = text_batch_fn(1e-12)  # every text sampled out: the cheap features only
+    light(batch.slice(0, 10))
+    lw, lc = _clock()
+    light(batch)
+    light_w, light_c = _clock()[0] - lw, _clock()[1] - lc
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shutil.rmtree(data_dir, ignore_errors=True)
     if sim_dir is not None:
@@ -193,7 +229,10 @@ def main() -> None:
     enrich_w, enrich_c, feat_w, feat_c = w1 - w0, c1 - c0 + workers_c, w2 - w1, c2 - c1
     print(f"input                       {source}, prepared in {prep_s:.1f}s")
     print(f"enrich                      wall {enrich_w:.1f}s cpu {enrich_c:.1f}s  {n / enrich_w:,.0f} exch/s wall")
-    print(f"                            {n} exchanges, {er.new_texts} distinct texts")
+    print(
+        f"                            {n} exchanges, {er.new_texts} distinct texts, "
+        f"text_sample_rate {args.text_sample_rate:g}"
+    )
     print(f"build_features              wall {feat_w:.1f}s cpu {feat_c:.1f}s  {n / feat_w:,.0f} exch/s wall")
     print(f"                            ({fr.accounts} accounts)")
     print(
@@ -208,6 +247,10 @@ def main() -> None:
     print(
         f"text enrichment, sample     {batch.num_rows / text_w:,.0f} distinct texts/s wall, "
         f"{batch.num_rows / text_c:,.0f} per CPU-s ({batch.num_rows} texts, one process)"
+    )
+    print(
+        f"text, light (sampled out)   {batch.num_rows / light_w:,.0f} distinct texts/s wall, "
+        f"{batch.num_rows / light_c:,.0f} per CPU-s (the same texts; {light_c / text_c:.0%} of the full CPU)"
     )
     if er.new_texts and workers_c > 0:
         print(

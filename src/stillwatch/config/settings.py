@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         description="processes running the Python text analysis (and other batch functions marked parallel) "
         "on the DuckDB engine; 0 = one per core, 1 = in the calling process",
     )  # fmt: skip
+    text_sample_rate: float = Field(
+        default=1.0, gt=0.0, le=1.0,
+        description="share of new distinct texts that get the expensive per-text features (language, template "
+        "id, MinHash, benchmark and jailbreak look-alike), chosen by text hash; the rest get the cheap ones "
+        "(scripts, cue and tag patterns) and the feature tables estimate those shares over the analysed texts. "
+        "1.0 = every text. Fixed per store: enrich refuses a store analysed at another rate",
+    )  # fmt: skip
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)

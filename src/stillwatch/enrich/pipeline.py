@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from stillwatch.enrich.rows import ENRICHED_SCHEMA, INPUT_COLUMNS, exchange_batch_fn
-from stillwatch.enrich.state import Manifest, days_until, partition_fingerprints
+from stillwatch.enrich.state import Manifest, check_text_sample_rate, days_until, partition_fingerprints
 from stillwatch.enrich.texts import TEXT_OCCURRENCE_SCHEMA, TEXTS_SCHEMA, extract_texts, text_batch_fn, warm
 from stillwatch.exceptions import SchemaError
 
@@ -86,6 +86,7 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
     if not todo:
         result.seconds = time.perf_counter() - start
         return result
+    check_text_sample_rate(settings.data_dir, settings.text_sample_rate, has_texts=engine.has_table(TEXTS_TABLE))
     expr = source.filter(source.day.cast("string").isin(todo))
     if until is not None:
         expr = expr.filter(expr.ts < ibis.literal(until, type="timestamp('UTC')"))
@@ -104,7 +105,9 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
     pending = None
     if result.new_texts:
         warm()  # loaded once here, shared by the batch workers
-        pending = engine.map_batches_background(distinct, text_batch_fn(), TEXTS_SCHEMA, batch_rows=TEXT_BATCH_ROWS)
+        pending = engine.map_batches_background(
+            distinct, text_batch_fn(settings.text_sample_rate), TEXTS_SCHEMA, batch_rows=TEXT_BATCH_ROWS
+        )
     try:
         # ~10 us of work per wide row: cheaper in process than copying the rows to a worker and back
         rows = engine.map_batches(expr, exchange_batch_fn(settings.restricted_regions), ENRICHED_SCHEMA, parallel=False)

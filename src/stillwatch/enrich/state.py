@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stillwatch.exceptions import StoreError
+from stillwatch.exceptions import ConfigError, StoreError
 
 if TYPE_CHECKING:
     from stillwatch.engine import Engine
@@ -75,3 +75,36 @@ class Manifest:
             tmp.replace(self.path)
         except OSError as exc:
             raise StoreError(f"cannot write manifest {self.path}: {exc.strerror}") from exc
+
+
+def check_text_sample_rate(data_dir: Path, rate: float, *, has_texts: bool) -> None:
+    """Record a store's ``text_sample_rate``, or refuse another one than it was analysed at.
+
+    ``texts`` only grows and a text is never analysed twice, so mixing rates in one store would
+    leave its shares estimated over an undefined sample. A store with texts and no record was
+    analysed at 1.0 (before the setting existed).
+
+    Raises:
+        ConfigError: ``rate`` differs from the store's.
+        StoreError: The record cannot be written.
+    """
+    path = Path(data_dir) / "state" / "texts.json"
+    recorded: float | None = None
+    if path.exists():
+        try:
+            recorded = float(json.loads(path.read_text("utf-8"))["text_sample_rate"])
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = None
+    if recorded is None and has_texts:
+        recorded = 1.0
+    if recorded is not None and recorded != rate:
+        raise ConfigError(
+            f"this store's texts were analysed at text_sample_rate {recorded:g}, not {rate:g}",
+            hint="keep the store's rate, or enrich into a new data directory",
+        )
+    if recorded is None or not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"text_sample_rate": rate}), "utf-8")
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from exc

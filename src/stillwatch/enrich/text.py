@@ -375,8 +375,14 @@ def analyse(text: str | None) -> dict[str, Any]:
     return analyse_batch([text])[0]
 
 
-def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
-    """:func:`analyse` of many texts; scripts are profiled in one vectorised pass (never raises)."""
+def analyse_batch(texts: list[str | None], with_language: list[bool] | None = None) -> list[dict[str, Any]]:
+    """:func:`analyse` of many texts; scripts are profiled in one vectorised pass (never raises).
+
+    Args:
+        texts: The texts.
+        with_language: Per text, whether to identify its language (default: every text). A text
+            left out gets ``lang`` and ``lang_prob`` null (not analysed, unlike ``unknown``).
+    """
     rows: list[dict[str, Any]] = []
     cleans: list[tuple[int, str]] = []
     for text in texts:
@@ -401,14 +407,19 @@ def analyse_batch(texts: list[str | None]) -> list[dict[str, Any]]:
             rows[i]["script"] = UNKNOWN
             failed.add(i)
     cleans = [(i, c) for i, c in cleans if i not in failed]
+    identify = [with_language is None or with_language[i] for i, _ in cleans]
     try:
-        langs: list[tuple[str, float] | None] = list(languages([(c, rows[i]["script"]) for i, c in cleans]))
+        found = iter(languages([(c, rows[i]["script"]) for (i, c), ok in zip(cleans, identify, strict=True) if ok]))
+        langs: list[tuple[str, float] | None] = [next(found) if ok else None for ok in identify]
     except Exception:  # noqa: BLE001 - defensive: text by text below
         langs = [None] * len(cleans)
-    for (i, clean), lang in zip(cleans, langs, strict=True):
+    for (i, clean), lang, ok in zip(cleans, langs, identify, strict=True):
         base = rows[i]
         try:
-            base["lang"], base["lang_prob"] = lang if lang is not None else language(clean, base["script"])
+            if not ok:
+                base["lang"], base["lang_prob"] = None, None
+            else:
+                base["lang"], base["lang_prob"] = lang if lang is not None else language(clean, base["script"])
             hits = pattern_hits(clean)
             cues = [h[4:] for h in hits if h.startswith("cot:")]
             base["cot_cues"] = ",".join(cues)

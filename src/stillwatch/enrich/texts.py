@@ -2,6 +2,13 @@
 
 The ``texts`` table is keyed by ``text_hash`` (blake2b-64 of the UTF-8 text) and only grows:
 a text already enriched is never analysed again, so repeated templates cost nothing.
+
+Depth: every text gets the cheap features (length, scripts, cue/tag/artifact patterns). The
+expensive ones — language, template id, MinHash, benchmark and jailbreak look-alike — go to
+the texts :func:`deep_sampled` keeps: all of them at the default ``text_sample_rate`` 1.0, else a
+deterministic hash sample (the same text is in or out on every engine and every run). Sampled
+out texts have ``depth = 'light'`` and those columns null; the feature tables then estimate the
+shares that need them over the deep rows (``stillwatch.features.activity``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,13 @@ from stillwatch.enrich.templates import band0_key, signature, signatures, templa
 
 #: Bump when any per-text feature changes meaning (stored in every texts row).
 TEXT_FEATURES_VERSION = "1"
+#: ``depth`` values: every feature computed / only the cheap ones (sampled out).
+DEPTH_FULL, DEPTH_LIGHT = "full", "light"
+#: Columns a light row leaves null.
+DEEP_COLUMNS = (
+    "lang", "lang_prob", "template_id", "lsh_band0", "minhash", "bench_name", "bench_item", "bench_sim",
+    "jb_source", "jb_item", "jb_sim",
+)  # fmt: skip
 
 TEXT_OCCURRENCE_SCHEMA = pa.schema([pa.field("text_hash", pa.string()), pa.field("text", pa.string())])
 
@@ -49,6 +63,7 @@ TEXTS_SCHEMA: pa.Schema = pa.schema(
         pa.field("jb_item", pa.string()),
         pa.field("jb_sim", pa.float64()),
         pa.field("features_version", pa.string()),
+        pa.field("depth", pa.string()),
     ]
 )
 
@@ -91,11 +106,38 @@ def analyse_text(text: str | None) -> dict[str, Any]:
     return analyse_texts([text])[0]
 
 
-def analyse_texts(texts: list[str | None]) -> list[dict[str, Any]]:
+def deep_sampled(text_hash: str | None, rate: float) -> bool:
+    """Whether a text gets the expensive features at ``text_sample_rate`` ``rate``.
+
+    A deterministic sample: the first 32 bits of the (uniform) blake2b text hash, read as a
+    fraction of 2**32, below ``rate``. Every text at rate 1.0.
+    """
+    if rate >= 1.0:
+        return True
+    if not text_hash:
+        return False
+    try:
+        return int(text_hash[:8], 16) < rate * 2**32
+    except ValueError:
+        return True  # not a stillwatch hash: analyse it rather than lose it
+
+
+def analyse_texts(texts: list[str | None], deep: list[bool] | None = None) -> list[dict[str, Any]]:
     """:func:`analyse_text` of many texts: scripts profiled and the benchmark and jailbreak
-    indexes queried once per batch (same values as one text at a time; never raises)."""
-    rows = textmod.analyse_batch(texts)
-    wanted = [i for i, (row, text) in enumerate(zip(rows, texts, strict=True)) if text and not _skipped(row)]
+    indexes queried once per batch (same values as one text at a time; never raises).
+
+    Args:
+        texts: The texts.
+        deep: Per text, whether to compute the expensive features (default: every text); the
+            others get ``depth = 'light'`` and :data:`DEEP_COLUMNS` null.
+    """
+    deep = [True] * len(texts) if deep is None else deep
+    rows = textmod.analyse_batch(texts, with_language=deep)
+    for row, d in zip(rows, deep, strict=True):
+        row["depth"] = DEPTH_FULL if d else DEPTH_LIGHT
+    wanted = [
+        i for i, (row, text) in enumerate(zip(rows, texts, strict=True)) if text and deep[i] and not _skipped(row)
+    ]
     try:
         computed = signatures([texts[i] for i in wanted])
     except Exception:  # noqa: BLE001 - defensive: text by text below
@@ -125,6 +167,9 @@ def analyse_texts(texts: list[str | None]) -> list[dict[str, Any]]:
         for row, m in zip(rows, matches, strict=True):
             if m:
                 row[source_key], row[f"{prefix}_item"], row[f"{prefix}_sim"] = m.source, m.item_id, m.similarity
+    for row, d in zip(rows, deep, strict=True):
+        if not d:  # empty and binary texts too: a light row is null in every expensive column
+            row.update(dict.fromkeys(DEEP_COLUMNS))
     return rows
 
 
@@ -151,14 +196,19 @@ def warm() -> None:
     analyse_texts(["warm-up: solve 2+2 step by step", "预热：请逐步推理"])
 
 
-def text_batch_fn() -> BatchFn:
-    """The per-distinct-text batch function: (text_hash, text) in, :data:`TEXTS_SCHEMA` out."""
+def text_batch_fn(sample_rate: float = 1.0) -> BatchFn:
+    """The per-distinct-text batch function: (text_hash, text) in, :data:`TEXTS_SCHEMA` out.
+
+    Args:
+        sample_rate: Share of texts that get the expensive features (:func:`deep_sampled`).
+    """
 
     def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
         hashes = batch.column("text_hash").to_pylist()
         texts = batch.column("text").to_pylist()
         cols: dict[str, list[Any]] = {f.name: [] for f in TEXTS_SCHEMA}
-        for h, row in zip(hashes, analyse_texts(texts), strict=True):
+        deep = [deep_sampled(h, sample_rate) for h in hashes]
+        for h, row in zip(hashes, analyse_texts(texts, deep), strict=True):
             row["text_hash"] = h
             row["features_version"] = TEXT_FEATURES_VERSION
             for name in cols:

@@ -3,7 +3,10 @@
 Each aggregate is declared once as ``(name, description, builder)``; the builders take the
 exchange view (:func:`stillwatch.features.view.exchange_view`) and return an Ibis reduction.
 The registry reads the same declarations, so documentation and tables never drift apart.
-Shares are fractions of the group's exchanges in [0, 1].
+Shares are fractions of the group's exchanges in [0, 1]. A ``deep_share`` needs a text feature
+that only sampled texts carry (``text_sample_rate`` < 1): it is the fraction of the group's
+exchanges whose first user turn was analysed in full (``u_deep``), null when none was — the
+same value as a plain share at the default rate 1.0, where every text is.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from stillwatch.enrich.client import indicator_families
 from stillwatch.enrich.text import CAPABILITIES
 
 Column = Callable[[ir.Table], ir.Value]
-Kind = Literal["count", "sum", "count_if", "share", "mean", "nunique"]
+Kind = Literal["count", "sum", "count_if", "share", "deep_share", "mean", "nunique"]
 
 
 def share(cond: ir.BooleanValue) -> ir.FloatingScalar:
@@ -38,7 +41,8 @@ class Agg:
     """One shared aggregate: its name, meaning, kind and the per-exchange column it reduces.
 
     Kinds: ``count`` (rows), ``sum`` (of ``column``), ``count_if`` / ``share`` (rows where the
-    boolean ``column`` holds, as a number / as a fraction of the rows), ``mean`` (of the non-null
+    boolean ``column`` holds, as a number / as a fraction of the rows), ``deep_share`` (a share
+    among the rows whose first user turn has the sampled text features), ``mean`` (of the non-null
     values of ``column``) and ``nunique`` (distinct non-null values). All but ``nunique`` are
     additive: they are computed once as partial sums per account, key, day and window flag
     (:func:`fine_table`) and rolled up to every grain, which reads the exchanges once instead
@@ -59,6 +63,8 @@ class Agg:
             return {f"_p_{self.name}": col.sum()}
         if self.kind in ("count_if", "share") and col is not None:
             return {f"_p_{self.name}": count_if(col)}
+        if self.kind == "deep_share" and col is not None:
+            return {f"_p_{self.name}": count_if(col & t.u_deep), _DEEP: count_if(t.u_deep)}
         if self.kind == "mean" and col is not None:
             return {f"_p_{self.name}_s": col.sum(), f"_p_{self.name}_c": col.count()}
         raise ValueError(f"aggregate {self.name!r} of kind {self.kind!r} has no partial sums")
@@ -71,6 +77,10 @@ class Agg:
             return fine[f"_p_{self.name}"].sum().cast("int64")
         if self.kind == "share":
             return (fine[f"_p_{self.name}"].sum().cast("float64") / fine[_N].sum().cast("float64")).cast("float64")
+        if self.kind == "deep_share":
+            d = fine[_DEEP].sum()
+            s = fine[f"_p_{self.name}"].sum().cast("float64")
+            return ibis.ifelse(d > 0, s / d.cast("float64"), ibis.null().cast("float64"))
         if self.kind == "mean":
             c = fine[f"_p_{self.name}_c"].sum()
             s = fine[f"_p_{self.name}_s"].sum().cast("float64")
@@ -90,6 +100,11 @@ class Agg:
             return count_if(col)
         if self.kind == "share":
             return share(col)
+        if self.kind == "deep_share":
+            d = count_if(t.u_deep)
+            return ibis.ifelse(
+                d > 0, count_if(col & t.u_deep).cast("float64") / d.cast("float64"), ibis.null().cast("float64")
+            )
         if self.kind == "mean":
             return col.mean()
         return col.nunique().cast("int64")
@@ -97,6 +112,8 @@ class Agg:
 
 #: Name of the row count among the partial sums.
 _N = "_p_n"
+#: Rows whose first user turn has the sampled text features (shared by every ``deep_share``).
+_DEEP = "_p_deep"
 
 
 def _c(name: str) -> Column:
@@ -153,8 +170,9 @@ def activity_specs() -> list[Agg]:
         Agg("n_langs", "distinct languages of the first user message", "nunique", _c("u_lang")),
         Agg("n_scripts", "distinct scripts of the first user message", "nunique", _c("u_script")),
         Agg("lang_zh_share", "share whose first user message is Chinese (a feature, never a finding alone)",
-            "share", lambda t: t.u_lang == "zh"),
-        Agg("lang_en_share", "share whose first user message is English", "share", lambda t: t.u_lang == "en"),
+            "deep_share", lambda t: t.u_lang == "zh"),
+        Agg("lang_en_share", "share whose first user message is English", "deep_share",
+            lambda t: t.u_lang == "en"),
         Agg("script_hans_share", "share in Simplified Han script", "share",
             lambda t: t.u_script == "han_simplified"),
         Agg("script_hant_share", "share in Traditional Han script", "share",
@@ -165,10 +183,10 @@ def activity_specs() -> list[Agg]:
         Agg("zero_width_share", "share with zero-width characters inside words", "share", _c("any_zero_width")),
         Agg("cot_share", "share with chain-of-thought elicitation cues (system or first user turn)", "share",
             _c("cot")),
-        Agg("bench_share", "share whose first user message near-matches a public benchmark item", "share",
+        Agg("bench_share", "share whose first user message near-matches a public benchmark item", "deep_share",
             lambda t: t.u_bench_name.notnull()),
-        Agg("jailbreak_share", "share whose first user message near-matches a known jailbreak template", "share",
-            lambda t: t.u_jb_source.notnull()),
+        Agg("jailbreak_share", "share whose first user message near-matches a known jailbreak template",
+            "deep_share", lambda t: t.u_jb_source.notnull()),
         Agg("followup_share", "share of multi-turn (follow-up) exchanges", "share", _c("is_followup")),
         Agg("max_tokens_default_share", "share with relay-default max_tokens (4096/8192)", "share",
             _c("max_tokens_default")),
@@ -188,7 +206,7 @@ def activity_specs() -> list[Agg]:
         )  # fmt: skip
     for bench in BENCHMARKS:
         specs.append(
-            Agg(f"bench_{bench}_share", f"share near-matching benchmark {bench}", "share",
+            Agg(f"bench_{bench}_share", f"share near-matching benchmark {bench}", "deep_share",
                 _bench(bench))
         )  # fmt: skip
     return specs

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from stillwatch.enrich.text import CAPABILITIES
 from stillwatch.enrich.texts import TEXT_FEATURES_VERSION
 from stillwatch.features import account_day, account_window, egress
-from stillwatch.features.activity import DERIVED_DOCS, activity_specs
+from stillwatch.features.activity import DERIVED_DOCS, Agg, activity_specs
 
 #: Bump when any feature's meaning changes.
 FEATURES_VERSION = "1"
@@ -102,12 +102,20 @@ _TEXT: dict[str, str] = {
     "bench_sim": "estimated Jaccard similarity", "jb_source": "best near-matching known jailbreak corpus",
     "jb_item": "its template id (held-out templates are not in the index)", "jb_sim": "estimated Jaccard similarity",
     "features_version": "per-text feature version",
+    "depth": "full (every feature) or light (sampled out by text_sample_rate: lang, template, MinHash, benchmark "
+             "and jailbreak columns null; null in stores enriched before the setting = full)",
     **{f"cap_{c}": f"capability tag '{c}'" for c in CAPABILITIES},
 }  # fmt: skip
 
 
+def _meaning(spec: Agg) -> str:
+    if spec.kind == "deep_share":
+        return f"{spec.description}; among first user turns analysed in full (all unless text_sample_rate < 1)"
+    return spec.description
+
+
 def _activity(table: str, grain: str, window: str) -> list[FeatureDef]:
-    out = [FeatureDef(s.name, table, grain, window, s.description) for s in activity_specs()]
+    out = [FeatureDef(s.name, table, grain, window, _meaning(s)) for s in activity_specs()]
     out += [FeatureDef(n, table, grain, window, d) for n, d in DERIVED_DOCS.items()]
     return out
 

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 _TEXT_COLS = (
     "script", "lang", "has_cot_cue", "template_id", "lsh_band0", "bench_name", "jb_source", "zero_width",
-    "cn_mainland_artifact", *(f"cap_{c}" for c in CAPABILITIES),
+    "cn_mainland_artifact", "depth", *(f"cap_{c}" for c in CAPABILITIES),
 )  # fmt: skip
 _FLAG_COLS = ("has_cot_cue", "zero_width", "cn_mainland_artifact", *(f"cap_{c}" for c in CAPABILITIES))
 #: Per-text columns of the first user turn the feature tables read (narrow view).
-_NARROW_U = ("script", "lang", "template_id", "bench_name", "jb_source", *_FLAG_COLS)
+_NARROW_U = ("script", "lang", "template_id", "bench_name", "jb_source", "depth", *_FLAG_COLS)
 #: Per-text columns of the system prompt the feature tables read (narrow view).
 _NARROW_S = _FLAG_COLS
 
@@ -46,7 +46,11 @@ def _bool_or_str(col: str) -> str:
 
 def _texts(engine: Engine, prefix: str, cols: tuple[str, ...]) -> ir.Table:
     texts = engine.table("texts")
-    return texts.select(texts.text_hash.name(f"{prefix}hash_key"), *[texts[c].name(f"{prefix}{c}") for c in cols])
+
+    def col(c: str) -> ir.Value:  # a store enriched before ``depth`` existed: every text is deep
+        return texts[c] if c in texts.columns else ibis.null().cast(_bool_or_str(c))
+
+    return texts.select(texts.text_hash.name(f"{prefix}hash_key"), *[col(c).name(f"{prefix}{c}") for c in cols])
 
 
 def utc_literal(until: datetime) -> ir.Scalar:
@@ -70,7 +74,9 @@ def exchange_view(
     Returns:
         One row per exchange. Derived columns: ``cot``, ``any_cap_<tag>``, ``any_zero_width``,
         ``any_cn_mainland_artifact`` (system prompt or first user turn; null counts as false),
-        ``hour``, ``how`` (hour of week), ``minute_ts`` and ``is_error``.
+        ``u_deep`` (the first user turn, if any, has the expensive text features: it was not
+        sampled out, see ``text_sample_rate``), ``hour``, ``how`` (hour of week), ``minute_ts``
+        and ``is_error``.
     """
     t = engine.table("exchanges_enriched")
     if days is not None:
@@ -98,6 +104,7 @@ def exchange_view(
         **{f"any_cap_{c}": either(f"cap_{c}") for c in CAPABILITIES},
         any_zero_width=either("zero_width"),
         any_cn_mainland_artifact=either("cn_mainland_artifact"),
+        u_deep=t.u_depth.isnull() | (t.u_depth != "light"),
         hour=t.ts.hour().cast("int32"),
         how=(t.ts.day_of_week.index().cast("int32") * 24 + t.ts.hour().cast("int32")),
         minute_ts=t.ts.truncate("m"),
