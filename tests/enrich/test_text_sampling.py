@@ -14,8 +14,8 @@ from stillwatch.engine import get_engine
 from stillwatch.enrich.pipeline import enrich
 from stillwatch.enrich.sample import generate
 from stillwatch.enrich.state import check_text_sample_rate
-from stillwatch.enrich.texts import DEEP_COLUMNS, analyse_texts, deep_sampled, text_batch_fn
 from stillwatch.enrich.templates import text_hash
+from stillwatch.enrich.texts import DEEP_COLUMNS, analyse_texts, deep_sampled, text_batch_fn
 from stillwatch.exceptions import ConfigError
 from stillwatch.features.activity import activity_specs
 from stillwatch.features.view import exchange_view
