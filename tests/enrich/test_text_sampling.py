@@ -20,7 +20,7 @@ from stillwatch.exceptions import ConfigError
 from stillwatch.features.activity import activity_specs
 from stillwatch.features.view import exchange_view
 
-TEXTS = [
+TEXTS: list[str | None] = [
     # GSM8K test item 0 (MIT licence), as a distiller would send it
     "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
     "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. "
