@@ -146,6 +146,8 @@ def test_a_platform_forwarding_its_users_addresses_keeps_the_forwarded_share_in_
     frame["xff_share"] = np.where(frame["account_id"] == "acct_xff", 1.0, 0.0)
     mask = hourly["account_id"] == "acct_xff"
     hourly.loc[mask, "n_direct"] = direct[[HOURS.index(t.to_pydatetime()) for t in hourly.loc[mask, "hour_ts"]]]
+    hourly["n_xff"] = hourly["n_direct"]
+    hourly["n_fwd"] = np.where(mask, hourly["n"], 0)  # every exchange carries its user's address
     out = add_origin_features(frame, hourly, RESTRICTED, START, START + timedelta(days=DAYS)).set_index("account_id")
     truth = direct.sum() / local.sum()
     row = out.loc["acct_xff"]

@@ -111,6 +111,7 @@ def estimate_share_fast(
     n_boot: int,
     seed: int,
     strata: np.ndarray | None,
+    known_local: np.ndarray | None = None,
 ) -> tuple[float, list[float]]:
     """Point share (model 0 on all hours) and the replicate shares of the reference bootstrap.
 
@@ -122,6 +123,8 @@ def estimate_share_fast(
         n_boot: Replicates (0: the point only).
         seed: Random seed.
         strata: Day type per hour (days are resampled within their type), or None.
+        known_local: Exchanges per hour whose end user's address is observed outside the restricted
+            regions (forwarded-for): counted in the total, never fitted (None: none).
 
     Returns:
         ``(point, boots)``: ``boots`` holds the other models' shares on all hours followed by the
@@ -129,6 +132,7 @@ def estimate_share_fast(
     """
     counts_f = np.asarray(counts, dtype=float)
     direct_f = np.asarray(direct, dtype=float)
+    local_f = np.zeros(len(counts_f)) if known_local is None else np.asarray(known_local, dtype=float)
     days = np.unique(day_index)
     ordinal = np.searchsorted(days, day_index)  # day ordinal per hour
     day_len = np.bincount(ordinal, minlength=len(days)).astype(float)
@@ -142,7 +146,7 @@ def estimate_share_fast(
         rows = np.flatnonzero(k_row)
         k, c = k_row[rows], c[rows]
         d = np.minimum(direct_f[rows], c)
-        rest = np.maximum(c - d, 0)
+        rest = np.maximum(c - d - np.minimum(local_f[rows], c - d), 0)
         tot = float(k @ c)
         if m not in designs:
             designs[m] = _design(*models[m], ordinal, starts)

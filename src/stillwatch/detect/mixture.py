@@ -223,6 +223,7 @@ def estimate_share(
     seed: int = 0,
     variants: Sequence[Model] = (),
     strata: np.ndarray | None = None,
+    known_local: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Share estimate with a day-block bootstrap interval over sampling *and* model uncertainty.
 
@@ -239,6 +240,9 @@ def estimate_share(
         strata: Day type per hour (e.g. which calendars rest that day). Days are resampled within
             their type, so a rare type that carries the calendar evidence (a make-up workday) is in
             every replicate; a type with a single day gets Poisson-resampled counts instead.
+        known_local: Exchanges per hour whose end user's own address is observed outside the
+            restricted regions (a forwarded-for address): they count in the total as local and the
+            clock mixture fits only the exchanges without address evidence. None: no such exchanges.
 
     Returns:
         ``{restricted_share, low, high, confidence}``.
@@ -247,7 +251,7 @@ def estimate_share(
     models += [(a.reshape(len(counts), -1), b.reshape(len(counts), -1)) for a, b in variants]
     if counts.sum() <= 0:
         return {"restricted_share": 0.0, "low": 0.0, "high": 0.0, "confidence": 0.95}
-    point, boots = estimate_share_fast(counts, direct, models, day_index, n_boot, seed, strata)
+    point, boots = estimate_share_fast(counts, direct, models, day_index, n_boot, seed, strata, known_local)
     return _interval(point, boots)
 
 
@@ -271,6 +275,7 @@ def _estimate_share_reference(
     seed: int = 0,
     variants: Sequence[Model] = (),
     strata: np.ndarray | None = None,
+    known_local: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The reference implementation of :func:`estimate_share` (per-replicate row copies; slow).
 
@@ -279,7 +284,9 @@ def _estimate_share_reference(
     """
     if counts.sum() <= 0:
         return {"restricted_share": 0.0, "low": 0.0, "high": 0.0, "confidence": 0.95}
-    return _interval(*_reference_replicates(counts, direct, L, R, day_index, n_boot, seed, variants, strata))
+    return _interval(
+        *_reference_replicates(counts, direct, L, R, day_index, n_boot, seed, variants, strata, known_local)
+    )
 
 
 def _reference_replicates(
@@ -292,15 +299,17 @@ def _reference_replicates(
     seed: int,
     variants: Sequence[Model],
     strata: np.ndarray | None,
+    known_local: np.ndarray | None = None,
 ) -> tuple[float, list[float]]:
     """The reference's point share and replicate shares (see :func:`estimate_share`)."""
+    local = np.zeros(len(counts)) if known_local is None else np.asarray(known_local, dtype=float)
     models: list[Model] = [(L.reshape(len(counts), -1), R.reshape(len(counts), -1))]
     models += [(a.reshape(len(counts), -1), b.reshape(len(counts), -1)) for a, b in variants]
 
     def one(idx: np.ndarray, m: int, c: np.ndarray | None = None) -> float:
         c = counts[idx] if c is None else c
         d = np.minimum(direct[idx], c)
-        rest = np.maximum(c - d, 0)
+        rest = np.maximum(c - d - np.minimum(local[idx], c - d), 0)
         s, _ = mixture_share(rest, models[m][0][idx], models[m][1][idx])
         tot = c.sum()
         return float((d.sum() + s * rest.sum()) / tot) if tot > 0 else 0.0

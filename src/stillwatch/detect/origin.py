@@ -14,6 +14,12 @@ prefixes (several people and places); X-Forwarded-For addresses (the end users' 
 count. One stable restricted range is left to the clock and calendar: when they agree, the
 mixture finds the share anyway; when the account runs on its declared country's clock, the range
 alone is not a finding.
+
+Forwarded addresses decide where they are seen. An exchange carrying a public X-Forwarded-For
+address outside the restricted regions is observed local; the clock mixture fits only the exchanges
+without such an address (and those with a restricted one count as restricted first). The clock
+over the observed-local traffic as well only raises the upper bound (restricted users behind a VPN
+exit or roaming keep a non-restricted address); such accounts are not estimated per user.
 """
 
 from __future__ import annotations
@@ -35,7 +41,6 @@ from stillwatch.detect.mixture import (
     local_span,
     profile,
     rest_days,
-    restricted_gain,
     restricted_offsets,
 )
 from stillwatch.detect.peruser import MIN_ACCOUNT_LOW, MIN_ID_COVERAGE, MIN_USERS, estimate_by_users
@@ -49,9 +54,6 @@ MIN_RESTRICTED_PREFIXES = 2
 N_BASIS = 3
 #: Follow-up share of the accounts the basis shapes are learned from (people in conversations).
 MIN_BASIS_FOLLOWUP = 0.15
-#: Share of exchanges with a forwarded-for (end-user) address from which the remaining, locally
-#: addressed traffic needs a fit improvement before it adds a clock share (``restricted_gain``).
-MIN_XFF_COVERAGE = 0.9
 
 
 def _local_offset(row: pd.Series) -> float | None:
@@ -156,7 +158,10 @@ def add_origin_features(
     Args:
         frame: Account-window frame (with ``declared_country``, ``best_utc_offset``…; optionally
             ``restricted_prefixes``, the distinct restricted client prefixes).
-        hourly: ``account_id, hour_ts, n, n_direct`` (optionally ``n_xff``: forwarded-for only).
+        hourly: ``account_id, hour_ts, n, n_direct`` (optionally ``n_xff``: restricted forwarded-for
+            addresses only; ``n_fwd``: exchanges carrying a public forwarded-for address. Those of
+            them outside the restricted regions are observed local: addresses decide where they
+            are seen, the clock estimates the rest and only widens the upper bound beyond it).
         restricted: ``settings.restricted_regions``.
         start: Window start.
         until: Window end.
@@ -265,6 +270,7 @@ def _estimate_all(
     h_i, h_n = hourly["_i"].astype(int).to_numpy(), hourly["n"].to_numpy()
     h_direct = hourly["n_direct"].to_numpy()
     h_xff = hourly["n_xff"].to_numpy() if "n_xff" in hourly.columns else None
+    h_fwd = hourly["n_fwd"].to_numpy() if "n_fwd" in hourly.columns else None
     groups = hourly.groupby("account_id").indices
     stacked: dict[tuple[Any, ...], np.ndarray] = {}  # columns over the whole grid, shared by accounts
 
@@ -275,7 +281,6 @@ def _estimate_all(
 
     prefixes = _num(frame, "restricted_prefixes", default=np.inf) if "restricted_prefixes" in frame else None
     by_user = _user_rows(user_hourly, set(cand["account_id"]), pos)
-    forwarded = _num(frame, "xff_share")
 
     def one(i: Any, row: pd.Series) -> tuple[str, dict[str, Any]] | None:
         """The share estimate of one candidate account (``None`` without hourly rows)."""
@@ -290,6 +295,9 @@ def _estimate_all(
         y[gi] = h_n[rows]
         one_range = prefixes is not None and prefixes[i] < 2 and h_xff is not None
         dn[gi] = (h_xff if one_range and h_xff is not None else h_direct)[rows]
+        fl = np.zeros(len(grid))
+        if h_fwd is not None and h_xff is not None:
+            fl[gi] = np.maximum(h_fwd[rows] - h_xff[rows], 0)
         code = str(row.get("declared_country") or row.get("billing_country") or "").upper() or None
         offs = local_span(code, float(row["local_offset"]))
         regions = [r for r, o in roff.items() if identifiable(o, r, offs, code, _days(hours, sel, o))]
@@ -340,16 +348,25 @@ def _estimate_all(
         # and (same-clock regions) the restricted weekend level from 0 to the population's
         bs = [f"b{k}" for k in range(len(basis))]
         L, R = model(["main", *bs])  # noqa: N806
-        e = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot=0)
+        # exchanges whose forwarded-for address (the end user's own) is outside the restricted
+        # regions are observed local: they count in the total, the clock fits only the rest
+        known = fl[sel] if fl[sel].sum() > 0 else None
+        e = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot=0, known_local=known)
         if e["restricted_share"] > 0.02 or dn[sel].sum() > 0:
             variants = [model(["main"]), model(["template"]), model(bs), model(["main"], free=False)]
             if also:
                 variants.append(model(["main", *bs], rest_range=True))
             strata = _strata(hours, sel, code, float(row["local_offset"]), {r: roff[r] for r in regions})
             seed = int.from_bytes(aid.encode()[-4:], "little")
-            e = estimate_share(
-                y[sel], dn[sel], L, R, day_idx[sel], n_boot=n_boot, seed=seed, variants=variants, strata=strata
-            )
+            e = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot, seed, variants, strata, known)
+            if known is not None:
+                # addresses decide where they are seen (altgen seed 41: an SG app forwarding every
+                # user's address, 11.97 % restricted, was 13.4 % [13.4-37.4] per user and 17.1 %
+                # [17.0-51.7] from the clock). The clock over the observed-local traffic too only
+                # widens the upper bound: users behind a VPN exit or roaming are not excluded
+                clock = estimate_share(y[sel], dn[sel], L, R, day_idx[sel], n_boot, seed, variants, strata)
+                e = {**e, "high": max(e["high"], clock["high"])}
+                return aid, _result(e)
             # every region told apart by its clock, and the hourly evidence already shows restricted
             # users: classify the end users. Without that anchor a two-class model of one-class
             # data is not identified: local evening people look like the Beijing working day, and
@@ -357,18 +374,7 @@ def _estimate_all(
             users = None if also else _user_matrix(by_user.get(aid), sel, y[sel] - np.minimum(dn[sel], y[sel]))
             if users is not None and e["low"] >= MIN_ACCOUNT_LOW:
                 e = estimate_by_users(users, y[sel], dn[sel], [(L, R), *variants], day_idx[sel], n_boot, seed, strata)
-            elif forwarded[i] >= MIN_XFF_COVERAGE and restricted_gain(y[sel] - np.minimum(dn[sel], y[sel]), L, R) <= 0:
-                # the account forwards its end users' own addresses: the rest of its traffic is
-                # locally addressed, and the restricted columns do not improve its fit: its clock
-                # share is the non-negative estimator's boundary artefact (small seed 1: 1.5 % of
-                # an SG platform's locally addressed traffic, residual change 0.0 σ²; its truth
-                # was exactly the forwarded-for share, which the interval then missed). The point
-                # is the direct share and the interval reaches down to it (the upper bound stays:
-                # users behind a VPN exit are not excluded)
-                direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
-                e = {**e, "restricted_share": round(direct, 4), "low": min(e["low"], np.floor(direct * 1e4) / 1e4)}
-        return aid, {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
-                     "identifiable": True, "share_users": int(e.get("users", 0))}  # fmt: skip
+        return aid, _result(e)
 
     # accounts are independent (each bootstrap has its own seed): the same estimates on any worker
     items = list(cand.iterrows())
@@ -376,6 +382,12 @@ def _estimate_all(
         if result is not None:
             out[result[0]] = result[1]
     return out
+
+
+def _result(e: dict[str, float]) -> dict[str, Any]:
+    """The account's estimate columns from an estimate of :mod:`mixture` or :mod:`peruser`."""
+    return {"restricted_share": e["restricted_share"], "share_low": e["low"], "share_high": e["high"],
+            "identifiable": True, "share_users": int(e.get("users", 0))}  # fmt: skip
 
 
 def _user_rows(

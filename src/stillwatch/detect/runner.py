@@ -105,7 +105,10 @@ def build_input(
     direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
     xff = view.xff_restricted.fill_null(False)
     hourly = view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(
-        n=view.count(), n_direct=ibis.ifelse(direct, 1, 0).sum(), n_xff=ibis.ifelse(xff, 1, 0).sum()
+        n=view.count(),
+        n_direct=ibis.ifelse(direct, 1, 0).sum(),
+        n_xff=ibis.ifelse(xff, 1, 0).sum(),
+        n_fwd=ibis.ifelse(view.xff_ip.notnull(), 1, 0).sum(),  # the end user's own address is seen
     )
     hourly_df = _to_pandas(engine, hourly)
     # end users (metadata.user_id) per hour, exchanges without direct address evidence: the
@@ -262,7 +265,7 @@ def detect_frame(
             continue
         ev = det.evidence(rows)
         for (_, row), items in zip(rows.iterrows(), ev, strict=True):
-            est = subrouting.describe_estimate(row) if kind in ("subrouting", "subsidiary") else None
+            est = subrouting.describe_estimate(row, kind) if kind in ("subrouting", "subsidiary") else None
             score = float(row[f"{kind}_score"])
             if kind == "subrouting" and not items:
                 continue
