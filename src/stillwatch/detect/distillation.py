@@ -44,6 +44,27 @@ _WHY = {
 }
 _FAMILY = {**dict.fromkeys(SHAPE, "extraction"), "new_model_share": "timing", "xacct_template_share": "extraction",
            "shared_egress_accounts": "network"}  # fmt: skip
+#: Shares that need the sampled text features: with ``text_sample_rate`` < 1 they are estimates over
+#: the ``n_deep`` of ``n_exchanges`` exchanges analysed in full (features ``deep_share``).
+SAMPLED = ("top_template_share", "bench_share", "xacct_template_share")
+#: One-sided z of the lower confidence bound a sampled share is judged on (95 %).
+SAMPLE_Z = 1.645
+
+
+def sampled_lower_bound(p: np.ndarray, n_deep: np.ndarray, n: np.ndarray, z: float = SAMPLE_Z) -> np.ndarray:
+    """Wilson lower bound of shares estimated on ``n_deep`` of ``n`` exchanges (drawn without
+    replacement: the effective sample grows to infinity as ``n_deep`` reaches ``n``).
+
+    Rows analysed in full (``n_deep >= n``) or without a count (``n_deep <= 0``) keep ``p``.
+    """
+    p = np.clip(p, 0.0, 1.0)
+    sampled = (n_deep > 0) & (n_deep < n)
+    d = np.where(sampled, n_deep, 1.0)
+    eff = d * np.maximum(n - 1.0, 1.0) / np.maximum(n - d, 1.0)  # finite-population correction
+    z2 = z * z
+    centre = p + z2 / (2 * eff)
+    half = z * np.sqrt(p * (1 - p) / eff + z2 / (4 * eff * eff))
+    return np.where(sampled, np.clip((centre - half) / (1 + z2 / eff), 0.0, 1.0), p)
 
 
 def _col(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
@@ -174,12 +195,20 @@ class DistillationDetector(Detector):
         k = np.clip(_col(X, "pool_k_eff"), 1.0, max(1.0, float(self.max_pool_k))) if "pool_k_eff" in X else 1.0
         for name in SHAPE:
             c, s = base[name]
-            out[name] = np.clip((_col(X, name) - c) / (s / np.sqrt(k)) - self.shape_z, 0, 3)
+            out[name] = np.clip((self._value(X, name) - c) / (s / np.sqrt(k)) - self.shape_z, 0, 3)
         c, sc = base["xacct_template_share"]
-        out["xacct_template_share"] = np.clip((_col(X, "xacct_template_share") - c) / sc - self.coord_z, 0, 3)
+        out["xacct_template_share"] = np.clip((self._value(X, "xacct_template_share") - c) / sc - self.coord_z, 0, 3)
         shared = _col(X, "shared_egress_accounts")
         out["shared_egress_accounts"] = np.where(shared >= 2, np.minimum(3.0, np.log2(shared.clip(1)) + 0.5), 0.0)
         return out
+
+    @staticmethod
+    def _value(X: pd.DataFrame, name: str) -> np.ndarray:  # noqa: N803
+        """A feature as judged: sampled shares (:data:`SAMPLED`) at their lower bound when the
+        account's texts were sampled (column ``n_deep`` below ``n_exchanges``), else the value."""
+        if name not in SAMPLED or "n_deep" not in X.columns:
+            return _col(X, name)
+        return sampled_lower_bound(_col(X, name), _col(X, "n_deep"), _col(X, "n_exchanges"))
 
     def _parts(
         self,
@@ -237,6 +266,11 @@ class DistillationDetector(Detector):
                 why = _WHY[name]
                 if name == "cap_max_share" and "cap_max_name" in X.columns:
                     why = f"{why}: {X['cap_max_name'].iloc[i]}"
+                if name in SAMPLED and "n_deep" in X.columns:
+                    d, n = _col(X.iloc[[i]], "n_deep")[0], _col(X.iloc[[i]], "n_exchanges")[0]
+                    if 0 < d < n:
+                        low = self._value(X.iloc[[i]], name)[0]
+                        why = f"{why} (estimated on {d:.0f} of {n:.0f} exchanges sampled; judged on {low:.3f})"
                 items.append(
                     Evidence(
                         name,

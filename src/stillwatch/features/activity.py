@@ -136,6 +136,8 @@ def activity_specs() -> list[Agg]:
     """The shared aggregates, in column order."""
     specs: list[Agg] = [
         Agg("n_exchanges", "number of exchanges", "count"),
+        Agg("n_deep", "exchanges whose first user turn (if any) has the sampled text features: all of them "
+            "unless text_sample_rate < 1", "count_if", _c("u_deep")),
         Agg("input_tokens", "billed input tokens, summed", "sum", _c("input_tokens")),
         Agg("output_tokens", "billed output tokens, summed", "sum", _c("output_tokens")),
         Agg("error_share", "share of exchanges with HTTP status >= 400", "share", _c("is_error")),
