@@ -1,6 +1,6 @@
-"""End-to-end check of the shipped jailbreak detector on a simulated, ingested folder.
+"""Checks of the shipped jailbreak detector: the held-out split, and end to end on a simulated folder.
 
-Used by ``scripts/train_jailbreak.py --simulated <folder>``.
+Used by ``scripts/train_jailbreak.py --evaluate`` and ``--simulated <folder>``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,26 @@ import json
 import time
 from pathlib import Path
 
-from train_jailbreak import wilson
+import numpy as np
+from train_jailbreak import Row, evaluate, wilson
+
+from stillwatch.detect.jailbreak_features import sysprompt_probes
+
+
+def evaluate_shipped(test: list[Row]) -> None:
+    """Score the held-out split with the shipped model through the detector's own code path, at its
+    recall point (``threshold``) and its precision point (``finding_threshold``)."""
+    from stillwatch.detect.jailbreak import load_model
+
+    load_model.cache_clear()
+    model = load_model()
+    scores = model.predict_proba([r.text for r in test])
+    probes = np.array([bool(sysprompt_probes(r.text)) for r in test])
+    out: dict = {"model": model.version}
+    for name, threshold in (("threshold", model.threshold), ("finding_threshold", model.finding)):
+        out[name] = {"classifier": evaluate(scores, test, threshold),
+                     "detector_with_probes": evaluate(scores, test, threshold, probes)}  # fmt: skip
+    print(json.dumps(out, indent=1))
 
 
 def evaluate_simulated(folder: Path) -> None:

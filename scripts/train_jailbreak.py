@@ -13,16 +13,21 @@ Split (by template, never by row):
   held-out template is seen in training;
 * payloads (harmful requests filled into slots) are split by the same hash rule, so held-out
   templates are filled with held-out payloads;
-* negatives (benign, persona, hard negatives, bare harmful requests) are split by row with the
-  same hash rule; benign rows that are near-copies of a jailbreak template are dropped as label
-  noise (awesome-prompts-en ships a DAN prompt).
+* negatives (benign, persona, role-assigning system prompts, hard negatives, bare harmful
+  requests) are split by row with the same hash rule (a persona's system-prompt forms,
+  ``scripts/jailbreak_sysprompt_negatives.py``, by the persona's key); benign rows that are
+  near-copies of a jailbreak template are dropped as label noise (awesome-prompts-en ships a DAN
+  prompt).
 
-The decision threshold is chosen on out-of-fold scores of the training split (3-fold, grouped
-by template), never on the test split: the lowest threshold whose out-of-fold false-positive
-rate is <= ``--target-fpr`` on both the hard negatives and the benign prompts.
+Two thresholds are chosen on out-of-fold scores of the training split (3-fold, grouped by
+template), never on the test split: ``threshold`` (the recall point), the lowest threshold whose
+out-of-fold false-positive rate is <= ``--target-fpr`` on the hard negatives and <=
+``--benign-fpr`` on benign, persona and system prompts; and ``finding_threshold`` (the precision
+point of exchange findings), the same rule with ``--finding-fpr``.
 
 Usage:
     .venv/bin/python scripts/train_jailbreak.py [--data /work/shared/data] [--out src/stillwatch/detect/models]
+    .venv/bin/python scripts/train_jailbreak.py --evaluate    # re-score the shipped model on the held-out split
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any
 
 import numpy as np
 from jailbreak_reasoning_negatives import reasoning_files, reasoning_negatives
+from jailbreak_sysprompt_negatives import SPLIT_AS, sysprompt_files, sysprompt_negatives
 
 from stillwatch.detect.jailbreak_features import (
     FEATURES_VERSION,
@@ -57,7 +63,7 @@ from stillwatch.simulate.corpora_io import iter_jsonl as _jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_FILE = ROOT / "src" / "stillwatch" / "enrich" / "data" / "jailbreak_split.json"
-MODEL_VERSION = "jailbreak-lr-2"
+MODEL_VERSION = "jailbreak-lr-3"
 HOLDOUT_MOD = 5
 csv.field_size_limit(1 << 24)
 HARD_NEGATIVES = ("cvalues_zh", "safetybench_zh")
@@ -65,7 +71,9 @@ HARD_NEGATIVES = ("cvalues_zh", "safetybench_zh")
 REASONING = ("cot_en", "cot_zh", "judge", "meta_prompt")
 #: Groups of the threshold rule's benign target (the reasoning groups are reported, not targeted: their
 #: out-of-fold scores come from unseen families, and targeting them would cost held-out recall).
-BENIGN = ("benign_en", "benign_zh", "persona_en", "persona_zh")
+BENIGN = ("benign_en", "benign_zh", "persona_en", "persona_zh", *SPLIT_AS)
+#: Chinese payload sources (JADE): held-out recall is also reported for fills with these payloads.
+ZH_PAYLOADS = ("jade_v1_benchmark_zh.csv:", "jade_v2_benchmark_easy_zh.csv:")
 _RAW = re.compile(r"\{%-?\s*(end)?raw\s*-?%\}")
 
 
@@ -78,6 +86,7 @@ class Row:
     group: str  # corpus group (template source or negative corpus)
     key: str  # template id (positives) or row id (negatives): the split unit
     test: bool
+    payload: str = ""  # payload id filled into a template (positives), "" for verbatim rows and negatives
 
 
 def holdout(key: str) -> bool:
@@ -174,6 +183,7 @@ def negatives(data: Path) -> Iterator[tuple[str, str, str]]:
         yield "benign_zh", f"lf-zh-{i}", row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
     for pid, text in payloads(data):
         yield "bare_harmful", pid, text
+    yield from sysprompt_negatives(data)
 
 
 def _csv_gz(path: Path) -> Iterator[dict]:
@@ -263,7 +273,7 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
             if source == "jailbreak_in_the_wild" or item.startswith(("sysprompt-", "tap-")):
                 rows.append(Row(text, 1, source, key, test))
             picks = rng.choice(len(pool), size=fills, replace=False)
-            rows.extend(Row(fill(text, pool[p][1]), 1, source, key, test) for p in picks)
+            rows.extend(Row(fill(text, pool[p][1]), 1, source, key, test, pool[p][0]) for p in picks)
     neg = [(g, i, t) for g, i, t in negatives(data) if t and t.strip()]
     neg_sigs = _sig_matrix([t for g, _, t in neg])
     near_jb = _max_sim(neg_sigs, sigs)
@@ -272,7 +282,8 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
         if sim >= 0.4 and group != "bare_harmful":
             dropped[group] = dropped.get(group, 0) + 1
             continue
-        rows.append(Row(text, 0, group, f"{group}:{item}", holdout(f"{group}:{item}")))
+        key = f"{SPLIT_AS.get(group, group)}:{item}"  # a persona's system-prompt forms share its split unit
+        rows.append(Row(text, 0, group, key, holdout(key)))
     pair_sim = lambda texts: _max_pairs(_sig_matrix(texts))  # noqa: E731
     reasoning = [Row(t, 0, g, k, test) for g, k, t, test in reasoning_negatives(data, holdout, pair_sim, seed)]
     rows.extend(reasoning)
@@ -286,6 +297,8 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
         "payloads_test": len(pay_test),
         "fills_per_template": fills,
         "negatives_dropped_near_jailbreak": dropped,
+        "sysprompt_negatives": {g: {"train": sum(1 for r in rows if r.group == g and not r.test),
+                                    "test": sum(1 for r in rows if r.group == g and r.test)} for g in SPLIT_AS},
         "enrichment_split_version": split["version"],
         "reasoning_negatives": {g: {"train": sum(1 for r in reasoning if r.group == g and not r.test),
                                     "test": sum(1 for r in reasoning if r.group == g and r.test),
@@ -297,7 +310,7 @@ def build(data: Path, purge: float, fills: int, seed: int) -> tuple[list[Row], d
 
 # --------------------------------------------------------------------------------- training
 #: Negative groups up-weighted in training: role-play personas are the closest benign look-alikes.
-UPWEIGHT = ("persona_en", "persona_zh", "benign_en", *REASONING)
+UPWEIGHT = ("persona_en", "persona_zh", "benign_en", *REASONING, *SPLIT_AS)
 
 
 def fit(x: Any, y: np.ndarray, groups: np.ndarray, c: float, upweight: float) -> Any:  # noqa: ANN401 - sklearn types
@@ -350,6 +363,13 @@ def evaluate(scores: np.ndarray, rows: list[Row], threshold: float, extra: np.nd
                                "ci95": wilson(int(flag[pos].sum()), int(pos.sum()))}  # fmt: skip
     out["recall_templates"] = {"value": round(float(np.mean(list(per_template.values()))), 4), "n": len(per_template)}
     out["recall_by_source"] = {g: round(float(flag[pos & (groups == g)].mean()), 4) for g in sorted(set(groups[pos]))}
+    zh = np.array([r.payload.startswith(ZH_PAYLOADS) for r in rows])
+    filled = np.array([bool(r.payload) for r in rows])
+    out["recall_by_payload"] = {  # fairness: the same wrappers with Chinese or other payloads
+        name: {"value": round(float(flag[m].mean()), 4) if m.any() else None, "n": int(m.sum()),
+               "ci95": wilson(int(flag[m].sum()), int(m.sum()))}
+        for name, m in (("chinese", pos & zh), ("other", pos & filled & ~zh))
+    }  # fmt: skip
     hard = (~pos) & np.isin(groups, HARD_NEGATIVES)
     out["fpr_hard_negatives"] = {"value": round(float(flag[hard].mean()), 4), "n": int(hard.sum()),
                                  "ci95": wilson(int(flag[hard].sum()), int(hard.sum()))}  # fmt: skip
@@ -374,19 +394,6 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def evaluate_shipped(test: list[Row]) -> None:
-    """Score the held-out split with the shipped model through the detector's own code path."""
-    from stillwatch.detect.jailbreak import load_model
-
-    load_model.cache_clear()
-    model = load_model()
-    scores = model.predict_proba([r.text for r in test])
-    probes = np.array([bool(sysprompt_probes(r.text)) for r in test])
-    out = {"model": model.version, "classifier": evaluate(scores, test, model.threshold)}
-    out["detector_with_probes"] = evaluate(scores, test, model.threshold, probes)
-    print(json.dumps(out, indent=1))
-
-
 def main() -> None:
     """Build the data set, choose the threshold out of fold, fit, evaluate and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -397,6 +404,8 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=4.0, help="inverse regularisation strength")
     parser.add_argument("--target-fpr", type=float, default=0.01, help="out-of-fold hard-negative FPR target")
     parser.add_argument("--benign-fpr", type=float, default=0.015, help="out-of-fold benign/persona FPR target")
+    parser.add_argument("--finding-fpr", type=float, default=0.003, help="out-of-fold benign/persona/system-prompt "
+                        "FPR of the exchange-finding threshold (the precision operating point)")  # fmt: skip
     parser.add_argument("--upweight", type=float, default=3.0, help="sample weight of persona and benign-en rows")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--evaluate", action="store_true", help="only re-evaluate the shipped model on the test split")
@@ -411,6 +420,8 @@ def main() -> None:
     t0 = time.time()
     rows, stats = build(args.data, args.purge, args.fills, args.seed)
     if args.evaluate:
+        from jailbreak_simulated_eval import evaluate_shipped
+
         evaluate_shipped([r for r in rows if r.test])
         return
     train = [r for r in rows if not r.test]
@@ -427,7 +438,8 @@ def main() -> None:
         model = fit(x_train[fold_train], y_train[fold_train], g_train[fold_train], args.C, args.upweight)
         oof[fold_val] = model.predict_proba(x_train[fold_val])[:, 1]
     threshold = choose_threshold(oof, train, args.target_fpr, args.benign_fpr)
-    print(f"threshold {threshold:.4f} from out-of-fold scores ({time.time() - t0:.0f}s)")
+    finding = max(threshold, choose_threshold(oof, train, args.target_fpr, args.finding_fpr))
+    print(f"threshold {threshold:.4f}, finding {finding:.4f} from out-of-fold scores ({time.time() - t0:.0f}s)")
     model = fit(x_train, y_train, g_train, args.C, args.upweight)
     x_test = vectorise(r.text for r in test)
     test_scores = model.predict_proba(x_test)[:, 1]
@@ -435,14 +447,18 @@ def main() -> None:
     probes = np.array([bool(sysprompt_probes(r.text)) for r in test])
     metrics["detector_with_probes"] = evaluate(test_scores, test, threshold, probes)
     metrics["out_of_fold_train"] = evaluate(oof, train, threshold)
+    at_finding = {"classifier": evaluate(test_scores, test, finding),
+                  "detector_with_probes": evaluate(test_scores, test, finding, probes),
+                  "out_of_fold_train": evaluate(oof, train, finding)}  # fmt: skip
     print(json.dumps({k: v for k, v in metrics.items() if k != "out_of_fold_train"}, indent=None))
+    print(json.dumps({k: v for k, v in at_finding.items() if k != "out_of_fold_train"}, indent=None))
     coef = model.coef_.ravel().astype(np.float32)
     nz = np.flatnonzero(coef)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "jailbreak_lr.npz"
     np.savez_compressed(
         weights, index=nz.astype(np.int32), coef=coef[nz], intercept=np.float32(model.intercept_[0]),
-        n_features=np.int64(N_FEATURES), threshold=np.float32(threshold),
+        n_features=np.int64(N_FEATURES), threshold=np.float32(threshold), finding_threshold=np.float32(finding),
     )  # fmt: skip
     manifest = {
         "name": "jailbreak-classifier",
@@ -454,12 +470,19 @@ def main() -> None:
                   "upweighted_groups": list(UPWEIGHT), "upweight": args.upweight},
         "threshold": round(threshold, 6),
         "threshold_rule": f"out-of-fold (3-fold by template) FPR <= {args.target_fpr} on hard negatives and "
-        f"<= {args.benign_fpr} on benign and persona prompts",
+        f"<= {args.benign_fpr} on benign, persona and role-assigning system prompts (the recall operating point: "
+        "the issue's floor; account aggregation reviews exchanges from here)",
+        "finding_threshold": round(finding, 6),
+        "finding_threshold_rule": f"out-of-fold FPR <= {args.target_fpr} on hard negatives and <= {args.finding_fpr} "
+        "on benign, persona and role-assigning system prompts (the precision operating point: exchange findings)",
         "split": {"rule": "blake2b-64('<key>') mod 5 == 0 -> test; templates: enrichment split + near-copy purge",
                   **stats, "train_rows": len(train), "test_rows": len(test)},  # fmt: skip
-        "training_data": {f: sha256(args.data / f) for f in (*INPUT_FILES, *reasoning_files(args.data))},
+        "training_data": {f: sha256(args.data / f) for f in dict.fromkeys((*INPUT_FILES, *sysprompt_files(),
+                                                                           *reasoning_files(args.data)))},
         "metrics_test": {k: v for k, v in metrics.items() if k != "out_of_fold_train"},
         "metrics_out_of_fold_train": metrics["out_of_fold_train"],
+        "metrics_test_finding_threshold": {k: v for k, v in at_finding.items() if k != "out_of_fold_train"},
+        "metrics_out_of_fold_train_finding_threshold": at_finding["out_of_fold_train"],
         "command": "python scripts/train_jailbreak.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")),
         "seconds": round(time.time() - t0, 1),

@@ -61,6 +61,42 @@ def test_artifact_is_small_and_matches_manifest() -> None:
     assert load_model().threshold == pytest.approx(manifest["threshold"], abs=1e-5)
 
 
+def test_finding_threshold_is_the_precision_point() -> None:
+    """Exchange findings use the artifact's precision point: >= the recall point, chosen out of fold,
+    and on the held-out split it flags few benign, persona and role-assigning system prompts."""
+    manifest = json.loads(resources.files("stillwatch.detect.models").joinpath("jailbreak_lr.manifest.json")
+                          .read_text("utf-8"))  # fmt: skip
+    model = load_model()
+    assert model.finding == pytest.approx(manifest["finding_threshold"], abs=1e-5)
+    assert model.finding >= model.threshold
+    at = manifest["metrics_test_finding_threshold"]["classifier"]
+    fpr = {g: v["value"] for g, v in at["fpr_by_group"].items()}
+    assert fpr["benign_en"] <= 0.005 and fpr["sysprompt_en"] <= 0.01 and fpr["persona_en"] <= 0.02
+    assert at["recall_exchanges"]["value"] >= 0.9
+    # the same wrappers with Chinese payloads are caught at least about as often as with others
+    by_payload = at["recall_by_payload"]
+    assert by_payload["chinese"]["value"] >= by_payload["other"]["value"] - 0.05
+    det = JailbreakDetector().fit(frame(["x"]))
+    assert det.offset_ == pytest.approx(model.finding) and det.review_offset_ == pytest.approx(model.threshold)
+    # lr-2 flagged 8.7 % of the held-out role-assigning system prompts at its only threshold
+    assert manifest["metrics_test"]["fpr_by_group"]["sysprompt_en"]["value"] <= 0.04
+
+
+def test_role_assigning_system_prompts_are_not_jailbreaks(det: JailbreakDetector) -> None:
+    """An application's system prompt assigns a role; that alone is not a jailbreak (a DAN system
+    prompt still is: test_system_prompt_jailbreak_counts)."""
+    prompts = [
+        "You are a customer support assistant for Acme Bank. Answer politely and concisely.",
+        "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-10\n"
+        "Current model: gpt-4o\nCurrent time: Tue Apr 07 2026 21:42:56 GMT+0800",
+        "You are a meticulous tutor. Think step by step and explain every step before the final answer.",
+        "你是一名专业的翻译助手，请把用户的输入翻译成英文。",
+    ]
+    x = pd.DataFrame({"entity_id": [f"s{i}" for i in range(len(prompts))], "system_text": prompts,
+                      "user_texts": [["What is the capital of Australia?"]] * len(prompts)})  # fmt: skip
+    assert not det.predict(x).any()
+
+
 def test_jailbreaks_flagged_benign_not(det: JailbreakDetector) -> None:
     jb = [DAN.format(q=p) for p in PAYLOADS[:4]] + [AIM.format(q=p) for p in PAYLOADS[4:]]
     assert det.predict(frame(jb)).all()
@@ -93,6 +129,20 @@ def test_zero_width_cloaking_does_not_hide_a_template(det: JailbreakDetector) ->
     assert det.predict(frame([cloaked]))[0]
 
 
+def test_fenced_text_is_unwrapped(det: JailbreakDetector) -> None:
+    """A text that is one code fence is scored on its content: a fenced jailbreak is not hidden, and a
+    short question about code is not the bare <CODE> token (jbf-1 learned that token as a cue)."""
+    jb = DAN.format(q="how to pick a lock")
+    assert mask_payload(f"```{jb}```") == mask_payload(jb)
+    assert det.predict(frame([f"```{jb}```"]))[0]
+    assert (
+        mask_payload("What is wrong here?\n```python\ndef f(x):\n    return x +\n```") == "what is wrong here? <CODE>"
+    )
+    code_questions = ["clean this up?\n```python\nimport re\nx = re.sub('a', 'b', s)\n```",
+                      "以下代码有什么问题？\n```python\ndef add(a, b):\n    return a - b\n```"]  # fmt: skip
+    assert not det.predict(frame(code_questions)).any()
+
+
 def test_masking_and_texts() -> None:
     assert "<slot>" in mask_payload("Act as X. {{ prompt }}")
     assert mask_payload('say "hello there" 42 times') == mask_payload('say "goodbye now" 7 times')
@@ -123,6 +173,7 @@ def test_score_frame_and_exchange_finding(det: JailbreakDetector) -> None:
                       "user_texts": [[DAN.format(q="x")], ["hello"]]})  # fmt: skip
     out = score_frame(det, f)
     assert list(out["flagged"]) == [True, False]
+    assert list(out["review"]) == [True, False]
     from stillwatch.detect.jailbreak_account import _exchange_findings
 
     window = (

@@ -12,7 +12,15 @@ Three signals, combined by maximum so each one alone can flag an exchange:
 
 The detector follows :class:`stillwatch.detect.base.Detector`: the input is one row per
 exchange (``entity_id`` = request id, ``system_text``, ``user_texts``); ``fit`` loads the
-artifact and sets ``offset_`` to the shipped threshold (or the ``threshold`` parameter).
+artifact. The artifact carries two operating points, both chosen out of fold on the training
+corpora (``scripts/train_jailbreak.py``): ``threshold``, the recall point (the issue's floor:
+recall >= 0.95 on held-out templates), and ``finding_threshold``, the precision point (<= 0.3 %
+of benign, persona and role-assigning system prompts). An exchange *finding* (``offset_``) needs
+the precision point: at a provider's base rate of attempts (well under 1 % of exchanges) the
+recall point's 1.5 % benign flag rate would bury every attempt under noise (docs/evaluation.md,
+session 8). Exchanges scoring between the two (``review_offset_``) are not findings; the account
+detector still aggregates them (:mod:`stillwatch.detect.jailbreak_account`). A known-template
+match or an extraction probe is a finding on its own, at either point.
 No language or script feature is used anywhere (fairness).
 """
 
@@ -51,6 +59,12 @@ class JailbreakModel:
     intercept: float
     threshold: float
     manifest: dict[str, Any]
+    finding_threshold: float = -1.0  # < 0: the artifact has one operating point (``threshold``)
+
+    @property
+    def finding(self) -> float:
+        """Precision operating point for exchange findings (``threshold`` when the artifact has one point)."""
+        return self.finding_threshold if self.finding_threshold >= 0 else self.threshold
 
     @property
     def version(self) -> str:
@@ -104,7 +118,8 @@ def load_model(name: str = DEFAULT_MODEL) -> JailbreakModel:
             coef[data["index"]] = data["coef"]
             if len(coef) != N_FEATURES:
                 raise StoreError(f"jailbreak model {name!r} has {len(coef)} features, expected {N_FEATURES}")
-            return JailbreakModel(coef, float(data["intercept"]), float(data["threshold"]), manifest)
+            finding = float(data["finding_threshold"]) if "finding_threshold" in data.files else -1.0
+            return JailbreakModel(coef, float(data["intercept"]), float(data["threshold"]), manifest, finding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +148,19 @@ class JailbreakDetector(Detector):
     """Per-exchange jailbreak detector.
 
     Args:
-        threshold: Decision threshold on the score; ``None`` uses the model's shipped threshold
-            (chosen out of fold at <= 1 % false positives on hard negatives).
+        threshold: Decision threshold of an exchange finding; ``None`` uses the model's shipped
+            precision point (``finding_threshold``: out of fold <= 0.3 % of benign, persona and
+            role-assigning system prompts flagged).
+        review_threshold: Lower threshold from which the account detector aggregates an exchange
+            (``review`` in :func:`score_frame`); ``None`` uses the model's recall point
+            (``threshold``: out of fold <= 1 % of hard negatives and <= 1.5 % of benign prompts).
         model: Artifact name in :mod:`stillwatch.detect.models`.
         template_threshold: Minimum estimated Jaccard to a known template to count as a match.
         probe_score: Score given to an exchange with a system-prompt extraction probe.
     """
 
     name: ClassVar[str] = "jailbreak_exchange"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "exchange"
     status: ClassVar[str] = "test"
@@ -150,11 +169,13 @@ class JailbreakDetector(Detector):
     def __init__(
         self,
         threshold: float | None = None,
+        review_threshold: float | None = None,
         model: str = DEFAULT_MODEL,
         template_threshold: float = 0.5,
         probe_score: float = 0.75,
     ) -> None:
         self.threshold = threshold
+        self.review_threshold = review_threshold
         self.model = model
         self.template_threshold = template_threshold
         self.probe_score = probe_score
@@ -162,7 +183,9 @@ class JailbreakDetector(Detector):
     def _fit(self, X: pd.DataFrame) -> None:  # noqa: N803, ARG002 - pre-trained; no baseline needed
         self.model_ = load_model(self.model)
         self.model_version_ = self.model_.version
-        self.offset_ = float(self.model_.threshold if self.threshold is None else self.threshold)
+        self.offset_ = float(self.model_.finding if self.threshold is None else self.threshold)
+        review = self.model_.threshold if self.review_threshold is None else self.review_threshold
+        self.review_offset_ = min(float(review), self.offset_)
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         return np.array([v.score for v in self.explain(X)], dtype=float)
@@ -252,7 +275,8 @@ def score_frame(detector: JailbreakDetector, frame: pd.DataFrame) -> pd.DataFram
     Returns:
         A copy with ``score``, ``classifier``, ``template_source``, ``template_item``,
         ``template_sim``, ``probes`` (comma-joined), ``text_index`` (which of
-        :func:`~stillwatch.detect.jailbreak_features.exchange_texts` scored highest), ``flagged``.
+        :func:`~stillwatch.detect.jailbreak_features.exchange_texts` scored highest), ``flagged``
+        (an exchange finding: score >= ``offset_``) and ``review`` (score >= ``review_offset_``).
     """
     x = frame.rename(columns={"request_id": "entity_id"})
     verdicts = detector.explain(x) if len(x) else []
@@ -265,4 +289,5 @@ def score_frame(detector: JailbreakDetector, frame: pd.DataFrame) -> pd.DataFram
     out["probes"] = [",".join(v.probes) for v in verdicts]
     out["text_index"] = [v.text_index for v in verdicts]
     out["flagged"] = out["score"] >= float(detector.offset_) if len(out) else pd.Series(dtype=bool)
+    out["review"] = out["score"] >= float(detector.review_offset_) if len(out) else pd.Series(dtype=bool)
     return out

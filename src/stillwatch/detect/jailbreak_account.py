@@ -1,10 +1,12 @@
 """Jailbreak findings per exchange and per account: repeated attempts and fuzzing bursts.
 
 :func:`scan` streams the canonical ``exchanges`` of a window through
-:class:`~stillwatch.detect.jailbreak.JailbreakDetector`. :func:`account_frame` aggregates the
-candidates per account:
+:class:`~stillwatch.detect.jailbreak.JailbreakDetector`. Exchange findings are the exchanges at
+the detector's precision point (``flagged``); :func:`account_frame` aggregates the candidates
+from its recall point (``review``: the classifier's lower threshold; a single exchange there is
+too often benign to be a finding, a pattern of them is the account's) per account:
 
-* ``jb_attempts`` — flagged exchanges; ``jb_confident`` — those scoring at least the account
+* ``jb_attempts`` — reviewed exchanges; ``jb_confident`` — those scoring at least the account
   detector's ``confident_score`` (a known-template match, an extraction probe, or a classifier
   score as high). Only confident exchanges are the account's *attempts* below: an identity with
   many different texts flagged just above the exchange threshold (persona prompts,
@@ -78,13 +80,14 @@ class AccountJailbreakDetector(Detector):
             borderline prompts among hundreds is not a jailbreaker.
         burst_min: Distinct variants of one template within the burst window at which the burst
             score reaches 0.5.
-        confident_score: Exchange score from which a flagged exchange counts as an attempt of the
+        confident_score: Exchange score from which a reviewed exchange counts as an attempt of the
             account (``jb_distinct``, ``jb_share``; :func:`account_frame`): the score a known-template
             match or an extraction probe gives on its own (``0.5 + 0.5 * 0.5`` and
-            ``JailbreakDetector.probe_score``), or a classifier score as high. Exchanges flagged
-            between the exchange threshold and this stay exchange findings and count in
-            ``jb_attempts``, but a pile of borderline texts (persona prompts, prompt-engineering
-            requests, code) is not an operator running jailbreaks.
+            ``JailbreakDetector.probe_score``), or a classifier score as high. Exchanges scoring
+            between the exchange detector's review threshold and this count in ``jb_attempts``
+            (and are exchange findings from its finding threshold), but a pile of borderline texts
+            (persona prompts, prompt-engineering requests, code) is not an operator running
+            jailbreaks.
     """
 
     name: ClassVar[str] = "jailbreak_account"
@@ -160,14 +163,15 @@ def scan(
         parts = [cache.day(engine, d, key, fps, scan_fn) for d in days]
         cache.stats.partial += len(edges)
         parts += [scan_fn(a, b) for a, b in edges]
-        got = merge(parts, [*cols, "flagged"])
+        got = merge(parts, [*cols, "flagged", "review"])
     out = got.candidates
     if user_totals is not None:
         for k, n in got.user_totals.items():
             user_totals[k] = user_totals.get(k, 0) + n
     if not len(out):
-        out = pd.DataFrame(columns=[*cols, "flagged"])
+        out = pd.DataFrame(columns=[*cols, "flagged", "review"])
     out["flagged"] = out["score"] >= float(det.offset_) if len(out) else pd.Series(dtype=bool)
+    out["review"] = out["score"] >= float(det.review_offset_) if len(out) else pd.Series(dtype=bool)
     return out, dict(got.totals)
 
 
@@ -263,7 +267,9 @@ def account_frame(
                                                                        strict=True)]  # fmt: skip
         sigs = [signature(m) if m else None for m in masked]
         cluster = near_clusters(sigs, near)
-        flagged = grp["flagged"].to_numpy(dtype=bool)
+        # the account reviews exchanges from the detector's recall point (``review``); frames
+        # without it (older callers) use the exchange findings' ``flagged``
+        flagged = grp["review" if "review" in grp.columns else "flagged"].to_numpy(dtype=bool)
         confident = flagged & (grp["score"].to_numpy(dtype=float) >= float(confident_score))
         ts = [pd.Timestamp(x).to_pydatetime() for x in grp["ts"]]
         variants = [hashlib.blake2b(m.encode(), digest_size=8).hexdigest() for m in masked]
@@ -378,7 +384,7 @@ def findings(
                 "jb_attempts",
                 row.jb_attempts,
                 {"of_exchanges": totals.get(row.entity_id, 0)},
-                "exchanges flagged as jailbreak attempts in the window",
+                "exchanges scoring at least the exchange detector's review (recall) threshold in the window",
                 "extraction",
             ),
             Evidence(

@@ -8,7 +8,10 @@ The detector and the retro-hunt share these functions, so the training script
 * :func:`mask_payload` — template slots, quoted spans, numbers, URLs and code replaced by
   tokens (:func:`stillwatch.enrich.templates.mask`), so two fills of one template with different
   requests look alike. The classifier sees masked text too: it learns the wrapper, not the
-  harmful request.
+  harmful request. A text that is one code fence from start to end is unwrapped first: masked
+  whole it would be the bare ``<CODE>`` token (27 in-the-wild jailbreaks are pasted inside a
+  fence; ``jbf-1`` learned ``<CODE>`` as a jailbreak cue and flagged short code questions, and a
+  fence hid any wrapper from the classifier).
 * :func:`vectorise` — hashed character 2–5-grams (within word boundaries) plus word 1–2-grams,
   binary, L2-normalised. Hashing needs no vocabulary, so the shipped artifact is just weights.
 
@@ -39,11 +42,13 @@ CHAR_FEATURES = 2**20
 WORD_FEATURES = 2**18
 N_FEATURES = CHAR_FEATURES + WORD_FEATURES
 #: Version of the feature function; the model manifest records it and loading checks it.
-FEATURES_VERSION = "jbf-1"
+FEATURES_VERSION = "jbf-2"
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WS = re.compile(r"\s+")
+#: A normalised text that is one code fence from start to end (no fence inside).
+_FENCED = re.compile(r"^```((?:(?!```).)*)```$", re.DOTALL)
 #: Explicit payload slots used by template collections (PyRIT, GPTFuzzer, garak, jailbreakchat).
 SLOT = re.compile(
     r"\{\{\s*prompt\s*\}\}|\{generator\.name\}|\[INSERT PROMPT HERE\]|\[insert (?:x|prompt|question)\]"
@@ -102,6 +107,9 @@ def mask_payload(text: str | None) -> str:
         The payload-insensitive form used for n-grams and template similarity.
     """
     norm = normalise(text)
+    fenced = _FENCED.match(norm)
+    if fenced:
+        norm = fenced.group(1).strip()
     if not norm:
         return ""
     return mask(SLOT.sub(" <slot> ", norm), limit=HEAD_CHARS + TAIL_CHARS + 100)
