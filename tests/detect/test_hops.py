@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import ibis
 import pandas as pd
 
-from stillwatch.detect import hops, pools
+from stillwatch.detect import hops, pools, relay
 from tests.detect.exchange_view import exchange_view
 
 T0 = datetime(2026, 2, 2, 9, tzinfo=UTC)
@@ -92,3 +92,63 @@ def test_hops_to_another_network_do_not_make_a_host() -> None:
     for k in range(12):
         rows += _conversation(f"c{k}", [(f"a{k}", "5.5.5.5"), (f"a{(k + 1) % 12}", "7.7.7.7")], T0)
     assert _run(hops.host_hops(_view(rows))).empty  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- conversations continued across accounts
+def _chat(conv: str, turns: list[str], start: datetime, ip_of: dict[str, str]) -> list[dict[str, object]]:
+    """One end user's chat: turn i (``message_count`` 1, 3, 5, ...) goes out through ``turns[i]``."""
+    return [{"account_id": a, "client_ip": ip_of[a], "ts": start + timedelta(minutes=3 * i), "is_followup": i > 0,
+             "first_user_hash": conv, "sys_hash": "app", "message_count": 1 + 2 * i}
+            for i, a in enumerate(turns)]  # fmt: skip
+
+
+def _channels(n: int = 6) -> tuple[list[str], dict[str, str]]:
+    """A new-api deployment with a residential proxy per channel: each account its own address."""
+    accs = [f"ch{i}" for i in range(n)]
+    return accs, {a: f"73.{i}.10.{20 + i}" for i, a in enumerate(accs)}
+
+
+def test_two_turn_conversations_balanced_over_singleton_egress_accounts_tie_the_pool() -> None:
+    """new-api balancing at random over six channels, each behind its own residential proxy: turn 1
+    of an end user's chat goes out through one account and turn 2 through another. No address is
+    shared and no conversation has a follow-up on two accounts, so before continued turns counted
+    there was no edge and no hop at all; now every account hops and the pool is one component."""
+    accs, ip_of = _channels()
+    rows = []
+    for k in range(30):  # 30 end users, two turns each, balanced without stickiness
+        a, b = accs[k % 6], accs[(k + 1 + k // 6) % 6]
+        rows += _chat(f"enduser-{k}", [a, b], T0 + timedelta(minutes=20 * k), ip_of)
+    view = exchange_view(rows)
+    egress, hp = (_run(e) for e in pools.pool_edges(view))  # type: ignore[arg-type]
+    assert egress.empty
+    follow = dict.fromkeys(accs, 5.0)
+    kept = pools.strong_hops(hp, egress, follow)
+    assert pools.components(kept[["a", "b"]]) and len(next(iter(pools.components(kept[["a", "b"]]).values()))) == 6
+    hop = _run(relay.conversation_hopping(view)).set_index("account_id")  # type: ignore[arg-type]
+    assert (hop["hop_share"] == 1.0).all() and set(hop.index) == set(accs)
+
+
+def test_one_person_continuing_a_chat_on_a_second_account_is_no_pool() -> None:
+    """A person with a work and a personal account (two homes, two addresses) who continues one
+    chat, and later a second, on the other account: the pair continues two conversations, but
+    each end has one partner and no shared egress, so no hop edge survives."""
+    ip_of = {"work": "12.1.1.1", "home": "24.2.2.2"}
+    rows = _chat("plan-trip", ["home", "work"], T0, ip_of) + _chat(
+        "tax-q", ["work", "home"], T0 + timedelta(hours=5), ip_of
+    )
+    rows += _chat("own-1", ["home", "home", "home"], T0 + timedelta(hours=8), ip_of)
+    view = exchange_view(rows)
+    egress, hp = (_run(e) for e in pools.pool_edges(view))  # type: ignore[arg-type]
+    assert len(hp) == 1  # the pair continued two chats ...
+    assert pools.strong_hops(hp, egress, {"work": 2.0, "home": 3.0}).empty  # ... but a lone pair is no pool
+
+
+def test_strangers_continuing_their_own_common_opening_are_not_continued_turns() -> None:
+    """Two strangers open the same common chat ('hi' in the same app) within the hour and each
+    continues it: each follow-up continues the account's own turn, not the other's."""
+    ip_of = {"s1": "12.1.1.1", "s2": "24.2.2.2"}
+    rows = _chat("hi", ["s1", "s1"], T0, ip_of) + _chat("hi", ["s2", "s2", "s2"], T0 + timedelta(minutes=1), ip_of)
+    assert _run(hops.continued_turns(exchange_view(rows))).empty  # type: ignore[arg-type]
+    # the same rows with the second stranger's opening missing: its follow-ups continue s1's turn
+    cont = _run(hops.continued_turns(exchange_view(rows[:2] + rows[3:])))  # type: ignore[arg-type]
+    assert set(cont["account_id"]) == {"s2"} and set(cont["prev_account"]) == {"s1"}

@@ -92,6 +92,60 @@ def host_hops(
     return per.join(addrs, ["account_id", "net"]).select("account_id", "client_ip", "n_hop")
 
 
+def continued_turns(t: Any, within_s: int = 3600, max_conv_accounts: int = 20, own_lookback_s: int = 86400) -> Any:
+    """Follow-up turns that continue a conversation whose latest earlier turn went out through
+    another account (research/relay-intel.md §2.4 V5).
+
+    A relay that balances requests over its pool without stickiness (new-api's and one-api's
+    random channel, CLIProxyAPI's round robin), or whose stickiness expires, sends turn 2 of an
+    end user's conversation through another account than turn 1. Such a hop shows even when the
+    conversation has only two turns and even when every pooled account has its own address (a
+    residential proxy per channel): the follow-up on account B carries the history of a turn that
+    account A sent, and B itself never sent an earlier turn of it. Strangers who open the same
+    common conversation each send their own opening, so their follow-ups continue their own turns.
+
+    A follow-up (conversation = system prompt + first user turn, ``message_count`` m) is
+    *continued from* account A when the turn with the highest ``message_count`` below m sent by
+    another account within ``within_s`` before it is later in the conversation than any earlier
+    turn of the same conversation the follow-up's own account sent within ``own_lookback_s``.
+
+    Args:
+        t: Exchange view (``account_id, ts, is_followup, sys_hash, first_user_hash,
+            message_count``).
+        within_s: The other account's turn must be at most this much earlier.
+        max_conv_accounts: Conversations seen on more accounts are common openings, ignored.
+        own_lookback_s: How far back the account's own earlier turns of the conversation count.
+
+    Returns:
+        Ibis table ``account_id`` (the account that sent the follow-up), ``sec`` (its time),
+        ``mc`` (its ``message_count``), ``conv``, ``prev_account`` (the account that sent the
+        latest earlier turn; several rows on a tie).
+    """
+    c = t.filter(t.first_user_hash.notnull())
+    c = c.select("account_id", "is_followup", mc=c.message_count.fill_null(1),
+                 conv=c.sys_hash.fill_null("") + ":" + c.first_user_hash,
+                 sec=c.ts.epoch_seconds().cast("float64"))  # fmt: skip
+    conv_n = c.group_by("conv").aggregate(k=c.account_id.nunique())
+    c = c.join(conv_n.filter((conv_n.k >= 2) & (conv_n.k <= max_conv_accounts)), "conv").select(
+        "account_id", "is_followup", "mc", "conv", "sec"
+    )
+    f = c.filter(c.is_followup.fill_null(False))
+    p = c.view()
+    j = f.join(p, [f.conv == p.conv, p.mc < f.mc, p.sec <= f.sec, p.sec >= f.sec - max(within_s, own_lookback_s)])
+    own = f.account_id == p.account_id
+    other = (f.account_id != p.account_id) & (p.sec >= f.sec - within_s)
+    j = j.select(account_id=f.account_id, sec=f.sec, mc=f.mc, conv=f.conv, prev=p.account_id,
+                 mc_own=ibis.ifelse(own, p.mc.cast("int64"), ibis.null("int64")),
+                 mc_other=ibis.ifelse(other, p.mc.cast("int64"), ibis.null("int64")))  # fmt: skip
+    key = ["account_id", "sec", "mc", "conv"]
+    per = j.group_by(key).aggregate(own=j.mc_own.max(), other=j.mc_other.max())
+    per = per.filter(per.other.notnull() & (per.own.isnull() | (per.other > per.own)))
+    prev = j.filter(j.mc_other.notnull())
+    prev = prev.select(*key, "prev", pmc=prev.mc_other)
+    out = per.join(prev, [*[per[k] == prev[k] for k in key], per.other == prev.pmc])
+    return out.select(*[per[k] for k in key], prev_account=prev.prev).distinct()
+
+
 def components(edges: pd.DataFrame) -> dict[str, list[str]]:
     """Connected components of an ``a, b`` edge list: ``{pool_id: sorted members}``.
 

@@ -18,7 +18,9 @@ Edges (never language, never the declared country):
   newcomer with fewer exchanges joins an address that already carries several such accounts
   when most of its own traffic comes from it (a pool member first seen late in the day);
 * **hopping conversation** — follow-up turns of the same conversations (system prompt + first
-  user turn) on both accounts within an hour, on at least ``min_convs`` distinct conversations;
+  user turn) on both accounts within an hour, or a follow-up on one account that continues the
+  latest turn the other sent (:func:`stillwatch.detect.hops.continued_turns`: turn 1 on A, turn 2
+  on B), on at least ``min_convs`` distinct conversations;
 * **retry** — the same turn (same conversation, same message count) on both accounts within
   ``retry_s`` seconds, at least ``min_hops`` times: relay software retrying failed requests on
   another pooled account.
@@ -37,7 +39,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect.hops import components, host_hops, strong_hops
+from stillwatch.detect.hops import components, continued_turns, host_hops, strong_hops
 
 __all__ = [
     "components", "lone_pair_egress", "member_links", "pool_edges", "pool_findings", "pool_frame", "score_pools",
@@ -147,6 +149,11 @@ def pool_edges(
     g = f.view()
     hp = f.join(g, [f.conv == g.conv, f.account_id < g.account_id, (f.sec - g.sec).abs() <= within_s])
     hp = hp.select(a=f.account_id, b=g.account_id, conv=f.conv)
+    # a follow-up continuing the latest turn another account sent (turn 1 on A, turn 2 on B): a hop
+    # even when the conversation has one follow-up and each account has its own address
+    ct = continued_turns(view, within_s)
+    lo, hi = ibis.least(ct.account_id, ct.prev_account), ibis.greatest(ct.account_id, ct.prev_account)
+    hp = hp.union(ct.select(a=lo, b=hi, conv=ct.conv), distinct=False)
     hops = hp.group_by(["a", "b"]).aggregate(weight=hp.count().cast("int64"), convs=hp.conv.nunique().cast("int64"))
     hops = hops.filter((hops.weight >= min_hops) & (hops.convs >= min_convs)).mutate(retry=False)
     # the same turn of the same conversation on two accounts seconds apart: a relay retrying a

@@ -351,25 +351,29 @@ def egress_sharing(view: Any, min_exchanges: int = 3) -> Any:
 
 
 def conversation_hopping(view: Any, max_accounts: int = 20, within_s: int = 3600) -> Any:
-    """Per account: follow-up exchanges whose conversation (system + first user turn) continues on
-    another account within ``within_s`` seconds (pooled accounts, relay failover).
+    """Per account: follow-up exchanges whose conversation (system + first user turn) also has a
+    follow-up on another account within ``within_s`` seconds, or which continue the latest turn
+    another account sent (:func:`stillwatch.detect.hops.continued_turns`: turn 1 on A, turn 2 on
+    B) — pooled accounts, relay failover, load balancing without stickiness.
 
     A conversation seen on more than ``max_accounts`` accounts is a common prompt, not a hop.
 
     Returns:
         Ibis table ``account_id, hop_n, hop_share``.
     """
+    from stillwatch.detect.hops import continued_turns  # noqa: PLC0415
 
     t = view.filter(view.is_followup.fill_null(False) & view.first_user_hash.notnull())
-    t = t.select(
-        "account_id", "request_id", conv=t.sys_hash.fill_null("") + ":" + t.first_user_hash, sec=t.ts.epoch_seconds()
-    )
+    t = t.select("account_id", conv=t.sys_hash.fill_null("") + ":" + t.first_user_hash,
+                 sec=t.ts.epoch_seconds().cast("float64"), mc=t.message_count.fill_null(1))  # fmt: skip
     conv_acc = t.group_by("conv").aggregate(n_acc=t.account_id.nunique())
     keep = conv_acc.filter((conv_acc.n_acc >= 2) & (conv_acc.n_acc <= max_accounts))
-    c = t.join(keep, "conv").select("account_id", "request_id", "conv", "sec")
+    c = t.join(keep, "conv").select("account_id", "conv", "sec", "mc")
     d = c.view()
     pairs = c.join(d, [c.conv == d.conv, c.account_id != d.account_id, (c.sec - d.sec).abs() <= within_s])
-    hops = pairs.select(account_id=c.account_id, request_id=c.request_id).distinct()
+    pairs = pairs.select(account_id=c.account_id, conv=c.conv, sec=c.sec, mc=c.mc)
+    cont = continued_turns(view, within_s, max_accounts)
+    hops = pairs.union(cont.select("account_id", "conv", "sec", mc=cont.mc.cast(pairs.mc.type())), distinct=True)
     hop_n = hops.group_by("account_id").aggregate(hop_n=hops.count().cast("int64"))
     follow = t.group_by("account_id").aggregate(n_follow=t.count())
     j = follow.left_join(hop_n, "account_id")
