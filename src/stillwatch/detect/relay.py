@@ -35,6 +35,8 @@ ORIGIN = ("tz_restricted", "cal_restricted", "restricted_addr_share", "shared_eg
 #: client (research/relay-intel.md §0 item 1): sharing a subscription among many users breaks its
 #: terms wherever the users are, so with pooled resale evidence they need no origin evidence.
 SUBSCRIPTION_FAMILIES = ("claude-relay-service", "sub2api", "CLIProxyAPI")
+#: One device id carrying many conversation threads at once (§2.3 I2, :mod:`stillwatch.detect.devices`).
+DEVICE = "dev_parallel_hours"
 SUPPORT = ("max_per_minute", "relay_hit_share", "relay_strong_hits", "max_tokens_default_share", "zero_width_share",
            "hosting_share", "vpn_proxy_share", "coverage_24_7")  # fmt: skip
 
@@ -62,10 +64,12 @@ _WHY = {
     "logins as an API (a subscription shared among many users, wherever they are)",
     "env_users": "on one day its agent clients ran under several different operating-system user accounts "
     "(home directories in the environment they report): several people behind one identity",
+    DEVICE: "one metadata.user_id device carried several unrelated conversations side by side, hour after hour: "
+    "more people than one machine serves behind one device id",
 }
 _FAMILY = {
     **dict.fromkeys(("n_sys_prompts", "n_md_devices", "n_ua_families", "n_langs", "n_first_msgs", "hop_share",
-                     "env_users"), "multi_user"),
+                     "env_users", DEVICE), "multi_user"),
     "max_per_minute": "timing", "coverage_24_7": "timing", "tz_restricted": "timing", "cal_restricted": "timing",
     "shared_egress_accounts": "network", "share_low": "timing", "restricted_addr_share": "network",
     "hosting_share": "network", "vpn_proxy_share": "network",
@@ -137,6 +141,13 @@ class RelayDetector(Detector):
             :mod:`stillwatch.detect.environments`; one person has one, sometimes two). It is
             resale evidence like fan-out; with subscription-resale software it needs no minimum
             volume, so such an account is a relay on its first day.
+        min_device_people: Strength of ``dev_parallel_hours`` (one device carrying parallel
+            conversation threads hour after hour, :mod:`stillwatch.detect.devices`; strength =
+            robust z above the busy accounts minus ``fanout_z``, at most 4) from which, on
+            subscription-resale software, it counts as several people like ``env_users`` and
+            needs no origin evidence (a subscription shared among many users breaks its terms
+            wherever they are). Below it, the feature is resale evidence that needs origin
+            evidence, as fan-out does.
     """
 
     name = "relay_fanout_origin"
@@ -156,7 +167,9 @@ class RelayDetector(Detector):
         max_restricted_share_for_subrouting: float = 0.6,
         min_subscription_share: float = 0.5,
         min_env_users: int = 3,
+        min_device_people: float = 3.0,
     ) -> None:
+        self.min_device_people = min_device_people
         self.min_subscription_share = min_subscription_share
         self.min_env_users = min_env_users
         self.fanout_z = fanout_z
@@ -173,9 +186,12 @@ class RelayDetector(Detector):
         active = X[_col(X, "n_exchanges") >= self.min_exchanges]
         ref = active if len(active) >= 10 else X
         self.reference_ = reference_accounts(self.min_exchanges, len(active) >= 10)
-        for name in FANOUT + SUPPORT:
-            v = np.log1p(_col(ref, name)) if name in FANOUT or name == "relay_strong_hits" else _col(ref, name)
-            self.baseline_[name] = robust_centre_scale(v, floor=0.05 if name in FANOUT else 0.01)
+        for name in (*FANOUT, *SUPPORT, DEVICE):
+            v = np.log1p(_col(ref, name)) if name in (*FANOUT, "relay_strong_hits", DEVICE) else _col(ref, name)
+            # parallel device hours: a floor of half a log unit, so a few busy hours of one person's
+            # machine (parallel sub-agents, several sessions) stay below the z threshold
+            floor = 0.5 if name == DEVICE else 0.05 if name in FANOUT else 0.01
+            self.baseline_[name] = robust_centre_scale(v, floor=floor)
             raw = _col(ref, name)
             self.quantiles_[name] = (float(np.median(raw)), float(np.quantile(raw, 0.99))) if raw.size else (0.0, 0.0)
         self.offset_ = 0.5
@@ -203,6 +219,10 @@ class RelayDetector(Detector):
         # min_env_users on (below it, one person with a second machine)
         env = _col(X, "env_users")
         out["env_users"] = np.where(env >= self.min_env_users, np.minimum(4.0, env - 1.0), 0.0)
+        # one device carrying several conversation threads, hour after hour (I2), beyond the busy
+        # accounts' spread
+        c, s = self.baseline_.get(DEVICE, (0.0, 0.5))
+        out[DEVICE] = np.clip((np.log1p(_col(X, DEVICE)) - c) / s - self.fanout_z, 0.0, 4.0)
         return out
 
     def _parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # noqa: N803
@@ -221,8 +241,11 @@ class RelayDetector(Detector):
         # subscription-pooling software on most requests that is itself the pooling (the robust z
         # of strong-indicator counts is no test there: on day 2 of small seed 1 most accounts
         # with >= 30 exchanges were relays, and a CRS account's z fell to 2.4)
+        # one device carrying many threads at once (I2) counts the same way, but it is not itself
+        # pooling: without relay software or pooling an account needs origin evidence as ever
         sub = st["subscription_relay_share"] >= 1.0
-        resale = np.maximum(resale, np.where(pool | sub, st["env_users"] + st["hop_share"], 0.0))
+        people = np.maximum(st["env_users"], st[DEVICE])
+        resale = np.maximum(resale, np.where(pool | sub, people + st["hop_share"], 0.0))
         # relay software on an egress shared with other accounts: pooled accounts on a relay host
         resale = np.maximum(resale, np.where(strong_sw & (st["shared_egress_accounts"] >= 1), 1.0, 0.0))
         origin = np.stack([st[n] for n in ORIGIN], axis=1)
@@ -241,7 +264,9 @@ class RelayDetector(Detector):
         resale, origin, sup, st = self._parts(X)
         total = resale + origin + 0.5 * sup + st["subscription_relay_share"]
         sub = st["subscription_relay_share"] >= 1.0
-        people = st["env_users"] >= 1.0
+        # several people: their machines' user names, or one device carrying parallel threads far
+        # beyond one person's machine hour after hour (with the software: a relay's injected device)
+        people = (st["env_users"] >= 1.0) | (st[DEVICE] >= self.min_device_people)
         # subscription software without origin evidence: the software alone is not resale (one
         # person may run it for their own subscription, and a heavy Claude Code user's distinct
         # system prompts grow with every day and repository), so it needs several people's
@@ -264,7 +289,7 @@ class RelayDetector(Detector):
         out: list[list[Evidence]] = []
         for i in range(len(X)):
             items: list[Evidence] = []
-            for name in (*FANOUT, "env_users", "hop_share", *ORIGIN, *SUPPORT, "subscription_relay_share"):
+            for name in (*FANOUT, "env_users", DEVICE, "hop_share", *ORIGIN, *SUPPORT, "subscription_relay_share"):
                 strength = float(st[name][i])
                 limit = self.fanout_z if name in FANOUT else (self.support_z if name in SUPPORT else 0.99)
                 if strength <= limit:
@@ -308,6 +333,11 @@ def _checkable_value(row: pd.Series, name: str) -> Any:
     if name == "env_users":
         return {"os_user_names_one_day": get("env_users"), "platforms_that_day": get("env_platforms"),
                 "day": get("env_day")}  # fmt: skip
+    if name == DEVICE:
+        return {
+            "hours_one_device_carried_parallel_threads": get(DEVICE),
+            "most_threads_one_hour": get("dev_threads_max"),
+        }
     if name == "subscription_relay_share":
         n = max(float(get("n_exchanges") or 0), 1.0)
         shares: dict[str, Any] = {f: round(float(get(family_column(f)) or 0) / n, 4) for f in SUBSCRIPTION_FAMILIES}

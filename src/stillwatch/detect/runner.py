@@ -17,7 +17,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect import distillation, environments, operators, pools, relay, subrouting, subsidiary
+from stillwatch.detect import devices, distillation, environments, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
 from stillwatch.engine.batchpool import resolve_workers
@@ -90,7 +90,9 @@ def build_input(
     # the view is already cut to the window: every row is in it
     win = account_window.build(view, fine_table(view, ibis.literal(True)), cal, offsets, start, until, first_day)
     frame = _to_pandas(engine, win)
-    for extra in (relay.egress_sharing(view), relay.conversation_hopping(view), distillation.template_reuse(view)):
+    extras = (relay.egress_sharing(view), relay.conversation_hopping(view), distillation.template_reuse(view),
+              devices.device_parallelism(view))  # fmt: skip
+    for extra in extras:
         frame = frame.merge(_to_pandas(engine, extra), on="account_id", how="left")
     frame = frame.merge(distillation.new_model_shift(engine, view, until), on="account_id", how="left")
     frame = frame.merge(environments.env_users(engine, start, until), on="account_id", how="left")
