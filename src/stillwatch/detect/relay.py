@@ -151,7 +151,7 @@ class RelayDetector(Detector):
     """
 
     name = "relay_fanout_origin"
-    version = "2"
+    version = "3"
     kind = "relay"
     entity = "account"
     status = "test"
