@@ -135,6 +135,22 @@ def test_indexed_path_matches_full_scan(settings: Settings) -> None:
     assert len(fast.hits) == 4
 
 
+def test_sampled_store_scans_everything(settings: Settings) -> None:
+    # text_sample_rate < 1: sampled-out texts have no MinHash, so the index cannot narrow the scan
+    from stillwatch.detect.retrohunt import _narrow
+    from stillwatch.enrich.pipeline import enrich
+
+    sampled = settings.model_copy(update={"text_sample_rate": 0.3})
+    with get_engine(sampled, "duckdb") as eng:
+        eng.write_table("exchanges", table(store_rows()), partition_by=["day"])
+        enrich(eng, sampled)
+        depths = set(eng.execute(eng.table("texts").select("depth")).column(0).to_pylist())
+        assert depths == {"full", "light"}
+        assert _narrow(eng, eng.table("exchanges"), report_texts(REPORT)) is None
+        hunt = retro_hunt(eng, sampled, REPORT)
+    assert sorted(h.request_id for h in hunt.hits) == ["r00001", "r00002", "r00003", "r00004"]
+
+
 def test_report_without_received_at(settings: Settings) -> None:
     with get_engine(settings, "duckdb") as eng:
         eng.write_table("exchanges", table(store_rows()[:2]), partition_by=["day"])

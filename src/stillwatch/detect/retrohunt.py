@@ -16,7 +16,8 @@ When enrichment has run, the scan is narrowed first: the enrichment's per-distin
 (``texts.minhash``, raw-text signatures) is compared with the report's in numpy, candidate texts
 (estimated Jaccard >= :data:`PREFILTER`) are mapped to exchanges through ``exchanges_enriched``
 (``sys_hash``, ``first_user_hash``, ``last_user_hash``), and only those exchanges — plus every
-exchange newer than the enriched data — are scored exactly. ``indexed=False`` forces a full scan.
+exchange newer than the enriched data — are scored exactly. ``indexed=False`` forces a full scan,
+and so does a store enriched with ``text_sample_rate`` < 1 (its sampled-out texts have no MinHash).
 
 Each distinct text is scored once (repeated templates cost nothing). Hits come with exchange
 findings and one account finding per account, all carrying ``report_id``.
@@ -260,6 +261,11 @@ def _narrow(engine: Engine, t: Any, texts: list[str]) -> Any | None:
 
     if not (engine.has_table("texts") and engine.has_table("exchanges_enriched")):
         return None
+    texts_table = engine.table("texts")
+    if "depth" in texts_table.columns:  # sampled texts (text_sample_rate < 1) have no MinHash to narrow by
+        light = texts_table.filter(texts_table.depth == "light").count()
+        if int(engine.execute(light).column(0)[0].as_py()):
+            return None
     queries = np.stack([_sig(x) for x in texts])
     candidates: list[str] = []
     index = engine.table("texts").select("text_hash", "minhash")
