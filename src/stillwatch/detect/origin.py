@@ -19,7 +19,9 @@ Forwarded addresses decide where they are seen. An exchange carrying a public X-
 address outside the restricted regions is observed local; the clock mixture fits only the exchanges
 without such an address (and those with a restricted one count as restricted first). The clock
 over the observed-local traffic as well only raises the upper bound (restricted users behind a VPN
-exit or roaming keep a non-restricted address); such accounts are not estimated per user.
+exit or roaming keep a non-restricted address); such accounts are not estimated per user. A
+forwarded address on a hosting or VPN/proxy network says nothing about where its user sits (a
+chained proxy, a VPN exit) and is not observed local.
 """
 
 from __future__ import annotations
@@ -54,6 +56,28 @@ MIN_RESTRICTED_PREFIXES = 2
 N_BASIS = 3
 #: Follow-up share of the accounts the basis shapes are learned from (people in conversations).
 MIN_BASIS_FOLLOWUP = 0.15
+
+
+#: Network kinds (``xff_kind``) of a forwarded address that do not show where its user is.
+UNINFORMATIVE_XFF_KINDS = ("hosting", "vpn_proxy")
+
+
+def hourly_address_counts(view: Any) -> Any:
+    """Per account and UTC hour: ``n`` exchanges, ``n_direct`` with restricted address evidence
+    (client or forwarded), ``n_xff`` with a restricted forwarded address, and ``n_fwd`` whose
+    forwarded address shows where the end user is (restricted, or public and not on a hosting or
+    VPN/proxy network, :data:`UNINFORMATIVE_XFF_KINDS`). Ibis, on the exchange view."""
+    import ibis
+
+    direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
+    xff = view.xff_restricted.fill_null(False)
+    seen = view.xff_ip.notnull() & (xff | ~view.xff_kind.fill_null("unknown").isin(UNINFORMATIVE_XFF_KINDS))
+    return view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(
+        n=view.count(),
+        n_direct=ibis.ifelse(direct, 1, 0).sum(),
+        n_xff=ibis.ifelse(xff, 1, 0).sum(),
+        n_fwd=ibis.ifelse(seen, 1, 0).sum(),
+    )
 
 
 def _local_offset(row: pd.Series) -> float | None:

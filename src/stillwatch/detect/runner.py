@@ -20,6 +20,7 @@ import pandas as pd
 from stillwatch.detect import devices, distillation, environments, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
+from stillwatch.detect.origin import hourly_address_counts
 from stillwatch.engine.batchpool import resolve_workers
 from stillwatch.exceptions import NotFoundError
 
@@ -104,15 +105,8 @@ def build_input(
     for c in ACCOUNT_COLS[1:]:
         if c not in frame.columns:
             frame[c] = None
+    hourly_df = _to_pandas(engine, hourly_address_counts(view))
     direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
-    xff = view.xff_restricted.fill_null(False)
-    hourly = view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(
-        n=view.count(),
-        n_direct=ibis.ifelse(direct, 1, 0).sum(),
-        n_xff=ibis.ifelse(xff, 1, 0).sum(),
-        n_fwd=ibis.ifelse(view.xff_ip.notnull(), 1, 0).sum(),  # the end user's own address is seen
-    )
-    hourly_df = _to_pandas(engine, hourly)
     # end users (metadata.user_id) per hour, exchanges without direct address evidence: the
     # per-user share estimate (detect.peruser) of accounts that pass their users' ids through
     uv = view.filter(view.md_device_id.notnull() & ~direct)
