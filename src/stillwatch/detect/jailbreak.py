@@ -160,7 +160,7 @@ class JailbreakDetector(Detector):
     """
 
     name: ClassVar[str] = "jailbreak_exchange"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "exchange"
     status: ClassVar[str] = "test"
@@ -212,6 +212,8 @@ class JailbreakDetector(Detector):
     def _verdict(self, texts: list[str], probs: np.ndarray) -> ExchangeVerdict:
         if not texts:
             return ExchangeVerdict(0.0, 0.0, None, None, 0.0, (), -1)
+        if len(texts) == 1 and is_relay_probe(texts[0]):  # a relay's channel test, not a person's prompt
+            return ExchangeVerdict(0.0, round(float(probs[0]), 6), None, None, 0.0, (), -1)
         best = int(np.argmax(probs))
         clf = float(probs[best])
         src, item, sim = _known_template(texts, self.template_threshold)
@@ -247,6 +249,35 @@ class JailbreakDetector(Detector):
                 "user_texts": [[t] for t in texts],
             }
         )
+
+
+@lru_cache(maxsize=1)
+def _relay_probe_texts() -> tuple[tuple[str, bool], ...]:
+    """``(text, exact)`` of the relay health-check / channel-test prompts in the indicator file
+    (indicators marked ``probe: true``; ``exact`` for ``equals``, else a ``startswith`` prefix)."""
+    from stillwatch.enrich.client import load_indicators
+
+    out = []
+    for ind in load_indicators()[1]:
+        if not ind.probe:
+            continue
+        for cond in ind.conditions:
+            if cond.get("field") == "first_user_text" and isinstance(cond.get("equals", cond.get("startswith")), str):
+                out.append((str(cond.get("equals", cond.get("startswith"))), "equals" in cond))
+    return tuple(out)
+
+
+def is_relay_probe(text: str) -> bool:
+    """Whether a lone request text is a listed relay health-check or channel-test prompt.
+
+    A prefix probe matches only a text at most twice its length (the whole one-api prompt is
+    ~60 characters), so a jailbreak that merely starts with the probe's words is still scored.
+    """
+    t = text.strip()
+    for probe, exact in _relay_probe_texts():
+        if t == probe or (not exact and t.startswith(probe) and len(t) <= 2 * len(probe)):
+            return True
+    return False
 
 
 def _known_template(texts: list[str], threshold: float) -> tuple[str | None, str | None, float]:

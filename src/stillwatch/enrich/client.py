@@ -136,6 +136,7 @@ class Indicator:
     strength: str
     description: str
     conditions: tuple[Mapping[str, Any], ...]
+    probe: bool = False  # a relay's automated health-check / channel-test request
 
 
 _OPS = frozenset({"equals", "startswith", "contains", "regex", "in", "absent", "any_equals", "any_regex", "gte", "lte"})
@@ -174,7 +175,14 @@ def load_indicators() -> tuple[str, tuple[Indicator, ...]]:
             problems.append(f"indicator #{i}: needs id, family and at least one condition")
             continue
         out.append(
-            Indicator(raw["id"], raw["family"], raw.get("strength", "weak"), raw.get("description", ""), tuple(conds))
+            Indicator(
+                raw["id"],
+                raw["family"],
+                raw.get("strength", "weak"),
+                raw.get("description", ""),
+                tuple(conds),
+                probe=bool(raw.get("probe", False)),
+            )
         )
     if problems:
         raise RuleError("; ".join(problems), hint="fix src/stillwatch/enrich/indicators/relay_indicators.yaml")
