@@ -30,6 +30,17 @@ def test_same_clock_region_is_identifiable_only_through_make_up_workdays() -> No
     assert identifiable(8, "CN", local_span("US", -6), "US", march)  # clock
 
 
+def test_regions_sharing_a_populous_clock_are_not_identifiable_by_clock() -> None:
+    # an Indian app's late-evening users sit 2.5 h past its span (IST +5.5 ± 1); UTC+9 is Japan and
+    # South Korea, so North Korea's clock cannot separate anyone (altgen seed 59: a benign IN app was
+    # filed as sub-routing at 29 % on the KP clock). Cuba shares UTC-5 with the US East Coast.
+    india, march = local_span("IN", 5.5), [date(2026, 3, 2) + timedelta(days=k) for k in range(20)]
+    assert not identifiable(9, "KP", india, "IN", march)
+    assert not identifiable(-5, "CU", local_span("GB", 0), "GB", march)
+    assert identifiable(8, "CN", local_span("GB", 0), "GB", march)  # mainland China dominates UTC+8
+    assert identifiable(3.5, "IR", local_span("JP", 9), "JP", march)
+
+
 def _users(offset: float, region: str, rate: float, weekend: float, rng: np.random.Generator) -> np.ndarray:
     lam = profile(HOURS, offset, region, SHAPE, weekend)
     return rng.poisson(rate * lam / lam.mean()).astype(float)

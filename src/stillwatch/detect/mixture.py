@@ -46,6 +46,14 @@ WIDE_COUNTRIES: dict[str, tuple[int, int]] = {
 }  # fmt: skip
 
 
+#: Restricted regions whose clock belongs to far larger unrestricted populations: activity on it
+#: says "users at that offset", which there are almost all elsewhere (UTC+9: Japan and South Korea
+#: for North Korea; UTC-5: the US East Coast, Canada, Colombia and Peru for Cuba). Their users are
+#: told apart by calendar or address, never by clock alone. Geographic and demographic facts, not
+#: fitted; for UTC+8 mainland China is most of the clock's internet users, so it stays clock-identifiable.
+CLOCK_SHARED_REGIONS: frozenset[str] = frozenset({"KP", "CU"})
+
+
 def circ_dist(a: float, b: float) -> float:
     """Distance between two UTC offsets on the 24-hour circle."""
     d = abs(a - b) % 24
@@ -144,10 +152,11 @@ def identifiable(
 ) -> bool:
     """Whether users of ``region`` can be told apart from local users by clock or calendar.
 
-    By clock when its offset is ≥ 2 h from every plausible local offset; otherwise only by a
-    make-up workday in ``days`` (local dates of the data) that is not a local workday.
+    By clock when its offset is ≥ 2 h from every plausible local offset (not for
+    :data:`CLOCK_SHARED_REGIONS`); otherwise only by a make-up workday in ``days`` (local dates of
+    the data) that is not a local workday.
     """
-    if min(circ_dist(r_offset, o) for o in local_offsets) >= 2:
+    if region not in CLOCK_SHARED_REGIONS and min(circ_dist(r_offset, o) for o in local_offsets) >= 2:
         return True
     for d in days:
         _, makeup = _region_days(region, d.year)
