@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from importlib import resources
@@ -109,6 +110,27 @@ def test_relay_channel_tests_are_not_scored(det: JailbreakDetector) -> None:
     # with a system prompt it is not a bare channel test
     x = pd.DataFrame({"entity_id": ["s0"], "system_text": [DAN.format(q=PAYLOADS[1])], "user_texts": [[probe]]})
     assert det.predict(x)[0]
+
+
+def test_benchmark_items_are_not_jailbreak_wrappers(det: JailbreakDetector) -> None:
+    """A researcher sweeping AGIEval: LSAT reading passages about rights and harms scored up to 0.62
+    with jailbreak-lr-3 (altgen seed 59: a researcher filed as a jailbreak account). Items that
+    near-match the benchmark index need a classifier score above every benchmark item's
+    (BENCHMARK_ITEM_BAR); a jailbreak wrapped around one still reaches it."""
+    from tests.paths import SHARED_DATA
+
+    path = SHARED_DATA / "agieval" / "agieval_v1.jsonl.gz"
+    if not path.exists():
+        pytest.fail(f"{path} is missing (the shared corpora are part of the test setup)")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if "John Rawls's theory" in line]
+    items = [o["passage"] + "\n" + o["question"] + "\n" + "\n".join(o["options"]) for o in rows]
+    assert len(items) >= 4
+    assert max(det.model_.predict_proba(items)) >= det.offset_  # the classifier alone flags one
+    verdicts = det.explain(frame(items))
+    assert all(v.score == 0.0 for v in verdicts)
+    wrapped = [DAN.format(q=items[3]), AIM.format(q=items[3])]
+    assert det.predict(frame(wrapped)).all()
 
 
 def test_jailbreaks_flagged_benign_not(det: JailbreakDetector) -> None:

@@ -47,6 +47,12 @@ from stillwatch.detect.jailbreak_features import (
 from stillwatch.exceptions import StoreError
 
 MODEL_PACKAGE = "stillwatch.detect.models"
+#: Classifier score a text near-matching a public benchmark item needs to count. The 43,684 items
+#: the benchmark index is built from (scripts/build_benchmark_index.py, corpora only) score at most
+#: 0.902 with jailbreak-lr-3 (34 at or above the finding point, 400 at or above the review point);
+#: DAN and AIM wrapped around an LSAT passage score 0.977 and 0.95. A short jailbreak sentence added
+#: to a long item stays near-matching and below the bar (0.77-0.80): a known, documented gap.
+BENCHMARK_ITEM_BAR = 0.93
 DEFAULT_MODEL = "jailbreak_lr"
 _LOCK = threading.Lock()
 
@@ -160,7 +166,7 @@ class JailbreakDetector(Detector):
     """
 
     name: ClassVar[str] = "jailbreak_exchange"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "exchange"
     status: ClassVar[str] = "test"
@@ -214,9 +220,13 @@ class JailbreakDetector(Detector):
             return ExchangeVerdict(0.0, 0.0, None, None, 0.0, (), -1)
         if len(texts) == 1 and is_relay_probe(texts[0]):  # a relay's channel test, not a person's prompt
             return ExchangeVerdict(0.0, round(float(probs[0]), 6), None, None, 0.0, (), -1)
+        src, item, sim, bench = _index_matches(texts, self.template_threshold)
+        # a text that is a public benchmark item (a researcher's sweep: LSAT passages on rights and
+        # harms, MMLU moral scenarios, Arena-Hard role-play) counts only with a classifier score above
+        # every benchmark item's; a jailbreak wrapped around one stays above it, a template match counts
+        probs = np.where(bench & (probs < BENCHMARK_ITEM_BAR), 0.0, probs)
         best = int(np.argmax(probs))
         clf = float(probs[best])
-        src, item, sim = _known_template(texts, self.template_threshold)
         probes = tuple(sorted({p for t in texts for p in sysprompt_probes(t)}))
         score = max(clf, 0.5 + sim / 2 if item else 0.0, float(self.probe_score) if probes else 0.0)
         return ExchangeVerdict(round(score, 6), round(clf, 6), src, item, sim, probes, best)
@@ -280,20 +290,25 @@ def is_relay_probe(text: str) -> bool:
     return False
 
 
-def _known_template(texts: list[str], threshold: float) -> tuple[str | None, str | None, float]:
-    """Best known-template match over the texts of one exchange (raw text signature)."""
-    from stillwatch.enrich.benchmarks import jailbreak_index
+def _index_matches(texts: list[str], threshold: float) -> tuple[str | None, str | None, float, np.ndarray]:
+    """Best known-template match over the texts of one exchange (raw text signature), and per text
+    whether it near-matches a public benchmark item (the enrichment's benchmark index, its default
+    Jaccard 0.5: a jailbreak wrapped around an item adds enough text to fall below it)."""
+    from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
     from stillwatch.enrich.templates import signature
 
-    index = jailbreak_index()
+    index, benchmarks = jailbreak_index(), benchmark_index()
     best: tuple[str | None, str | None, float] = (None, None, 0.0)
-    for text in texts:
+    bench = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
         if len(text) < 40:
             continue
-        match = index.query(signature(text), threshold)
+        sig = signature(text)
+        match = index.query(sig, threshold)
         if match and match.similarity > best[2]:
             best = (match.source, match.item_id, match.similarity)
-    return best
+        bench[i] = benchmarks.query(sig) is not None
+    return (*best, bench)
 
 
 def score_frame(detector: JailbreakDetector, frame: pd.DataFrame) -> pd.DataFrame:
