@@ -8,7 +8,14 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from stillwatch.detect.mixture import estimate_share, identifiable, local_span, profile
+from stillwatch.detect.mixture import (
+    estimate_share,
+    identifiable,
+    local_span,
+    profile,
+    regions_told_apart,
+    restricted_offsets,
+)
 from stillwatch.detect.origin import add_origin_features, enduser_addr_share
 from stillwatch.detect.subrouting import SubroutingDetector
 from stillwatch.detect.subsidiary import SubsidiaryDetector
@@ -30,15 +37,17 @@ def test_same_clock_region_is_identifiable_only_through_make_up_workdays() -> No
     assert identifiable(8, "CN", local_span("US", -6), "US", march)  # clock
 
 
-def test_regions_sharing_a_populous_clock_are_not_identifiable_by_clock() -> None:
+def test_a_populous_shared_clock_alone_does_not_identify_restricted_users() -> None:
     # an Indian app's late-evening users sit 2.5 h past its span (IST +5.5 ± 1); UTC+9 is Japan and
-    # South Korea, so North Korea's clock cannot separate anyone (altgen seed 59: a benign IN app was
+    # South Korea, so North Korea's clock alone separates no one (altgen seed 59: a benign IN app was
     # filed as sub-routing at 29 % on the KP clock). Cuba shares UTC-5 with the US East Coast.
-    india, march = local_span("IN", 5.5), [date(2026, 3, 2) + timedelta(days=k) for k in range(20)]
-    assert not identifiable(9, "KP", india, "IN", march)
-    assert not identifiable(-5, "CU", local_span("GB", 0), "GB", march)
-    assert identifiable(8, "CN", local_span("GB", 0), "GB", march)  # mainland China dominates UTC+8
-    assert identifiable(3.5, "IR", local_span("JP", 9), "JP", march)
+    march = [date(2026, 3, 2) + timedelta(days=k) for k in range(20)]
+    roff = restricted_offsets(["CN", "HK", "MO", "RU", "IR", "KP", "CU", "SY"])
+    assert identifiable(9, "KP", local_span("IN", 5.5), "IN", march)  # by clock, taken alone
+    assert regions_told_apart(roff, local_span("IN", 5.5), "IN", lambda o: march) == []
+    # next to an identifiable mainland clock, the shared ones still shape the restricted side
+    gb = regions_told_apart(roff, local_span("GB", 0), "GB", lambda o: march)
+    assert {"CN", "HK", "MO", "KP"} <= set(gb)
 
 
 def _users(offset: float, region: str, rate: float, weekend: float, rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ not only sampling noise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -48,9 +48,9 @@ WIDE_COUNTRIES: dict[str, tuple[int, int]] = {
 
 #: Restricted regions whose clock belongs to far larger unrestricted populations: activity on it
 #: says "users at that offset", which there are almost all elsewhere (UTC+9: Japan and South Korea
-#: for North Korea; UTC-5: the US East Coast, Canada, Colombia and Peru for Cuba). Their users are
-#: told apart by calendar or address, never by clock alone. Geographic and demographic facts, not
-#: fitted; for UTC+8 mainland China is most of the clock's internet users, so it stays clock-identifiable.
+#: for North Korea; UTC-5: the US East Coast, Canada, Colombia and Peru for Cuba). Their clock alone
+#: never makes an account's users identifiable (:func:`regions_told_apart`). Geographic and
+#: demographic facts, not fitted; for UTC+8 mainland China is most of the clock's internet users.
 CLOCK_SHARED_REGIONS: frozenset[str] = frozenset({"KP", "CU"})
 
 
@@ -148,15 +148,21 @@ def profile(
 
 
 def identifiable(
-    r_offset: float, region: str, local_offsets: Sequence[float], local_region: str | None, days: Sequence[date]
+    r_offset: float,
+    region: str,
+    local_offsets: Sequence[float],
+    local_region: str | None,
+    days: Sequence[date],
+    *,
+    by_clock: bool = True,
 ) -> bool:
     """Whether users of ``region`` can be told apart from local users by clock or calendar.
 
-    By clock when its offset is ≥ 2 h from every plausible local offset (not for
-    :data:`CLOCK_SHARED_REGIONS`); otherwise only by a make-up workday in ``days`` (local dates of
-    the data) that is not a local workday.
+    By clock (unless ``by_clock`` is false) when its offset is ≥ 2 h from every plausible local
+    offset; otherwise only by a make-up workday in ``days`` (local dates of the data) that is not a
+    local workday.
     """
-    if region not in CLOCK_SHARED_REGIONS and min(circ_dist(r_offset, o) for o in local_offsets) >= 2:
+    if by_clock and min(circ_dist(r_offset, o) for o in local_offsets) >= 2:
         return True
     for d in days:
         _, makeup = _region_days(region, d.year)
@@ -347,3 +353,32 @@ def _reference_replicates(
             c[single] = rng.poisson(c[single])
             boots.append(one(idx, int(rng.integers(len(models))), c))
     return point, boots
+
+
+def regions_told_apart(
+    roff: dict[str, float],
+    local_offsets: Sequence[float],
+    local_region: str | None,
+    days_at: Callable[[float], Sequence[date]],
+) -> list[str]:
+    """Restricted regions whose users an account's clock or calendar can tell from its local ones.
+
+    A region of :data:`CLOCK_SHARED_REGIONS` identified by clock alone is kept only next to
+    another identifiable region (there it shapes the restricted side, as before); alone it would
+    turn an unrestricted population on that clock into restricted users (altgen seed 59: an Indian
+    app's late evening on North Korea's, that is Japan's and Korea's, clock).
+
+    Args:
+        roff: Restricted region -> UTC offset.
+        local_offsets: Plausible local offsets of the account (:func:`local_span`).
+        local_region: The account's country (its calendar), or None.
+        days_at: Local dates of the data at a given offset.
+    """
+    regions = [r for r, o in roff.items() if identifiable(o, r, local_offsets, local_region, days_at(o))]
+    if regions and set(regions) <= CLOCK_SHARED_REGIONS:
+        regions = [
+            r
+            for r in regions
+            if identifiable(roff[r], r, local_offsets, local_region, days_at(roff[r]), by_clock=False)
+        ]
+    return regions

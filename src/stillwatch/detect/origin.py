@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,9 @@ from stillwatch.detect.mixture import (
     Model,
     circ_dist,
     estimate_share,
-    identifiable,
     local_span,
     profile,
+    regions_told_apart,
     rest_days,
     restricted_offsets,
 )
@@ -324,7 +325,7 @@ def _estimate_all(
             fl[gi] = np.maximum(h_fwd[rows] - h_xff[rows], 0)
         code = str(row.get("declared_country") or row.get("billing_country") or "").upper() or None
         offs = local_span(code, float(row["local_offset"]))
-        regions = [r for r, o in roff.items() if identifiable(o, r, offs, code, _days(hours, sel, o))]
+        regions = regions_told_apart(roff, offs, code, partial(_days, hours, sel))
         if not regions:
             d_lo, d_hi = wilson_interval(int(dn[sel].sum()), int(y[sel].sum()))
             direct = float(dn[sel].sum() / max(y[sel].sum(), 1))
