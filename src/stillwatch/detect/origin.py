@@ -63,15 +63,18 @@ MIN_BASIS_FOLLOWUP = 0.15
 UNINFORMATIVE_XFF_KINDS = ("hosting", "vpn_proxy")
 
 
+def direct_evidence(view: Any) -> Any:
+    """Per exchange: restricted address evidence, the client's or the forwarded one (Ibis)."""
+    return view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
+
+
 def hourly_address_counts(view: Any) -> Any:
-    """Per account and UTC hour: ``n`` exchanges, ``n_direct`` with restricted address evidence
-    (client or forwarded), ``n_xff`` with a restricted forwarded address, and ``n_fwd`` whose
-    forwarded address shows where the end user is (restricted, or public and not on a hosting or
-    VPN/proxy network, :data:`UNINFORMATIVE_XFF_KINDS`). Ibis, on the exchange view."""
+    """Per account and UTC hour (Ibis): ``n``, ``n_direct`` (:func:`direct_evidence`), ``n_xff``
+    (restricted forwarded address) and ``n_fwd`` (a forwarded address that shows where its user is:
+    restricted, or not on a network of :data:`UNINFORMATIVE_XFF_KINDS`)."""
     import ibis
 
-    direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
-    xff = view.xff_restricted.fill_null(False)
+    direct, xff = direct_evidence(view), view.xff_restricted.fill_null(False)
     seen = view.xff_ip.notnull() & (xff | ~view.xff_kind.fill_null("unknown").isin(UNINFORMATIVE_XFF_KINDS))
     return view.group_by(["account_id", view.ts.truncate("h").name("hour_ts")]).aggregate(
         n=view.count(),

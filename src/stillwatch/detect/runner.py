@@ -20,7 +20,7 @@ import pandas as pd
 from stillwatch.detect import devices, distillation, environments, operators, pools, relay, subrouting, subsidiary
 from stillwatch.detect.evidence import RESALE_FAMILIES, Evidence, has_non_language_evidence
 from stillwatch.detect.findings import Finding, to_arrow, write_jsonl
-from stillwatch.detect.origin import hourly_address_counts
+from stillwatch.detect.origin import direct_evidence, hourly_address_counts
 from stillwatch.engine.batchpool import resolve_workers
 from stillwatch.exceptions import NotFoundError
 
@@ -106,7 +106,7 @@ def build_input(
         if c not in frame.columns:
             frame[c] = None
     hourly_df = _to_pandas(engine, hourly_address_counts(view))
-    direct = view.ip_restricted.fill_null(False) | view.xff_restricted.fill_null(False)
+    direct = direct_evidence(view)
     # end users (metadata.user_id) per hour, exchanges without direct address evidence: the
     # per-user share estimate (detect.peruser) of accounts that pass their users' ids through
     uv = view.filter(view.md_device_id.notnull() & ~direct)
