@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --upgrade pip uv >/dev/null 2>&1 || true
 	@if [ -x $(VENV)/bin/uv ]; then \
 	  $(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode -e '.[$(EXTRAS)]'; \
+	  $(VENV)/bin/uv cache prune -q >/dev/null 2>&1 || true; \
 	else \
 	  $(PY) -m pip install -q -e '.[$(EXTRAS)]'; \
 	fi

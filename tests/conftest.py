@@ -6,6 +6,8 @@ for a quick loop. One SparkSession is shared by the whole run.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,20 @@ from stillwatch.config import Settings, load_settings
 from stillwatch.engine import Engine, get_engine
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+
+#: The whole suite writes about 2.5 GB of stores, Spark scratch and browser profiles under the
+#: temporary directory; below this it fails part-way with scattered fixture errors.
+MIN_FREE_BYTES = 3 * 1024**3
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the reason, when the temporary directory's disk is nearly full."""
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if free < MIN_FREE_BYTES:
+        raise pytest.UsageError(
+            f"only {free / 1024**3:.1f} GB free under {tempfile.gettempdir()}; the test suite "
+            f"needs about {MIN_FREE_BYTES / 1024**3:.0f} GB (free space, e.g. `uv cache prune`)"
+        )
 
 
 @pytest.fixture
