@@ -23,6 +23,8 @@ request id to each exchange's last user turn: every exchange then brings one new
 traffic does (a new question on every request, the earlier turns repeating), where the simulator
 draws from fixed corpora. The number is masked by the template id, so templates stay shared.
 ``--text-sample-rate`` sets ``text_sample_rate`` for the run; ``--max-days`` keeps the first days.
+``--keep DIR`` runs in ``DIR`` (new or empty) instead of a temporary store and leaves it there, so a
+detection step can run on the enriched store afterwards without enriching it a second time.
 """
 
 from __future__ import annotations
@@ -174,13 +176,16 @@ def main() -> None:
     parser.add_argument("--fresh-texts", action="store_true", help="one new text per exchange (needs --store)")
     parser.add_argument("--text-sample-rate", type=float, default=1.0, help="text_sample_rate of the run")
     parser.add_argument("--max-days", type=int, default=0, help="only the first N days of --store (0 = all)")
+    parser.add_argument("--keep", type=Path, help="run in this new or empty directory and keep it (not deleted)")
     args = parser.parse_args()
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: not empty")
 
     sim_dir = None
     if args.simulate and not args.store:
         sim_dir, args.store = _simulated_store(args.simulate)
     load_start = os.getloadavg()
-    data_dir = Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    data_dir = args.keep or Path(tempfile.mkdtemp(prefix="sw-bench-"))
     settings = Settings(data_dir=data_dir, text_sample_rate=args.text_sample_rate)
     w0, _ = _clock()
     with get_engine(settings, "duckdb") as engine:
@@ -221,7 +226,8 @@ def main() -> None:
     light(batch)
     light_w, light_c = _clock()[0] - lw, _clock()[1] - lc
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shutil.rmtree(data_dir, ignore_errors=True)
+    if args.keep is None:
+        shutil.rmtree(data_dir, ignore_errors=True)
     if sim_dir is not None:
         shutil.rmtree(sim_dir, ignore_errors=True)
 
