@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from stillwatch.enrich.listcols import Turns, contains_each
 from stillwatch.enrich.texts import TEXT_OCCURRENCE_SCHEMA, extract_texts, extract_texts_rowwise
 
-_text = st.one_of(st.none(), st.sampled_from(["", "hi", "你好", "a\u200bb", "...", "x"]), st.text(max_size=12))
+MARK = "[System Instructions - follow these strictly]"
+_text = st.one_of(
+    st.none(),
+    st.sampled_from(["", "hi", "你好", "a\u200bb", "...", "x", MARK, MARK + "\nbe brief"]),
+    st.text(max_size=12),
+)
 _turns = st.one_of(st.none(), st.lists(_text, max_size=5))
 
 
@@ -24,10 +29,14 @@ def test_turns_and_extract_equal_rowwise(rows: list[tuple[str | None, list[str |
     batch = pa.RecordBatch.from_arrays([systems, users], names=["system_text", "user_texts"])
     batch = batch.slice(min(offset, len(rows)))  # sliced batches keep their offsets right
     rows = rows[min(offset, len(rows)) :]
-    turns = Turns.of(batch.column("user_texts"))
+    turns = Turns.of(batch.column("user_texts"), (MARK,))
     kept = [[t for t in (r[1] or []) if isinstance(t, str)] for r in rows]
+    moved = [len(k) > 1 and k[0].startswith(MARK) for k in kept]
+    conv = [k[1:] if m else k for k, m in zip(kept, moved, strict=True)]
     assert turns.first.to_pylist() == [k[0] if k else None for k in kept]
-    assert turns.last.to_pylist() == [k[-1] if len(k) > 1 else None for k in kept]
+    assert turns.moved.tolist() == moved
+    assert turns.opening.to_pylist() == [c[0] if c else None for c in conv]
+    assert turns.last.to_pylist() == [c[-1] if len(c) > 1 else None for c in conv]
     assert turns.count.tolist() == [len(k) for k in kept]
     assert turns.any_equals("...").tolist() == ["..." in k for k in kept]
     assert turns.any_contains("\u200b").tolist() == [any("\u200b" in t for t in k) for k in kept]

@@ -14,6 +14,7 @@ from stillwatch.enrich.rows import _DERIVED, INPUT_COLUMNS, _derive_rowwise, exc
 from stillwatch.enrich.sample import canonical_table, generate
 
 RESTRICTED = ["CN", "RU"]
+MOVED = "[System Instructions - follow these strictly]\nYou are a helpful translator."
 
 
 def _assert_equal_to_reference(table: pa.Table) -> pa.RecordBatch:
@@ -65,7 +66,7 @@ def test_required_chars_are_literals_of_case_sensitive_regexes() -> None:
 
 _TEXTS = st.one_of(
     st.none(),
-    st.sampled_from(["", "hi", "...", "pass\u200bword", "a \u200b b", "You are Claude Code", "逐步推理"]),
+    st.sampled_from(["", "hi", "...", "pass\u200bword", "a \u200b b", "You are Claude Code", "逐步推理", MOVED]),
     st.text(max_size=10),
 )
 
@@ -94,3 +95,36 @@ def test_conversation_columns_equal_reference(rows: list[tuple]) -> None:  # typ
         ]
     )  # fmt: skip
     _assert_equal_to_reference(table)
+
+
+def test_relay_moved_system_prompt_is_not_the_conversation() -> None:
+    """CRS sends the app's system prompt as user turn 1 plus a synthetic "Understood." reply.
+
+    The conversation (``first_user_hash``, ``last_user_hash``, ``is_followup``) starts after them;
+    the relay indicator still sees the raw first turn.
+    """
+    ts = datetime(2026, 1, 5, 3, tzinfo=UTC)
+    ident = "You are Claude Code, Anthropic's official CLI for Claude."
+    rows = [
+        # a single question through CRS: user turns [moved, q1], assistant turns [ack]
+        {"request_id": "a", "ts": ts, "system_text": ident, "user_texts": [MOVED, "translate: 你好"],
+         "user_turns": 2, "assistant_turns": 1},
+        # its second turn: [moved, q1, q2], assistant turns [ack, a1]
+        {"request_id": "b", "ts": ts, "system_text": ident, "user_texts": [MOVED, "translate: 你好", "and: 谢谢"],
+         "user_turns": 3, "assistant_turns": 2},
+        # the same question sent directly
+        {"request_id": "c", "ts": ts, "user_texts": ["translate: 你好"], "user_turns": 1, "assistant_turns": 0},
+        # the marker alone (nothing after it) is the conversation's only turn
+        {"request_id": "d", "ts": ts, "system_text": ident, "user_texts": [MOVED], "user_turns": 1},
+        # a person quoting the marker later in a conversation: not moved
+        {"request_id": "e", "ts": ts, "user_texts": ["hello", MOVED], "user_turns": 2, "assistant_turns": 1},
+    ]  # fmt: skip
+    out = _assert_equal_to_reference(canonical_table(rows))
+    first = out.column("first_user_hash").to_pylist()
+    last = out.column("last_user_hash").to_pylist()
+    assert first[0] == first[1] == first[2] != first[3]
+    assert last[0] is None and last[1] not in (None, first[0]) and last[2] is None
+    assert out.column("is_followup").to_pylist() == [False, True, False, False, True]
+    ids = out.column("relay_indicator_ids").to_pylist()
+    assert "crs-system-instructions-turn" in ids[0] and "crs-system-instructions-turn" in ids[3]
+    assert "crs-system-instructions-turn" not in ids[4]

@@ -58,7 +58,7 @@ class Fields:
 
     values: dict[str, Any]
     texts: list[str]
-    first_user: str | None
+    first_user: str | None  # the conversation's opening turn (after a relay-moved system prompt)
     session: str | None
 
 
@@ -153,8 +153,12 @@ def extract(req: DecideRequest, limits: Mapping[str, int]) -> Fields:
     _, session = client.parse_metadata_user_id(md)
     session = session or headers.get("x-claude-code-session-id") or headers.get("x-session-id")
     # System prompt, first and last user turn (the detector's exchange texts, shortened).
+    # A relay-moved system prompt in turn 1 (CRS): the conversation opens at the next turn.
+    opening = users[1] if client.moved_system_turn(users) else first_user
     texts = [t for t in [system_text, *users[:1], *users[1:][-1:]] if t]
-    return Fields(values, texts, first_user, _str(session, 128))
+    if opening and opening not in texts:
+        texts.append(opening)
+    return Fields(values, texts, opening, _str(session, 128))
 
 
 class _LRU:

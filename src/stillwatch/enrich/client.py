@@ -137,6 +137,7 @@ class Indicator:
     description: str
     conditions: tuple[Mapping[str, Any], ...]
     probe: bool = False  # a relay's automated health-check / channel-test request
+    moves_system: bool = False  # the relay moves the system prompt into a synthetic first user turn
 
 
 _OPS = frozenset({"equals", "startswith", "contains", "regex", "in", "absent", "any_equals", "any_regex", "gte", "lte"})
@@ -171,6 +172,8 @@ def load_indicators() -> tuple[str, tuple[Indicator, ...]]:
                     problems.append(f"indicator {raw.get('id', i)}: bad regex {cond[op]!r}: {exc}")
                     continue
             conds.append(cond)
+        if raw.get("moves_system") and not any(c["field"] == "first_user_text" and "startswith" in c for c in conds):
+            problems.append(f"indicator {raw.get('id', i)}: moves_system needs a first_user_text startswith condition")
         if not raw.get("id") or not raw.get("family") or not conds:
             problems.append(f"indicator #{i}: needs id, family and at least one condition")
             continue
@@ -182,6 +185,7 @@ def load_indicators() -> tuple[str, tuple[Indicator, ...]]:
                 raw.get("description", ""),
                 tuple(conds),
                 probe=bool(raw.get("probe", False)),
+                moves_system=bool(raw.get("moves_system", False)),
             )
         )
     if problems:
@@ -248,3 +252,25 @@ def match_indicators(fields: Mapping[str, Any]) -> list[Indicator]:
 def indicator_families() -> list[str]:
     """Distinct relay families named in the indicator file, sorted."""
     return sorted({i.family for i in load_indicators()[1]})
+
+
+@lru_cache(maxsize=1)
+def moved_system_prefixes() -> tuple[str, ...]:
+    """Markers that open a synthetic first user turn holding a relay-moved system prompt.
+
+    Taken from the indicators marked ``moves_system`` (their ``first_user_text`` ``startswith``
+    values): CRS sends the client's system prompt as a user turn behind such a marker, followed by
+    a synthetic assistant acknowledgement (research/relay-intel.md §1.2, B1).
+    """
+    return tuple(
+        str(c["startswith"])
+        for ind in load_indicators()[1]
+        if ind.moves_system
+        for c in ind.conditions
+        if c["field"] == "first_user_text" and "startswith" in c
+    )
+
+
+def moved_system_turn(users: Sequence[str]) -> bool:
+    """Whether the first of ``users`` is a relay-moved system prompt with the conversation after it."""
+    return len(users) > 1 and users[0].startswith(moved_system_prefixes())

@@ -41,7 +41,12 @@ class Turns:
         parents: Row of each item.
         count: Non-null items per row.
         first: Per row, the first non-null item (null when there is none).
-        last: Per row, the last non-null item when the row has more than one (else null).
+        moved: Per row, whether the first item is a relay-moved system prompt (it starts with one of
+            the ``moved_prefixes`` and more items follow): not a turn of the conversation.
+        opening: Per row, the conversation's first turn: the item after a moved system prompt, else
+            ``first``.
+        last: Per row, the last non-null item when the conversation has more than one turn (else
+            null).
     """
 
     n: int
@@ -49,16 +54,26 @@ class Turns:
     parents: np.ndarray
     count: np.ndarray
     first: pa.Array
+    moved: np.ndarray
+    opening: pa.Array
     last: pa.Array
 
     @classmethod
-    def of(cls, col: pa.Array | pa.ChunkedArray) -> Turns:
-        """Flatten a list column (null lists and null items skipped)."""
+    def of(cls, col: pa.Array | pa.ChunkedArray, moved_prefixes: tuple[str, ...] = ()) -> Turns:
+        """Flatten a list column (null lists and null items skipped).
+
+        Args:
+            col: A ``list<string>`` column.
+            moved_prefixes: Markers of a relay-moved system prompt in the first turn
+                (:func:`stillwatch.enrich.client.moved_system_prefixes`); empty: none.
+        """
         arr = as_array(col)
         n = len(arr)
         if pa.types.is_null(arr.type) or n == 0:
             empty = pa.nulls(n, pa.string())
-            return cls(n, pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros(n, np.int64), empty, empty)
+            none = np.zeros(n, dtype=bool)
+            no_items = pa.array([], pa.string())
+            return cls(n, no_items, np.zeros(0, np.int64), np.zeros(n, np.int64), empty, none, empty, empty)
         flat = as_strings(pc.list_flatten(arr))
         parents = np.asarray(pc.list_parent_indices(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
         valid = np.asarray(flat.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -75,8 +90,17 @@ class Turns:
             pos = np.arange(len(par), dtype=np.int64)
             first_at[par[starts]] = pos[starts]
             last_at[par[ends]] = pos[ends]
-        last_at[count <= 1] = -1
-        return cls(n, items, par, count, _pick(items, first_at), _pick(items, last_at))
+        first = _pick(items, first_at)
+        moved = np.zeros(n, dtype=bool)
+        if moved_prefixes and len(par):
+            for prefix in moved_prefixes:
+                hit = pc.fill_null(pc.starts_with(first, prefix), False)
+                moved |= np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+            moved &= count > 1
+        opening_at = np.where(moved, first_at + 1, first_at)
+        last_at[count - moved <= 1] = -1
+        opening = _pick(items, opening_at) if moved.any() else first
+        return cls(n, items, par, count, first, moved, opening, _pick(items, last_at))
 
     def any_row(self, item_mask: np.ndarray) -> np.ndarray:
         """Per row: whether any of its items has ``item_mask`` set."""

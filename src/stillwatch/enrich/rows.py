@@ -93,7 +93,9 @@ def enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any
     users = [u for u in (row.get("user_texts") or []) if isinstance(u, str)]
     tools = [t for t in (row.get("tool_names") or []) if isinstance(t, str)]
     first_user = users[0] if users else None
-    last_user = users[-1] if len(users) > 1 else None
+    moved = client.moved_system_turn(users)  # a relay moved the system prompt into turn 1
+    conversation = users[1:] if moved else users
+    last_user = conversation[-1] if len(conversation) > 1 else None
     max_tokens = row.get("max_tokens")
     agent = client.agent_shaped(system_text, tools, row.get("metadata_user_id"))
     fields = {
@@ -111,7 +113,8 @@ def enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any
         "agent_shaped": agent,
     }
     hits = client.match_indicators(fields)
-    user_turns = row.get("user_turns") or len(users)
+    user_turns = (row.get("user_turns") or len(users)) - moved
+    assistant_turns = (row.get("assistant_turns") or 0) - moved  # and its synthetic acknowledgement
     return {
         "client_ip": ip.ip if ip.version else _s(row.get("client_ip"), 128),
         "ip_version": ip.version,
@@ -138,13 +141,13 @@ def enrich_row(row: dict[str, Any], restricted: frozenset[str]) -> dict[str, Any
         "md_device_id": device,
         "md_session_id": session,
         "sys_hash": text_hash(system_text),
-        "first_user_hash": text_hash(first_user),
+        "first_user_hash": text_hash(conversation[0] if conversation else None),
         "last_user_hash": text_hash(last_user),
         "tool_count": len(tools),
         "tools_hash": hashlib.blake2b("\x1f".join(sorted(tools)).encode(), digest_size=8).hexdigest()
         if tools
         else None,
-        "is_followup": bool((row.get("assistant_turns") or 0) > 0 or user_turns > 1),
+        "is_followup": bool(assistant_turns > 0 or user_turns > 1),
         "max_tokens_default": max_tokens in _DEFAULT_MAX_TOKENS,
         "agent_shaped": agent,
         "relay_indicator_ids": sorted({h.id for h in hits}),
@@ -294,14 +297,19 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
     out["sys_hash"] = _spread(sys_codes, [text_hash(v) for v in sys_vals], _STR)
     sys_agent = np.array([client.agent_shaped(v, None, None) for v in sys_vals], dtype=bool)[sys_codes]
 
-    turns = Turns.of(col("user_texts"))
+    turns = Turns.of(col("user_texts"), client.moved_system_prefixes())
     first_codes, first_vals = _encode(turns.first)
+    if turns.moved.any():
+        open_codes, open_vals = _encode(turns.opening)
+        out["first_user_hash"] = _spread(open_codes, [text_hash(v) for v in open_vals], _STR)
+    else:
+        out["first_user_hash"] = _spread(first_codes, [text_hash(v) for v in first_vals], _STR)
     last_codes, last_vals = _encode(turns.last)
-    out["first_user_hash"] = _spread(first_codes, [text_hash(v) for v in first_vals], _STR)
     out["last_user_hash"] = _spread(last_codes, [text_hash(v) for v in last_vals], _STR)
-    assistant = _ints(col("assistant_turns"), n)
-    user_turns = _ints(col("user_turns"), n)
-    out["is_followup"] = pa.array((assistant > 0) | (np.where(user_turns != 0, user_turns, turns.count) > 1))
+    # a relay-moved system prompt is one synthetic user turn and one synthetic assistant reply
+    assistant = _ints(col("assistant_turns"), n) - turns.moved
+    user_turns = np.where(_ints(col("user_turns"), n) != 0, _ints(col("user_turns"), n), turns.count) - turns.moved
+    out["is_followup"] = pa.array((assistant > 0) | (user_turns > 1))
 
     tools_i = _Interner()
     tool_codes = np.fromiter((tools_i.code(tuple(_strings(t))) for t in col("tool_names").to_pylist()), np.int64, n)

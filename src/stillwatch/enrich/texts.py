@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from stillwatch.engine import BatchFn
 from stillwatch.enrich import text as textmod
 from stillwatch.enrich.benchmarks import benchmark_index, jailbreak_index
+from stillwatch.enrich.client import moved_system_prefixes, moved_system_turn
 from stillwatch.enrich.listcols import Turns, as_strings
 from stillwatch.enrich.templates import band0_key, signature, signatures, template_id, text_hash
 
@@ -71,11 +72,17 @@ TEXTS_SCHEMA: pa.Schema = pa.schema(
 def extract_texts(batch: pa.RecordBatch) -> pa.RecordBatch:
     """One row per text slot of each exchange: the system prompt, first and last user turn.
 
+    When a relay moved the system prompt into the first user turn, the turn after it (the
+    conversation's opening, keyed by ``first_user_hash``) is a slot too.
+
     Column-wise (Arrow kernels; each distinct text hashed once per batch). The same rows, in
     another order, as :func:`extract_texts_rowwise`.
     """
-    turns = Turns.of(batch.column("user_texts"))
-    slots = pa.concat_arrays([as_strings(batch.column("system_text")), turns.first, turns.last])
+    turns = Turns.of(batch.column("user_texts"), moved_system_prefixes())
+    parts = [as_strings(batch.column("system_text")), turns.first, turns.last]
+    if turns.moved.any():
+        parts.append(turns.opening.filter(pa.array(turns.moved)))
+    slots = pa.concat_arrays(parts)
     enc = pc.dictionary_encode(slots)
     hashes = pa.array([text_hash(v) for v in enc.dictionary.to_pylist()], pa.string()).take(enc.indices)
     keep = hashes.is_valid()  # null and empty texts have no hash
@@ -90,7 +97,11 @@ def extract_texts_rowwise(batch: pa.RecordBatch) -> pa.RecordBatch:
     users = batch.column("user_texts").to_pylist()
     for sys_text, turns in zip(systems, users, strict=True):
         turns = [t for t in (turns or []) if isinstance(t, str)]
-        slots = [sys_text, turns[0] if turns else None, turns[-1] if len(turns) > 1 else None]
+        moved = moved_system_turn(turns)
+        conversation = turns[1:] if moved else turns
+        slots = [sys_text, turns[0] if turns else None, conversation[-1] if len(conversation) > 1 else None]
+        if moved:
+            slots.append(conversation[0])
         for t in slots:
             h = text_hash(t) if isinstance(t, str) else None
             if h is not None and isinstance(t, str):
