@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from stillwatch.config import Settings
 from stillwatch.engine import Engine
+from stillwatch.enrich import pipeline as enrich_pipeline
 from stillwatch.enrich.pipeline import enrich
 from stillwatch.enrich.sample import canonical_table, generate
 from stillwatch.features.pipeline import build_features
@@ -70,7 +72,7 @@ def test_bad_input_never_stops_the_run(duck: Engine, settings: Settings) -> None
     assert len(_rows(duck, "account_day")) == 1
 
 
-def test_incremental_days_and_texts_cache(duck: Engine, settings: Settings) -> None:
+def test_incremental_days_and_texts_cache(duck: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     data = generate(300, accounts=8, days=3)
     last = pa.scalar(date(2026, 1, 7), pa.date32())
     first_two = data.filter(pc.less(data["day"], last))
@@ -93,6 +95,11 @@ def test_incremental_days_and_texts_cache(duck: Engine, settings: Settings) -> N
     assert enrich(duck, settings).days == [] and build_features(duck, settings).days == []
     hashes = [r["text_hash"] for r in _rows(duck, "texts")]
     assert len(hashes) == len(set(hashes))
+    # new enrichment code (or a new indicator file) re-enriches every day once, texts stay cached
+    monkeypatch.setattr(enrich_pipeline, "ENRICH_VERSION", "test-next")
+    r3 = enrich(duck, settings)
+    assert r3.days == ["2026-01-05", "2026-01-06", "2026-01-07"] and r3.new_texts == 0
+    assert enrich(duck, settings).days == []
 
 
 def test_until_is_respected(duck: Engine, settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """The enrich stage: ``exchanges`` → ``exchanges_enriched`` (by day) and ``texts`` (by hash).
 
 Incremental: only days whose ``exchanges`` partitions changed since the last run (or that
-``until`` cuts) are recomputed, and only text hashes not yet in ``texts`` are analysed.
+``until`` cuts) are recomputed — every day when :data:`~stillwatch.enrich.rows.ENRICH_VERSION` or
+the relay indicator file's version changed — and only text hashes not yet in ``texts`` are analysed.
 The Python work runs through :meth:`Engine.map_batches`, so DuckDB and Spark share one code path.
 """
 
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from stillwatch.enrich.rows import ENRICHED_SCHEMA, INPUT_COLUMNS, exchange_batch_fn
+from stillwatch.enrich.client import load_indicators
+from stillwatch.enrich.rows import ENRICH_VERSION, ENRICHED_SCHEMA, INPUT_COLUMNS, exchange_batch_fn
 from stillwatch.enrich.state import Manifest, check_text_sample_rate, days_until, partition_fingerprints
 from stillwatch.enrich.texts import TEXT_OCCURRENCE_SCHEMA, TEXTS_SCHEMA, extract_texts, text_batch_fn, warm
 from stillwatch.exceptions import SchemaError
@@ -75,7 +77,9 @@ def enrich(engine: Engine, settings: Settings, until: datetime | None = None, *,
     missing = [c for c in INPUT_COLUMNS if c not in source.columns]
     if missing:
         raise SchemaError(f"exchanges lacks canonical columns: {', '.join(missing)}", hint="re-run ingest")
-    current = days_until(partition_fingerprints(engine, "exchanges"), until)
+    # a day is recomputed when its data, the enrichment code's version or the indicator file changed
+    code = f"enrich={ENRICH_VERSION};indicators={load_indicators()[0]}"
+    current = {d: f"{fp}|{code}" for d, fp in days_until(partition_fingerprints(engine, "exchanges"), until).items()}
     if until is not None:
         cut = until.date().isoformat()
         if cut in current:

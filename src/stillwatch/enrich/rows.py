@@ -25,6 +25,9 @@ from stillwatch.enrich.listcols import Turns, as_array, as_strings, contains_eac
 from stillwatch.enrich.templates import text_hash
 
 UNKNOWN = "unknown"
+#: Version of the per-exchange derivation; a change re-enriches every day of a store once.
+#: 2: a relay-moved system prompt in user turn 1 is not the conversation (first_user_hash, …).
+ENRICH_VERSION = "2"
 _STR = pa.string()
 _LIST = pa.list_(pa.string())
 
