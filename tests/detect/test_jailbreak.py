@@ -19,6 +19,7 @@ from stillwatch.detect.jailbreak_features import (
     exchange_texts,
     mask_payload,
     normalise,
+    split_turn,
     sysprompt_probes,
 )
 from tests.detect.jb_helpers import AIM, BENIGN, DAN, PAYLOADS
@@ -186,6 +187,42 @@ def test_masking_and_texts() -> None:
     assert exchange_texts("sys", ["a", "", "b", "c", "d", "e"], all_turns=True) == ["sys", "a", "b", "d", "e"]
     assert exchange_texts(None, None) == []
     assert exchange_texts(None, np.array(["a", "b", None], dtype=object), all_turns=True) == ["a", "b"]  # Arrow lists
+
+
+#: NextChat's default system prompt, as CLIProxyAPI's cloaking moves it into the first user turn.
+NEXTCHAT = (
+    "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-10\n"
+    "Current model: claude-sonnet-4-5\nCurrent time: Mon Mar 30 2026 14:43:42 GMT+0800\n\nToday's date is 2026-03-30."
+)
+CC_SYSTEM = "x-anthropic-billing-header: cc_version=2.1.63; cc_entrypoint=cli;\nYou are Claude Code, Anthropic's official CLI for Claude."
+
+
+def test_moved_system_text_is_split_from_the_turn() -> None:
+    cpa = f"<system-reminder>\n{NEXTCHAT}\n</system-reminder>\nwhat's the capital of Peru?"
+    assert split_turn(cpa) == [NEXTCHAT, "what's the capital of Peru?"]
+    two = "<system-reminder>a</system-reminder>\n<system-reminder>\nb\n</system-reminder> c"
+    assert split_turn(two) == ["a", "b", "c"]
+    assert split_turn("<system-reminder>only</system-reminder>") == ["only"]
+    assert split_turn("<system-reminder> never closed") == ["<system-reminder> never closed"]
+    assert split_turn("[System Instructions - follow these strictly]\n\nYou are X.") == ["You are X."]
+    assert split_turn("plain <system-reminder>x</system-reminder>") == ["plain <system-reminder>x</system-reminder>"]
+    assert exchange_texts("sys", ["first", cpa]) == ["sys", NEXTCHAT, "what's the capital of Peru?"]
+    assert exchange_texts(None, [cpa, "b"], all_turns=True) == [NEXTCHAT, "what's the capital of Peru?", "b"]
+
+
+def test_relay_moved_app_prompt_is_not_a_jailbreak(det: JailbreakDetector) -> None:
+    """An application's role-assigning system prompt moved ahead of a plain question (CLIProxyAPI cloaking)
+    reads as role-play when scored as one text; scored apart it is a system prompt again. A jailbreak
+    moved the same way is still found."""
+    questions = ["what's the capital of Peru?", "no it's not..."]
+    turns = [f"<system-reminder>\n{NEXTCHAT}\n</system-reminder>\n{q}" for q in questions]
+    assert np.all(det.model_.predict_proba(turns) >= det.offset_)  # the text as one turn
+    x = pd.DataFrame({"entity_id": ["a", "b"], "system_text": [CC_SYSTEM] * 2, "user_texts": [[t] for t in turns]})
+    assert not det.predict(x).any()
+    dan = f"<system-reminder>\n{DAN.format(q='')}\n</system-reminder>\nhi"
+    y = pd.DataFrame({"entity_id": ["d"], "system_text": [CC_SYSTEM], "user_texts": [[dan]]})
+    v = det.explain(y)[0]
+    assert v.score >= det.offset_ and v.text_index == 1
 
 
 def test_empty_and_odd_inputs(det: JailbreakDetector) -> None:

@@ -166,7 +166,7 @@ class JailbreakDetector(Detector):
     """
 
     name: ClassVar[str] = "jailbreak_exchange"
-    version: ClassVar[str] = "4"
+    version: ClassVar[str] = "5"
     kind: ClassVar[str] = "jailbreak"
     entity: ClassVar[str] = "exchange"
     status: ClassVar[str] = "test"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stillwatch.enrich.client import moved_system_prefixes
 from stillwatch.enrich.templates import mask
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WS = re.compile(r"\s+")
 #: A normalised text that is one code fence from start to end (no fence inside).
 _FENCED = re.compile(r"^```((?:(?!```).)*)```$", re.DOTALL)
+#: A block that software puts ahead of a person's words in a user turn (:func:`split_turn`).
+REMINDER_OPEN, REMINDER_CLOSE = "<system-reminder>", "</system-reminder>"
 #: Explicit payload slots used by template collections (PyRIT, GPTFuzzer, garak, jailbreakchat).
 SLOT = re.compile(
     r"\{\{\s*prompt\s*\}\}|\{generator\.name\}|\[INSERT PROMPT HERE\]|\[insert (?:x|prompt|question)\]"
@@ -156,6 +159,41 @@ def vectorise(texts: Iterable[str | None], *, masked: bool = False) -> csr_matri
     return normalize(mat, norm="l2", copy=False)
 
 
+def split_turn(text: str) -> list[str]:
+    """A user turn as the texts to score: system text moved into it, and the person's own words.
+
+    Relay software that disguises callers as the official client moves the caller's system
+    prompt into the user turns (research/relay-intel.md §1.1, §1.2): CLIProxyAPI's cloaking puts
+    it in a ``<system-reminder>`` block at the start of the first user turn, ahead of the person's
+    question; claude-relay-service sends it as a whole first user turn behind a marker (the
+    indicators marked ``moves_system``, :func:`stillwatch.enrich.client.moved_system_prefixes`).
+    Scored as one text, an application's role-assigning system prompt and the reminder markup
+    read as a person's role-play request (altgen seed 61: 31 of 46 false exchange findings were
+    one CLIProxyAPI relay's chat-app users). Each leading ``<system-reminder>`` block is scored on
+    its own, as a system prompt is, and the rest of the turn as the person's words; the CRS marker
+    is dropped from its moved text. Nothing is discarded, so a jailbreak inside a moved system
+    prompt is still scored. A block without its closing tag is left as it is.
+
+    Args:
+        text: One user turn.
+
+    Returns:
+        Non-empty parts: moved system texts first, then the rest of the turn.
+    """
+    rest = text.lstrip()
+    for marker in moved_system_prefixes():
+        if rest.startswith(marker):
+            return [p for p in (rest[len(marker) :].strip(),) if p]
+    parts: list[str] = []
+    while rest.startswith(REMINDER_OPEN):
+        end = rest.find(REMINDER_CLOSE)
+        if end < 0:
+            break
+        parts.append(rest[len(REMINDER_OPEN) : end].strip())
+        rest = rest[end + len(REMINDER_CLOSE) :].lstrip()
+    return [p for p in (*parts, rest) if p.strip()]
+
+
 def exchange_texts(
     system_text: str | None, user_texts: Sequence[str | None] | Any | None, *, all_turns: bool = False
 ) -> list[str]:
@@ -164,7 +202,8 @@ def exchange_texts(
     By default the system prompt and the *last* user turn: earlier turns are re-sent with every
     follow-up of a conversation and were scored in their own exchange, so scoring them again
     would flag a whole conversation for one turn. The retro-hunt passes ``all_turns=True``
-    (first two and last two turns).
+    (first two and last two turns). Each chosen turn is split by :func:`split_turn` (a system
+    prompt moved into it by relay software is scored apart from the person's words).
 
     Args:
         system_text: The system prompt.
@@ -180,7 +219,7 @@ def exchange_texts(
     elif len(turns) > 4:
         turns = turns[:2] + turns[-2:]
     out = [system_text] if isinstance(system_text, str) and system_text.strip() else []
-    return out + turns
+    return out + [part for turn in turns for part in split_turn(turn)]
 
 
 def cosine(a: csr_matrix, b: csr_matrix) -> np.ndarray:
