@@ -352,3 +352,27 @@ def test_evidence_names_the_accounts_its_baseline_was_fitted_on() -> None:
     quiet = RelayDetector().fit(_accounts().assign(n_exchanges=5))
     texts = [e.baseline for e in quiet.evidence(row)[0] if e.feature in ("n_sys_prompts", "n_md_devices")]
     assert texts and all(t.endswith("over all accounts in the window") for t in texts)
+
+
+def test_a_relay_pool_member_is_not_also_filed_as_sub_routing() -> None:
+    from stillwatch.detect.evidence import Evidence
+    from stillwatch.detect.findings import Finding
+
+    ev = [
+        Evidence("hop_n", 3, "0 for an account used by one person", "conversations continue elsewhere", "network", 2.0)
+    ]
+    w = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 8, tzinfo=UTC))
+
+    def f(kind: str, entity: str, eid: str) -> Finding:
+        return Finding(kind, entity, eid, 0.9, {"name": kind, "version": "t", "params": {}}, ev, [], [eid], *w)
+
+    own = [f("subrouting", "account", "member"), f("subrouting", "account", "platform"), f("relay", "account", "r")]
+    pooled = [f("relay", "cluster", "pool-1"), f("relay", "account", "member"), f("distillation", "account", "d")]
+    out = pools.resale_over_subrouting(own, pooled)
+    kept = {(x.kind, x.entity, x.entity_id) for x in out}
+    # the pool's relay finding replaces the member's sub-routing finding; others are untouched
+    assert ("subrouting", "account", "member") not in kept and ("relay", "account", "member") in kept
+    assert ("subrouting", "account", "platform") in kept and ("relay", "cluster", "pool-1") in kept
+    assert len(out) == len(own) + len(pooled) - 1
+    # a distillation pool membership does not remove a sub-routing finding
+    assert pools.resale_over_subrouting([f("subrouting", "account", "d")], pooled)[0].kind == "subrouting"

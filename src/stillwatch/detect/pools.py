@@ -399,7 +399,8 @@ def pool_findings(
     own = dict(zip(frame["account_id"], _num(frame, "n_exchanges"), strict=True))
     taken = set(frame.loc[frame[[f"{k}_flag" for k in kinds]].any(axis=1), "account_id"])
     # an account flagged only as sub-routing (mixed traffic) whose pool is a relay pool is resale
-    # all the same (as in the runner's relay/sub-routing split): it also gets the relay finding
+    # all the same (as in the runner's relay/sub-routing split): it gets the relay finding, which
+    # replaces its sub-routing finding (resale_over_subrouting)
     only_sub = [k for k in kinds if k != "subrouting"]
     taken_relay = (
         set(frame.loc[frame[[f"{k}_flag" for k in only_sub]].any(axis=1), "account_id"]) if only_sub else set()
@@ -438,3 +439,24 @@ def pool_findings(
                 out.append(Finding(kind, "account", a, score, desc, [member, *items], samples.get(a, []), [a],
                                    window[0], window[1], status=det.status))  # fmt: skip
     return out
+
+
+def resale_over_subrouting(findings: list[Any], pooled: list[Any]) -> list[Any]:
+    """Account findings plus pool findings, with relay taking precedence over sub-routing.
+
+    The account precedence of :func:`stillwatch.detect.runner.score_frame` (subsidiary > relay >
+    sub-routing) also holds for a relay found through the account's pool: a member that gets the
+    pool's relay finding is resale, and its mixed traffic is the relay's end users, not a
+    platform's. Its sub-routing finding is dropped (altgen seed 67: two new-api relay members were
+    also filed as platforms).
+
+    Args:
+        findings: Account-level findings of the account detectors.
+        pooled: :func:`pool_findings` (pool clusters and their members).
+
+    Returns:
+        Both lists, without the sub-routing findings of accounts with a pool relay finding.
+    """
+    resale = {f.entity_id for f in pooled if f.kind == "relay" and f.entity == "account"}
+    kept = [f for f in findings if not (f.kind == "subrouting" and f.entity == "account" and f.entity_id in resale)]
+    return kept + pooled

@@ -273,8 +273,8 @@ def detect_frame(
             f = _make(det, row, score, items, inp, samples, est)
             if f is not None:
                 findings.append(f)
-    findings += pools.pool_findings(pf, frame, inp.links, detectors, (inp.window_from, inp.window_to), samples)
-    return findings
+    pooled = pools.pool_findings(pf, frame, inp.links, detectors, (inp.window_from, inp.window_to), samples)
+    return pools.resale_over_subrouting(findings, pooled)
 
 
 def cluster_findings(
