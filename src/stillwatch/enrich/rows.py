@@ -311,7 +311,8 @@ def _derive(batch: pa.RecordBatch, restricted: frozenset[str]) -> dict[str, pa.A
     out["last_user_hash"] = _spread(last_codes, [text_hash(v) for v in last_vals], _STR)
     # a relay-moved system prompt is one synthetic user turn and one synthetic assistant reply
     assistant = _ints(col("assistant_turns"), n) - turns.moved
-    user_turns = np.where(_ints(col("user_turns"), n) != 0, _ints(col("user_turns"), n), turns.count) - turns.moved
+    declared = _ints(col("user_turns"), n)
+    user_turns = np.where(declared != 0, declared, turns.count) - turns.moved
     out["is_followup"] = pa.array((assistant > 0) | (user_turns > 1))
 
     tools_i = _Interner()
